@@ -1,0 +1,61 @@
+# `make demo` and `make test` are the whole set-up on a fresh Debian machine: they install what
+# they need (Debian packages, a Python venv with engitor and its dependencies) and then run.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ENGITOR := $(VENV)/bin/engitor
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PYTEST_ARGS ?=
+
+# What engitor itself needs on the host: QEMU, a C compiler and a small libc for the guest init,
+# apt and dpkg-deb (always on Debian) to fetch and unpack kernels and runtimes.
+APT_RUN := python3 python3-venv qemu-system-x86 gcc libc6-dev musl-tools curl ca-certificates
+# What the tests bring up inside VMs or compile, and the tools they check with.
+APT_TEST := $(APT_RUN) redis-server redis-tools golang-go zlib1g-dev libsqlite3-dev tmux
+
+.PHONY: all deps test-deps demo test lint bench clean
+
+all: deps
+
+define apt_install
+	@missing=$$(for p in $(1); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing Debian packages:" $$missing; \
+	    $(SUDO) apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+endef
+
+$(VENV)/.deps: pyproject.toml
+	$(call apt_install,$(APT_RUN))
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.test-deps: $(VENV)/.deps pyproject.toml
+	$(call apt_install,$(APT_TEST))
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+deps: $(VENV)/.deps
+
+test-deps: $(VENV)/.test-deps
+
+demo: deps
+	$(ENGITOR) kernel fetch
+	$(ENGITOR) demo
+
+test: test-deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: test-deps
+	$(VENV)/bin/ruff check engitor tests bench
+
+bench: test-deps
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) build .pytest_cache

@@ -1,0 +1,3 @@
+from engitor.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,53 @@
+"""The `engitor` command: verbs live in engitor/commands/, one module each.
+
+Every verb module has `add(subparsers)` registering its parser with `func=handler`; a handler
+returns the process exit code. A `UserError` anywhere becomes one line on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from engitor import __version__
+from engitor.errors import EXIT_USAGE, UserError
+
+VERBS = (
+    "run", "build", "images", "kernel", "doctor", "demo",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own usage errors: one line, exit 2
+        raise UserError(message, hint=f"see '{self.prog} --help'")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="engitor", description="Any Linux program as a single-application micro-VM.")
+    p.add_argument("--version", action="version", version=f"engitor {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = p.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
+    for verb in VERBS:
+        importlib.import_module(f"engitor.commands.{verb}").add(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
+    try:
+        args = parser().parse_args(argv)
+        if not getattr(args, "func", None):
+            parser().print_help()
+            return EXIT_USAGE
+        return int(args.func(args) or 0)
+    except UserError as e:
+        if debug:
+            raise
+        print(f"engitor: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,68 @@
+"""Where engitor keeps its state: $ENGITOR_HOME, default ~/.engitor.
+
+Layout (every writer goes through `atomic_dir`/`atomic_write` so a killed process leaves no
+half-written entry):
+  kernels/   unpacked kernel packages, by package, version and sha256
+  debs/      downloaded .deb files (apt's archive cache for runtime packages)
+  cache/     derived artifacts keyed by content hash (guest init binaries, C header indexes, ...)
+  images/    content-addressed images;  tags/  names pointing at images
+  run/       running and finished instances
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def home() -> Path:
+    env = os.environ.get("ENGITOR_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".engitor"
+
+
+def subdir(name: str) -> Path:
+    path = home() / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def atomic_write(path: Path, data: bytes | str, mode: int = 0o644) -> None:
+    """Write a file so readers see the old content or the new, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode() if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_dir(final: Path) -> Iterator[Path]:
+    """Yield a temporary directory beside `final`; rename it into place on success.
+
+    If `final` appeared meanwhile (a concurrent writer of the same content-addressed entry),
+    ours is discarded: both are the same by construction.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
+    try:
+        yield tmp
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not final.exists():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -1,0 +1,1 @@
+"""The recipe model and the front ends that lower to it (Lua, YAML, ops config.json, CLI flags)."""

@@ -1,0 +1,386 @@
+"""THE settings table: name, type, default, one-line doc.
+
+Validation (`make_image`), `engitor schema` (text and JSON Schema), the YAML front end and the
+CLI flags are all derived from `SETTINGS`; `model.Image` has one field per entry (a test keeps
+the two in step).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from engitor.errors import UserError, did_you_mean
+from engitor.recipe.model import MiB, Accel, Hook, Image, Port, Proto
+
+
+class SettingTypeError(ValueError):
+    """A value of the wrong shape; the message says what was expected."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Types. Each knows how to coerce a front end's plain value (str/int/float/bool/list/dict, or a
+# Hook) into the model's value, how to describe itself, and its JSON Schema.
+
+
+@dataclass(frozen=True)
+class SType:
+    doc: str
+
+    def coerce(self, value: Any) -> Any:
+        raise NotImplementedError
+
+    def schema(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "list"
+    if isinstance(value, dict):
+        return "table"
+    if isinstance(value, Hook):
+        return "function"
+    return type(value).__name__
+
+
+def _integral(value: Any) -> int | None:
+    # Lua numbers are doubles: 8080 arrives as 8080.0 from some paths.
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+@dataclass(frozen=True)
+class Str(SType):
+    optional: bool = False
+
+    def coerce(self, value: Any) -> Any:
+        if value is None and self.optional:
+            return None
+        if not isinstance(value, str):
+            raise SettingTypeError(f"expected a string, got a {_type_name(value)}")
+        if "\0" in value:
+            raise SettingTypeError("strings cannot contain NUL bytes")
+        return value
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string"}
+
+
+@dataclass(frozen=True)
+class Int(SType):
+    minimum: int = 0
+
+    def coerce(self, value: Any) -> Any:
+        number = _integral(value)
+        if number is None:
+            raise SettingTypeError(f"expected a whole number, got a {_type_name(value)}")
+        if number < self.minimum:
+            raise SettingTypeError(f"expected a number of at least {self.minimum}, got {number}")
+        return number
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "integer", "minimum": self.minimum}
+
+
+SIZE_RE = re.compile(r"^\s*(\d+)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
+SIZE_UNITS = {"": MiB, "k": 1024, "m": MiB, "g": 1024 * MiB, "t": 1024 * 1024 * MiB}
+
+
+def parse_size(value: Any) -> int:
+    """'256M', '2G', '512m', '256MiB' or a bare number of MiB (QEMU's convention) -> bytes."""
+    number = _integral(value)
+    if number is not None:
+        if number <= 0:
+            raise SettingTypeError(f"expected a positive size, got {number}")
+        return number * MiB
+    if not isinstance(value, str):
+        raise SettingTypeError(f"expected a size like '256M' or '2G', got a {_type_name(value)}")
+    m = SIZE_RE.match(value)
+    if not m or int(m.group(1)) <= 0:
+        raise SettingTypeError(f"expected a size like '256M' or '2G', got {value!r}")
+    return int(m.group(1)) * SIZE_UNITS[m.group(2).lower()]
+
+
+@dataclass(frozen=True)
+class Size(SType):
+    minimum: int = 32 * MiB
+
+    def coerce(self, value: Any) -> Any:
+        size = parse_size(value)
+        if size % MiB:
+            raise SettingTypeError(f"expected a whole number of MiB, got {value!r}")
+        if size < self.minimum:
+            raise SettingTypeError(f"expected at least {self.minimum // MiB}M, got {value!r}")
+        return size
+
+    def schema(self) -> dict[str, Any]:
+        return {
+            "anyOf": [
+                {"type": "string", "pattern": SIZE_RE.pattern},
+                {"type": "integer", "minimum": 1},
+            ]
+        }
+
+
+@dataclass(frozen=True)
+class StrList(SType):
+    def coerce(self, value: Any) -> Any:
+        if isinstance(value, str):
+            raise SettingTypeError(f"expected a list of strings, got a string (write {{{value!r}}})")
+        if not isinstance(value, list | tuple):
+            raise SettingTypeError(f"expected a list of strings, got a {_type_name(value)}")
+        out = []
+        for i, item in enumerate(value, 1):
+            if isinstance(item, bool) or not isinstance(item, str | int | float):
+                raise SettingTypeError(f"item {i}: expected a string, got a {_type_name(item)}")
+            # Numbers are accepted where argv-like strings are meant: args = {"-p", 8080}.
+            out.append(item if isinstance(item, str) else str(_integral(item) or item))
+            if "\0" in out[-1]:
+                raise SettingTypeError(f"item {i}: strings cannot contain NUL bytes")
+        return tuple(out)
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "array", "items": {"type": ["string", "number"]}}
+
+
+@dataclass(frozen=True)
+class StrMap(SType):
+    key_check: Callable[[str], str | None] | None = None
+
+    def coerce(self, value: Any) -> Any:
+        if isinstance(value, list | tuple) and not value:
+            return {}  # an empty Lua table is both a list and a map
+        if not isinstance(value, dict):
+            raise SettingTypeError(f"expected a table of strings, got a {_type_name(value)}")
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise SettingTypeError(f"keys must be strings, got {key!r}")
+            if self.key_check and (problem := self.key_check(key)):
+                raise SettingTypeError(f"key {key!r}: {problem}")
+            if isinstance(item, bool) or not isinstance(item, str | int | float):
+                raise SettingTypeError(f"{key}: expected a string, got a {_type_name(item)}")
+            out[key] = item if isinstance(item, str) else str(_integral(item) or item)
+            if "\0" in key or "\0" in out[key]:
+                raise SettingTypeError(f"{key}: strings cannot contain NUL bytes")
+        return out
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "object", "additionalProperties": {"type": ["string", "number"]}}
+
+
+def _env_name_problem(key: str) -> str | None:
+    if not key or "=" in key:
+        return "an environment variable name cannot be empty or contain '='"
+    return None
+
+
+PORT_RE = re.compile(
+    r"^(?:(?P<bind>\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):)?"
+    r"(?P<host>\d+)(?:[:-](?P<guest>\d+))?(?:/(?P<proto>tcp|udp))?$"
+)
+
+
+def parse_port(spec: Any) -> Port:
+    """A port spec: 8080 | '8080:80' (kraft) | '8080-80' (ops) | 'ADDR:8080:80' | '…/udp'."""
+    number = _integral(spec)
+    if number is not None:
+        spec = str(number)
+    if not isinstance(spec, str):
+        raise SettingTypeError(f"expected a port like 8080 or '8080:80', got a {_type_name(spec)}")
+    m = PORT_RE.match(spec.strip())
+    if not m:
+        raise SettingTypeError(
+            f"expected a port like 8080, '8080:80', '8080-80' or '8080/udp', got {spec!r}"
+        )
+    host = int(m.group("host"))
+    guest = int(m.group("guest") or host)
+    for p in (host, guest):
+        if not 1 <= p <= 65535:
+            raise SettingTypeError(f"port {p} is out of range 1-65535 in {spec!r}")
+    bind = m.group("bind") or "127.0.0.1"
+    try:
+        ipaddress.ip_address(bind.strip("[]"))
+    except ValueError:
+        raise SettingTypeError(f"{bind!r} is not an IP address in {spec!r}") from None
+    return Port(host, guest, Proto(m.group("proto") or "tcp"), bind)
+
+
+def parse_ports(spec: Any) -> list[Port]:
+    """One -p value; ops allows comma lists ('80,443')."""
+    if isinstance(spec, str) and "," in spec:
+        return [parse_port(s) for s in spec.split(",") if s.strip()]
+    return [parse_port(spec)]
+
+
+@dataclass(frozen=True)
+class Ports(SType):
+    def coerce(self, value: Any) -> Any:
+        if _integral(value) is not None or isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list | tuple):
+            raise SettingTypeError(f"expected a list of ports, got a {_type_name(value)}")
+        out: list[Port] = []
+        for i, item in enumerate(value, 1):
+            try:
+                out.extend(parse_ports(item))
+            except SettingTypeError as e:
+                raise SettingTypeError(f"item {i}: {e}") from None
+        seen: dict[tuple[int, Proto], Port] = {}
+        for p in out:
+            if (p.host, p.proto) in seen:
+                raise SettingTypeError(f"host port {p.host}/{p.proto.value} is forwarded twice")
+            seen[(p.host, p.proto)] = p
+        return tuple(out)
+
+    def schema(self) -> dict[str, Any]:
+        item = {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 65535},
+                          {"type": "string", "pattern": PORT_RE.pattern}]}
+        return {"anyOf": [item, {"type": "array", "items": item}]}
+
+
+@dataclass(frozen=True)
+class Choice(SType):
+    enum: type
+
+    def coerce(self, value: Any) -> Any:
+        names = [e.value for e in self.enum]
+        if isinstance(value, str) and value.lower() in names:
+            return self.enum(value.lower())
+        raise SettingTypeError(f"expected one of {', '.join(names)}, got {value!r}")
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "enum": [e.value for e in self.enum]}
+
+
+@dataclass(frozen=True)
+class Function(SType):
+    def coerce(self, value: Any) -> Any:
+        if not isinstance(value, Hook):
+            raise SettingTypeError(f"expected a function, got a {_type_name(value)}")
+        return value
+
+    def schema(self) -> dict[str, Any]:
+        return {"not": {}}  # functions exist only in Lua recipes
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    type: SType
+    default: Any
+    doc: str
+    group: str = "image"
+
+
+S = Setting
+SETTINGS: tuple[Setting, ...] = (
+    S("program", Str("a path", optional=True), None,
+      "The program to run: a host path to an ELF executable (relative to the recipe's folder), "
+      "or a path inside the package."),
+    S("package", Str("a name", optional=True), None,
+      "A runtime package (recipes/packages/NAME.lua) that provides the program."),
+    S("args", StrList("list of strings"), (), "Arguments passed to the program (argv[1:])."),
+    S("env", StrMap("table of strings", _env_name_problem), {}, "Environment of the program."),
+    S("files", StrList("list of paths"), (),
+      "Host files copied in at the same relative path (absolute paths keep theirs)."),
+    S("dirs", StrList("list of paths"), (), "Host directories copied in, recursively."),
+    S("map", StrMap("table of glob = guest directory"), {},
+      "Host globs copied into guest directories: {['conf/*'] = '/etc/app'}."),
+    S("ports", Ports("list of ports"), (),
+      "Forwarded ports: 8080, '8080:80' (host:guest), '8080-80' (ops), '53/udp', "
+      "'0.0.0.0:8080:80' to bind beyond loopback.", group="run"),
+    S("memory", Size("a size"), 256 * MiB, "Guest memory: '256M', '2G'.", group="run"),
+    S("cpus", Int("a number", minimum=1), 1, "Virtual CPUs.", group="run"),
+    S("accel", Choice("auto, kvm or tcg", Accel), Accel.AUTO,
+      "Accelerator: auto probes whether KVM really runs a guest, else TCG.", group="run"),
+    S("kernel", Str("a package or .deb path"), "linux-image-cloud-amd64",
+      "Kernel: a Debian kernel package name, or a path to its .deb (offline)."),
+    S("kernel_args", StrList("list of strings"), (), "Extra kernel command line arguments."),
+    S("modules", StrList("list of module names"), (),
+      "Extra kernel modules to load at boot (their dependencies come along)."),
+    S("hostname", Str("a name", optional=True), None, "Guest hostname (default: image name)."),
+    S("workdir", Str("a guest path"), "/", "Working directory of the program in the guest."),
+    S("nameservers", StrList("list of addresses"), ("10.0.2.3",),
+      "DNS servers written to the guest's /etc/resolv.conf."),
+    S("boot_timeout", Int("seconds", minimum=1), 30,
+      "Seconds the VM may take to start the program before the watchdog reports it.",
+      group="run"),
+    S("stop_timeout", Int("seconds", minimum=0), 10,
+      "Seconds the program gets after SIGTERM before the VM is powered off.", group="run"),
+)
+SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+
+# Hook names a Lua recipe may set; they run later in the script scope.
+HOOKS: dict[str, str] = {
+    "before_build": "Runs before the image is assembled; may write into the staging tree.",
+    "after_build": "Runs after the image is stored; receives the image id.",
+}
+
+
+def make_image(name: str, table: Mapping[str, Any], *, where: str = "",
+               base_dir: Path | None = None,
+               locate: Callable[[str], str] | None = None) -> Image:
+    """Validate a front end's plain table into an `Image`.
+
+    `locate(key)` gives a finer location for a key (a Lua line or YAML line:column); errors
+    otherwise carry `where`.
+    """
+    def at(key: str | None) -> str:
+        return (locate(key) if locate and key else None) or where
+
+    if not isinstance(name, str) or not name or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise UserError(f"invalid image name {name!r}",
+                        hint="use letters, digits, '_', '.', '-' (starting with a letter or digit)",
+                        where=where or None)
+    values: dict[str, Any] = {}
+    hooks: dict[str, Hook] = {}
+    for key, value in table.items():
+        if key in HOOKS:
+            if not isinstance(value, Hook):
+                raise UserError(f"{key}: expected a function, got a {_type_name(value)}",
+                                hint="hooks are Lua functions: before_build = function(ctx) … end",
+                                where=at(key))
+            hooks[key] = value
+            continue
+        setting = SETTINGS_BY_NAME.get(key) if isinstance(key, str) else None
+        if setting is None:
+            hint = did_you_mean(str(key), [*SETTINGS_BY_NAME, *HOOKS]) or \
+                "run 'engitor schema' for the list of settings"
+            raise UserError(f"unknown setting {key!r} in image {name!r}", hint=hint, where=at(key))
+        try:
+            values[key] = setting.type.coerce(value)
+        except SettingTypeError as e:
+            raise UserError(f"{key}: {e}", hint=setting.doc, where=at(key)) from None
+    if values.get("program") is None and values.get("package") is None:
+        raise UserError(f"image {name!r} has no program",
+                        hint="set program = './server' (or package = 'python3')", where=where or None)
+    return Image(name=name, base_dir=(base_dir or Path.cwd()).resolve(), where=where,
+                 hooks=hooks, **values)
+
+
+def check_table_matches_model() -> None:
+    """The model and the table must list the same settings, in the same order."""
+    model = [f.name for f in fields(Image) if f.name not in ("name", "base_dir", "where", "hooks")]
+    table = [s.name for s in SETTINGS]
+    if model != table:
+        raise AssertionError(f"settings table {table} != model fields {model}")
