@@ -1,0 +1,79 @@
+"""The C bridge's cache: a parsed header set, keyed by what can change its meaning.
+
+Key: the request (headers, include dirs, defines, flags), the compiler's identity (resolved path,
+size, mtime) and this format's version. The entry records every file the preprocessor read with
+a digest of its contents; an entry is used only while all of them still hash the same and no
+requested header would now be found earlier in the search path. A warm include is one file read
+plus those digests: no compiler, no parser.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from engitor.home import atomic_write, subdir
+
+FORMAT = 3
+
+
+def root() -> Path:
+    path = subdir("cache") / "ffi"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def digest(path: str) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            return hashlib.blake2b(f.read(), digest_size=16).hexdigest()
+    except OSError:
+        return None
+
+
+def key(parts: dict) -> str:
+    blob = json.dumps({"format": FORMAT, **parts}, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:32]
+
+
+def load_toolchain(identity: str) -> dict | None:
+    path = root() / f"cc-{key({'cc': identity})}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def store_toolchain(identity: str, data: dict) -> None:
+    atomic_write(root() / f"cc-{key({'cc': identity})}.json", json.dumps(data))
+
+
+def valid(k: str) -> bool:
+    """Whether entry `k` exists and every file it was made from is unchanged."""
+    try:
+        manifest = json.loads((root() / f"{k}.deps").read_text())
+    except (OSError, ValueError):
+        return False
+    for dep, want in manifest.get("deps", ()):
+        if digest(dep) != want:
+            return False
+    for found, earlier in manifest.get("shadows", ()):
+        # a requested header that would now be found in an earlier directory
+        if any(os.path.exists(os.path.join(d, found)) for d in earlier):
+            return False
+    return True
+
+
+def read(k: str, kind: str) -> str:
+    return (root() / f"{k}.{kind}").read_text()
+
+
+def store(k: str, deps: list[str], shadows: list[tuple[str, list[str]]],
+          files: dict[str, str]) -> None:
+    """Write the entry's files, then its manifest: no manifest, no entry."""
+    for kind, text in files.items():
+        atomic_write(root() / f"{k}.{kind}", text)
+    manifest = {"deps": [[d, digest(d)] for d in deps], "shadows": shadows}
+    atomic_write(root() / f"{k}.deps", json.dumps(manifest))

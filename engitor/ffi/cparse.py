@@ -1,0 +1,451 @@
+"""Stage 1 of the C bridge: run the host preprocessor over headers and split what it says.
+
+One `cc -E -dD -H` run gives everything: the declarations with their attributes intact (LuaJIT
+gets those verbatim: dropping `__attribute__` changes layouts, e.g. the packed `struct
+epoll_event`), every `#define` in place with its file and line (so macros can be told apart by
+the header that made them; the compiler's own come from `<built-in>`), and on stderr the list of
+files read (the cache's dependencies). The text is cut into top-level declarations ("chunks"),
+each remembering where it came from; pycparser then reads an attribute-free copy of the same
+chunks, so every AST node maps back to the exact text LuaJIT will see.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pycparser import c_ast, c_parser
+
+from engitor.errors import UserError
+
+# Types gcc knows as keywords but neither pycparser nor LuaJIT do. They only appear in glibc's
+# declarations of the f128/f64x function families; mapping them keeps the header readable and
+# the layouts right on x86-64 (size and alignment agree), and the model marks functions that
+# pass them by value as not callable.
+FLOAT_DEFINES = (
+    "_Float128=long double", "_Float64x=long double", "_Float32x=double",
+    "_Float64=double", "_Float32=float", "__float128=long double",
+)
+
+# Tokens pycparser cannot read that never change a declaration's meaning for indexing; LuaJIT
+# gets them untouched. Those followed by a parenthesised group lose the group too.
+_STRIP_WITH_GROUP = ("__attribute__", "__attribute", "__asm__", "__asm", "asm", "__declspec")
+_STRIP_WORD = ("__extension__", "__restrict__", "__restrict", "__inline__", "__inline",
+               "__const", "__signed__", "__volatile__", "__thread")
+_STRIP_RE = re.compile(
+    r"\b(" + "|".join(_STRIP_WITH_GROUP) + r")\b\s*(?=\()|\b(" + "|".join(_STRIP_WORD) + r")\b"
+)
+_REPLACE = {"__const": "const", "__signed__": "signed", "__volatile__": "volatile"}
+
+# What usually makes a header readable when pycparser stops at a given token.
+_FIXES = {
+    "__int128": "__int128=long long",
+    "_Atomic": "_Atomic=",
+    "__typeof__": "__typeof__(x)=int",
+    "typeof": "typeof(x)=int",
+    "__auto_type": "__auto_type=int",
+    "_Decimal32": "_Decimal32=float",
+    "_Decimal64": "_Decimal64=double",
+    "_Decimal128": "_Decimal128=long double",
+    "__seg_fs": "__seg_fs=",
+    "__seg_gs": "__seg_gs=",
+    "__ibm128": "__ibm128=long double",
+    "__bf16": "__bf16=short",
+    "_Float16": "_Float16=short",
+}
+
+_SPECIAL_FILES = ("<stdin>", "<built-in>", "<command-line>")
+_MARKER = re.compile(r'# (\d+) "((?:[^"\\]|\\.)*)"((?: \d)*)$')
+_DEFINE = re.compile(r"#define ([A-Za-z_]\w*)(\([^)]*\))? ?(.*)$")
+_UNDEF = re.compile(r"#undef ([A-Za-z_]\w*)")
+_SCAN = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|[{}();]')
+# Paths that a public header splits itself into: their declarations and macros count as the
+# including header's own (glibc's bits/, the kernel's asm/ pieces).
+_PRIVATE_DIRS = {"bits", "asm", "asm-generic", "gnu"}
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """The host C compiler and what it searches, probed once per compiler binary."""
+    cc: str                      # resolved path of the driver
+    identity: str                # path, size and mtime: part of every cache key
+    version: str
+    include_dirs: tuple[str, ...]
+    lib_dirs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a user asked to include: headers and the flags that change what they say."""
+    headers: tuple[str, ...]
+    include_dirs: tuple[str, ...] = ()
+    defines: tuple[str, ...] = ()
+    cflags: tuple[str, ...] = ()
+
+    def source(self) -> str:
+        lines = []
+        for h in self.headers:
+            lines.append(f'#include "{h}"' if is_path(h) else f"#include <{h}>")
+        return "\n".join(lines) + "\n"
+
+    def argv(self, tc: Toolchain) -> list[str]:
+        """The preprocessor command line: pure, so the cache key can be built from it."""
+        argv = [tc.cc, "-E", "-dD", "-H", "-xc"]
+        argv += [f"-I{d}" for d in self.include_dirs]
+        argv += [f"-D{d}" for d in FLOAT_DEFINES]
+        argv += [f"-D{d}" for d in self.defines]
+        argv += list(self.cflags)
+        return argv + ["-"]
+
+
+def is_path(header: str) -> bool:
+    return header.startswith(("/", "./", "../"))
+
+
+@dataclass
+class Chunk:
+    """One top-level declaration as the preprocessor wrote it."""
+    text: str
+    file: str
+    line: int
+    own: bool = False            # written in a requested header (or one of its private parts)
+    is_funcdef: bool = False     # has a body: LuaJIT gets only the prototype
+    lines: list[tuple[str, int]] = field(default_factory=list, repr=False)
+
+    def where(self, offset: int = 0) -> tuple[str, int]:
+        if self.lines and 0 <= offset < len(self.lines):
+            return self.lines[offset]
+        return self.file, self.line
+
+
+@dataclass(frozen=True)
+class MacroDef:
+    name: str
+    params: tuple[str, ...] | None   # None: object-like
+    body: str
+    file: str
+    line: int
+    own: bool
+
+
+@dataclass
+class Preprocessed:
+    chunks: list[Chunk]
+    macros: dict[str, MacroDef]
+    deps: list[str]                  # every file the preprocessor read
+    header_paths: list[str]          # the requested headers, resolved
+    builtins: dict[str, MacroDef] = field(default_factory=dict)
+
+
+_toolchains: dict[str, Toolchain] = {}
+
+
+def toolchain(cc: str | None = None) -> Toolchain:
+    """Probe the compiler (version, search dirs); memoised per binary identity."""
+    name = cc or os.environ.get("CC") or "cc"
+    found = shutil.which(name)
+    if not found:
+        raise UserError(f"C compiler '{name}' not found",
+                        hint="install gcc (apt-get install gcc libc6-dev) or set CC")
+    real = os.path.realpath(found)
+    st = os.stat(real)
+    identity = f"{real}:{st.st_size}:{st.st_mtime_ns}"
+    if identity in _toolchains:
+        return _toolchains[identity]
+    tc = _probe(real, identity)
+    _toolchains[identity] = tc
+    return tc
+
+
+def _probe(cc: str, identity: str) -> Toolchain:
+    from engitor.ffi import cache  # cache imports this module's types
+    cached = cache.load_toolchain(identity)
+    if cached:
+        return Toolchain(cc=cc, identity=identity, version=cached["version"],
+                         include_dirs=tuple(cached["include_dirs"]),
+                         lib_dirs=tuple(cached["lib_dirs"]))
+    version = subprocess.run([cc, "-dumpfullversion"], capture_output=True, text=True).stdout.strip()
+    machine = subprocess.run([cc, "-dumpmachine"], capture_output=True, text=True).stdout.strip()
+    probe = subprocess.run([cc, "-E", "-v", "-xc", "/dev/null"], capture_output=True, text=True)
+    inc, on = [], False
+    for line in probe.stderr.splitlines():
+        if line.startswith("#include <...> search starts here"):
+            on = True
+        elif line.startswith("End of search list"):
+            on = False
+        elif on:
+            inc.append(os.path.normpath(line.strip()))
+    dirs = subprocess.run([cc, "-print-search-dirs"], capture_output=True, text=True).stdout
+    libs = []
+    for line in dirs.splitlines():
+        if line.startswith("libraries: ="):
+            libs = [os.path.normpath(p) for p in line.split("=", 1)[1].split(":") if p]
+    std = [f"/usr/lib/{machine}", f"/lib/{machine}", "/usr/local/lib", "/usr/lib", "/lib"]
+    lib_dirs = [d for d in dict.fromkeys(std + libs) if os.path.isdir(d)]
+    tc = Toolchain(cc=cc, identity=identity, version=f"{machine} {version}",
+                   include_dirs=tuple(inc), lib_dirs=tuple(lib_dirs))
+    cache.store_toolchain(identity, {"version": tc.version, "include_dirs": inc,
+                                     "lib_dirs": lib_dirs})
+    return tc
+
+
+def preprocess(req: Request, tc: Toolchain) -> Preprocessed:
+    proc = subprocess.run(req.argv(tc), input=req.source(), capture_output=True, text=True,
+                          errors="replace")
+    deps, errors = [], []
+    for line in proc.stderr.splitlines():
+        m = re.match(r"\.+ (.*)$", line)
+        if m:
+            deps.append(os.path.normpath(m.group(1)))
+        elif ": error: " in line or ": fatal error: " in line:
+            errors.append(line)
+    if proc.returncode != 0:
+        raise _cc_error(req, tc, errors or proc.stderr.strip().splitlines()[-1:])
+    pre = split(proc.stdout)
+    pre.deps = sorted(set(deps))
+    return pre
+
+
+def _cc_error(req: Request, tc: Toolchain, errors: list[str]) -> UserError:
+    first = errors[0] if errors else "the preprocessor failed"
+    m = re.match(r"(.*?):(\d+):(?:\d+:)? (?:fatal )?error: (.*)$", first)
+    if not m:
+        return UserError(first)
+    where, msg = f"{_short(m.group(1), tc)}:{m.group(2)}", m.group(3)
+    missing = re.match(r"(.+): No such file or directory", msg)
+    if missing:
+        header = missing.group(1)
+        tried = list(req.include_dirs) + list(tc.include_dirs)
+        if where.startswith("<stdin>"):
+            return UserError(f"header '{header}' not found",
+                             hint=f"searched {', '.join(tried)}; install its -dev package or "
+                                  "add its directory with incdir={...}")
+        return UserError(f"'{header}' (included here) not found", where=where,
+                         hint=f"searched {', '.join(tried)}; add its directory with incdir={{...}}")
+    return UserError(msg, where=where)
+
+
+def _short(path: str, tc: Toolchain | None = None, extra: tuple[str, ...] = ()) -> str:
+    """A header's name as it would be written in #include, for messages and listings."""
+    dirs = sorted(set(extra + (tc.include_dirs if tc else ()) + ("/usr/include",)),
+                  key=len, reverse=True)
+    for d in dirs:
+        if path.startswith(d.rstrip("/") + "/"):
+            return path[len(d.rstrip("/")) + 1:]
+    return path
+
+
+def split(text: str) -> Preprocessed:
+    """Cut `cc -E -dD` output into top-level declarations and macro definitions."""
+    chunks: list[Chunk] = []
+    macros: dict[str, MacroDef] = {}
+    builtins: dict[str, MacroDef] = {}
+    stack: list[str] = []          # include stack of file names
+    own_files: set[str] = set()
+    headers: list[str] = []
+    file, line = "<stdin>", 1
+    buf: list[str] = []
+    lines: list[tuple[str, int]] = []
+    depth = paren = 0
+    funcdef = False
+
+    def flush():
+        nonlocal buf, lines, funcdef
+        body = "".join(buf).strip()
+        if body and body != ";":
+            f, ln = lines[0] if lines else (file, line)
+            chunks.append(Chunk(body, f, ln, own=f in own_files, is_funcdef=funcdef,
+                                lines=lines))
+        buf, lines, funcdef = [], [], False
+
+    for raw in text.split("\n"):
+        if raw.startswith("#"):
+            m = _MARKER.match(raw)
+            if m:
+                new_file = m.group(2).replace('\\"', '"').replace("\\\\", "\\")
+                flags = m.group(3).split()
+                if "1" in flags:
+                    parent = stack[-1] if stack else file
+                    stack.append(new_file)
+                    if parent == "<stdin>":
+                        headers.append(new_file)
+                        own_files.add(new_file)
+                    elif parent in own_files and (_PRIVATE_DIRS & set(Path(new_file).parts)
+                                                  or Path(new_file).name == Path(parent).name):
+                        # a header's private parts, or the file an #include_next wrapper reads
+                        own_files.add(new_file)
+                elif "2" in flags:
+                    while stack and stack[-1] != new_file:
+                        stack.pop()
+                    if not stack:
+                        stack.append(new_file)
+                elif stack:
+                    stack[-1] = new_file     # a #line inside the same file, or the main file
+                else:
+                    stack.append(new_file)
+                file, line = new_file, int(m.group(1))
+                continue
+            if raw.startswith("#define"):
+                d = _DEFINE.match(raw)
+                if d:
+                    params = None
+                    if d.group(2) is not None:
+                        params = tuple(p.strip() for p in d.group(2)[1:-1].split(",") if p.strip())
+                    # the compiler's own and -D ones are needed to expand, never listed
+                    into = builtins if file in _SPECIAL_FILES[1:] else macros
+                    into.pop(d.group(1), None)   # definition order = order of last definition
+                    into[d.group(1)] = MacroDef(d.group(1), params, d.group(3).strip(),
+                                                file, line, file in own_files)
+            elif raw.startswith("#undef"):
+                u = _UNDEF.match(raw)
+                if u:
+                    macros.pop(u.group(1), None)
+                    builtins.pop(u.group(1), None)
+            line += 1
+            continue
+        if file == "<stdin>" and not raw.strip():
+            line += 1
+            continue
+        start, noted = 0, False
+        for m in _SCAN.finditer(raw):
+            tok = m.group()
+            end = None
+            if tok == "(":
+                paren += 1
+            elif tok == ")":
+                paren -= 1
+            elif tok == "{":
+                if depth == 0 and paren == 0:
+                    head = strip_for_parser("".join(buf) + raw[start:m.start()]).rstrip()
+                    funcdef = head.endswith(")")
+                depth += 1
+            elif tok == "}":
+                depth -= 1
+                if depth == 0 and funcdef:
+                    end = m.end()
+            elif tok == ";" and depth == 0 and paren == 0:
+                end = m.end()
+            if end is not None:
+                buf.append(raw[start:end])
+                if not noted:
+                    lines.append((file, line))
+                start, noted = end, False
+                flush()
+        rest = raw[start:]
+        if buf or rest.strip():
+            buf.append(rest + "\n")
+            if not noted:
+                lines.append((file, line))
+        line += 1
+    flush()
+    return Preprocessed(chunks=chunks, macros=macros, deps=[], header_paths=headers,
+                        builtins=builtins)
+
+
+def strip_for_parser(text: str) -> str:
+    """The same declaration without the GNU syntax pycparser cannot read; newlines kept."""
+    out: list[str] = []
+    pos = 0
+    for m in _STRIP_RE.finditer(text):
+        if m.start() < pos:
+            continue
+        out.append(text[pos:m.start()])
+        if m.group(1):
+            i, depth = m.end(), 0
+            while i < len(text):
+                c = text[i]
+                if c == "(":
+                    depth += 1
+                elif c == ")":
+                    depth -= 1
+                    if depth == 0:
+                        break
+                elif c == '"':
+                    i += 1
+                    while i < len(text) and text[i] != '"':
+                        i += 2 if text[i] == "\\" else 1
+                i += 1
+            out.append(" " + "\n" * text.count("\n", m.start(), i + 1))
+            pos = i + 1
+        else:
+            out.append(" " + _REPLACE.get(m.group(2), "") + " ")
+            pos = m.end()
+    out.append(text[pos:])
+    return "".join(out)
+
+
+# pycparser needs to know these as type names; their definitions do not matter for indexing.
+_PRELUDE = "typedef void *__builtin_va_list;\n"
+
+
+@dataclass
+class Parsed:
+    pre: Preprocessed
+    nodes: list[list[c_ast.Node]]     # per chunk, the AST nodes it declares
+
+
+def parse(pre: Preprocessed, tc: Toolchain | None = None) -> Parsed:
+    """Parse every chunk with pycparser; errors name the header's file:line and a fix."""
+    parts = [_PRELUDE]
+    starts: list[int] = []
+    lineno = _PRELUDE.count("\n") + 1
+    for ch in pre.chunks:
+        starts.append(lineno)
+        body = strip_for_parser(_prototype(ch.text) if ch.is_funcdef else ch.text)
+        parts.append(body + "\n")
+        lineno += body.count("\n") + 1
+    text = "".join(parts)
+    try:
+        ast = c_parser.CParser().parse(text, "<unit>")
+    except c_parser.ParseError as e:
+        raise _parse_error(str(e), pre, starts, tc) from None
+    nodes: list[list[c_ast.Node]] = [[] for _ in pre.chunks]
+    for node in ast.ext:
+        ln = node.coord.line if node.coord else 0
+        i = bisect.bisect_right(starts, ln) - 1
+        if i >= 0:
+            nodes[i].append(node)
+    return Parsed(pre=pre, nodes=nodes)
+
+
+def _prototype(text: str) -> str:
+    """A function definition's declaration: the body becomes ';' (LuaJIT needs no bodies)."""
+    depth = 0
+    for m in _SCAN.finditer(text):
+        tok = m.group()
+        if tok == "(":
+            depth += 1
+        elif tok == ")":
+            depth -= 1
+        elif tok == "{" and depth == 0:
+            return text[:m.start()].rstrip() + ";"
+    return text
+
+
+def _parse_error(msg: str, pre: Preprocessed, starts: list[int], tc: Toolchain | None) -> UserError:
+    m = re.match(r"<unit>:(\d+):(\d+): (.*)$", msg, re.S)
+    if not m:
+        return UserError(f"cannot parse the headers: {msg}")
+    ln, what = int(m.group(1)), m.group(3).strip()
+    i = max(bisect.bisect_right(starts, ln) - 1, 0)
+    ch = pre.chunks[i] if pre.chunks else Chunk("", "<unit>", ln)
+    file, line = ch.where(ln - starts[i] if starts else 0)
+    tok = re.sub(r"^before: ", "", what)
+    construct = " ".join(ch.text.split())
+    if len(construct) > 90:
+        construct = construct[:87] + "..."
+    fix = _FIXES.get(tok)
+    if fix:
+        hint = f"define {{'{fix}'}} (or -D'{fix}') usually fixes this"
+    elif tok.startswith("__"):
+        hint = f"'{tok}' is a compiler extension: define {{'{tok}='}} removes it"
+    else:
+        hint = (f"'{tok}' is probably a type from a header that was not included: include "
+                "that header first, or define the macro that selects it")
+    return UserError(f"cannot parse '{construct}' near '{tok}'",
+                     where=f"{_short(file, tc)}:{line}", hint=hint)

@@ -1,0 +1,72 @@
+"""`c`: the C bridge in a Lua script scope (the logic is in engitor/ffi and lua/c.lua).
+
+`install(lua, env)` sets `env.c`. Python is reached only through Lua closures over the three
+functions below, each returning a plain Lua table {true, value} or {false, message}, so the
+sandbox rule holds (no Python object reaches Lua) and a user's mistake arrives in Lua as a clean
+error message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+
+from engitor import LUA_DIR
+from engitor.errors import UserError, did_you_mean
+from engitor.ffi import library_candidates, lua_data, request
+
+_WRAP = "function(f) return function(...) return f(...) end end"
+
+
+def _text(v) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def _strings(tbl) -> list[str]:
+    if tbl is None:
+        return []
+    if isinstance(tbl, str | bytes):
+        return [_text(tbl)]
+    return [_text(v) for _, v in sorted(tbl.items(), key=lambda kv: kv[0])
+            if isinstance(_, int)]
+
+
+def guarded(lua, fn: Callable) -> object:
+    """A Lua function calling `fn`; failures come back as {false, message}, never raised."""
+    def call(*args):
+        try:
+            return lua.table(True, fn(*args))
+        except UserError as e:
+            return lua.table(False, str(e).encode())
+        except Exception as e:   # our bug: keep it readable in Lua, full detail on stderr
+            traceback.print_exc()
+            return lua.table(False, f"internal error in engitor ({type(e).__name__}: {e})".encode())
+    return lua.eval(_WRAP)(call)
+
+
+def module(lua):
+    """A fresh `c` table for one Lua scope of `lua` (a lupa.luajit21.LuaRuntime)."""
+    ffi = lua.require("ffi")
+
+    def include(spec):
+        req = request(_strings(spec["headers"]), include_dirs=_strings(spec["incdir"]),
+                      defines=_strings(spec["define"]), cflags=_strings(spec["cflags"]))
+        chunk = lua.compile(lua_data(req), name=f"=[C {', '.join(req.headers)}]")
+        return chunk()
+
+    def libs(name, libdirs):
+        return lua.table_from(p.encode() for p in library_candidates(_text(name),
+                                                                      _strings(libdirs)))
+
+    def suggest(word, names):
+        hint = did_you_mean(_text(word), (_text(n) for n in names.values()))
+        return hint.encode() if hint else None
+
+    bridge = lua.table_from({"include": guarded(lua, include), "libs": guarded(lua, libs),
+                             "suggest": guarded(lua, suggest)})
+    factory = lua.execute((LUA_DIR / "c.lua").read_text(), ffi, bridge, name="@lua/c.lua")
+    return factory()
+
+
+def install(lua, env) -> None:
+    env["c"] = module(lua)

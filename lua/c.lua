@@ -1,0 +1,295 @@
+-- The Lua half of the C bridge (engitor/ffi is the other half): header data in, namespace out.
+--
+-- Loaded by engitor/lua/api/c.py with (ffi, bridge); returns a function making a fresh `c`
+-- module. `bridge` holds Lua closures over allow-listed Python functions, each returning
+-- {true, value} or {false, message}: no Python object ever reaches Lua code.
+--
+-- A namespace resolves names lazily and caches what is immutable (functions, constants,
+-- types) as plain fields, so `z.crc32(...)` in a loop is a table hit plus a JIT-compiled FFI
+-- call. De-duplication asks the FFI itself what is already defined (a complete struct, an
+-- enum constant), so includes compose with each other and with hand-written ffi.cdef.
+
+local ffi, bridge = ...
+local error, pcall, pairs, ipairs, type, tostring, select = error, pcall, pairs, ipairs, type, tostring, select
+local setmetatable, rawset, rawget, next = setmetatable, rawset, rawget, next
+local concat, sort, insert = table.concat, table.sort, table.insert
+local fmt, find, match, gsub = string.format, string.find, string.match, string.gsub
+
+local function call(fn, ...)
+  local r = fn(...)
+  if not r[1] then error(r[2], 3) end
+  return r[2]
+end
+
+local function strip_where(msg)
+  -- errors raised inside pcall'd FFI functions carry no useful Lua position
+  return (gsub(tostring(msg), "^[^:]*:%d+: ", ""))
+end
+
+-- What an FFI state already has, so a second include skips it instead of failing with
+-- "attempt to redefine".
+local function complete(tag)
+  local ok, size = pcall(ffi.sizeof, tag)
+  return ok and size ~= nil
+end
+
+local function has_const(name)
+  return (pcall(function() return ffi.C[name] end))
+end
+
+local function declare(data, failed)
+  local parts, index, n = {}, {}, 0
+  for i, text in ipairs(data.cdef) do
+    local skip = false
+    for _, tag in ipairs(data.guard[i] or {}) do
+      if complete(tag) then skip = true break end
+    end
+    if not skip then
+      for _, k in ipairs(data.gconst[i] or {}) do
+        if has_const(k) then skip = true break end
+      end
+    end
+    if not skip then
+      n = n + 1
+      parts[n], index[n] = text, i
+    end
+  end
+  -- One cdef for the lot; a declaration LuaJIT cannot read is recorded and skipped (those
+  -- before it are already in), and the rest goes on.
+  local first = 1
+  while first <= n do
+    local ok, err = pcall(ffi.cdef, concat(parts, "\n", first, n))
+    if ok then break end
+    local line, seen, j = tonumber(match(tostring(err), "at line (%d+)")) or 1, 0, first
+    while j < n do
+      local _, nl = gsub(parts[j], "\n", "")
+      if seen + nl + 1 >= line then break end
+      seen, j = seen + nl + 1, j + 1
+    end
+    failed[#failed + 1] = {text = parts[j], where = data.where[index[j]], err = strip_where(err)}
+    first = j + 1
+  end
+end
+
+local function short(path)
+  return match(path, "([^/]+)$") or path
+end
+
+local function load_lib(name, libdirs, tried)
+  if name == "c" or name == "libc" then return ffi.C, "the C library" end
+  local ok, lib = pcall(ffi.load, name)
+  if ok then return lib, name end
+  tried[#tried + 1] = fmt("'%s' through the dynamic loader (%s)", name, strip_where(lib))
+  for _, path in ipairs(call(bridge.libs, name, libdirs)) do
+    ok, lib = pcall(ffi.load, path)
+    if ok then return lib, path end
+    tried[#tried + 1] = path .. " (" .. strip_where(lib) .. ")"
+  end
+  return nil
+end
+
+local function libraries(spec, libdirs)
+  local libs, names = {}, {}
+  if spec == nil or spec == false then return libs, names end
+  if type(spec) == "string" then spec = {spec} end
+  for _, name in ipairs(spec) do
+    local tried = {}
+    local lib, label = load_lib(name, libdirs, tried)
+    if not lib then
+      error(fmt("library '%s' not found (tried %s) (hint: install the package with its .so, or "
+        .. "give its directory with libdir={...})", name, concat(tried, "; ")), 3)
+    end
+    libs[#libs + 1], names[#names + 1] = lib, short(label)
+  end
+  return libs, names
+end
+
+local HELPERS = {"new", "cast", "typeof", "sizeof", "alignof", "offsetof", "istype", "string",
+  "copy", "fill", "gc", "errno", "metatype"}
+
+local function macro_object(name, text)
+  return setmetatable({}, {
+    __call = function()
+      error(fmt("%s is a function-like macro, not a function: C code expands it at compile time "
+        .. "and no library exports it (%s) (hint: call what it expands to)", name, text), 2)
+    end,
+    __tostring = function() return "macro " .. text end,
+  })
+end
+
+local function namespace(data, libs, libnames, failed, suggest)
+  local label = concat(data.headers, ", ")
+  local ns = {lib = libs[1] or ffi.C, C = ffi.C}
+  for _, h in ipairs(HELPERS) do ns[h] = ffi[h] end
+  local searched = #libnames > 0 and concat(libnames, ", ") .. " and the C library" or "the C library"
+
+  local function unavailable(name)
+    for _, f in ipairs(failed) do
+      if find(f.text, name, 1, true) then
+        return fmt("%s could not be declared to LuaJIT: %s (%s)", name, f.err, f.where)
+      end
+    end
+  end
+
+  local function symbol(name, what)
+    for _, lib in ipairs(libs) do
+      local ok, v = pcall(function() return lib[name] end)
+      if ok then return v end
+    end
+    local ok, v = pcall(function() return ffi.C[name] end)
+    if ok then return v end
+    local why = unavailable(name)
+    if why then error(why, 3) end
+    error(fmt("%s is declared (%s) but %s does not export it (hint: pass the library that "
+      .. "defines it with lib=\"...\")", name, what, searched), 3)
+  end
+
+  local function lookup(t, k)
+    if type(k) ~= "string" then return nil end
+    local v = data.const[k]
+    if v ~= nil then rawset(t, k, v) return v end
+    local c = data.cast[k]
+    if c then v = ffi.cast(c[1], c[2]) rawset(t, k, v) return v end
+    local target = data.alias[k]
+    if target then v = t[target] rawset(t, k, v) return v end
+    local sig = data.func[k]
+    if sig then
+      if data.nocall[k] then error(fmt("%s cannot be called from Lua: %s (%s)", k, data.nocall[k], sig), 2) end
+      if data.inline[k] then
+        error(fmt("%s is a static inline function in the header (%s): no library exports it "
+          .. "(hint: write it in Lua with the FFI)", k, sig), 2)
+      end
+      v = symbol(k, sig)
+      rawset(t, k, v)
+      return v
+    end
+    if data.var[k] then return symbol(k, data.var[k]) end   -- a variable: read it every time
+    if data.typedef[k] then
+      local ok, ct = pcall(ffi.typeof, k)
+      if not ok then error(unavailable(k) or strip_where(ct), 2) end
+      rawset(t, k, ct)
+      return ct
+    end
+    if data.enumc[k] then v = ffi.C[k] rawset(t, k, v) return v end
+    if data.fmacro[k] then
+      v = macro_object(k, data.fmacro[k])
+      rawset(t, k, v)
+      return v
+    end
+    if data.expr[k] then
+      error(fmt("%s is a macro that is not a constant: %s", k, data.expr[k]), 2)
+    end
+    local hint = suggest(k, data.api)
+    error(fmt("%s declares no '%s'%s", label, k, hint and (" (hint: " .. hint .. ")") or ""), 2)
+  end
+
+  return setmetatable(ns, {
+    __index = lookup,
+    __newindex = function(_, k) error(fmt("the C namespace of %s is read-only (tried to set %s)", label, tostring(k)), 2) end,
+    __tostring = function() return fmt("C namespace: %s (%d names)", label, #data.api) end,
+    __metatable = data,   -- c.info reads it; getmetatable(ns) tells what the namespace is
+  })
+end
+
+local OPTIONS = {lib = true, libdir = true, incdir = true, define = true, cflags = true}
+
+local function list(v, what)
+  if v == nil then return {} end
+  if type(v) == "string" then return {v} end
+  if type(v) ~= "table" then error(fmt("%s must be a string or a list of strings, not %s", what, type(v)), 4) end
+  local out = {}
+  for _, x in ipairs(v) do out[#out + 1] = tostring(x) end
+  return out
+end
+
+local function defines(v)
+  if type(v) ~= "table" then return list(v, "define") end
+  local out = list(v, "define")
+  local keys = {}
+  for k, x in pairs(v) do
+    if type(k) == "string" then keys[#keys + 1] = x == true and k or (k .. "=" .. tostring(x)) end
+  end
+  sort(keys)
+  for _, d in ipairs(keys) do out[#out + 1] = d end
+  return out
+end
+
+return function()
+  local c = {}
+  local function suggest(word, names)
+    local ok, hint = pcall(call, bridge.suggest, word, names)
+    return ok and hint or nil
+  end
+
+  -- c.include("zlib.h", {lib = "z"}) or c.include{"stdio.h", "stdlib.h", lib = ...}
+  function c.include(headers, opts)
+    local hs, o = headers, opts or {}
+    if type(headers) == "table" then
+      hs = {}
+      for i, h in ipairs(headers) do hs[i] = h end
+      if opts == nil then
+        o = {}
+        for k, v in pairs(headers) do if type(k) ~= "number" then o[k] = v end end
+      end
+    elseif type(headers) ~= "string" then
+      error("c.include wants a header name or a list of them, not " .. type(headers), 2)
+    else
+      hs = {headers}
+    end
+    if type(o) ~= "table" then error("c.include options must be a table, not " .. type(o), 2) end
+    for k in pairs(o) do
+      if not OPTIONS[k] then
+        local hint = suggest(tostring(k), {"lib", "libdir", "incdir", "define", "cflags"})
+        error(fmt("unknown c.include option '%s'%s", tostring(k), hint and (" (hint: " .. hint .. ")") or ""), 2)
+      end
+    end
+    local spec = {headers = hs, incdir = list(o.incdir, "incdir"), define = defines(o.define),
+                  cflags = list(o.cflags, "cflags")}
+    local data = call(bridge.include, spec)
+    local failed = {}
+    declare(data, failed)
+    local libs, names = libraries(o.lib, list(o.libdir, "libdir"))
+    return namespace(data, libs, names, failed, suggest)
+  end
+
+  -- The escape hatch: declarations written by hand.
+  function c.cdef(text)
+    local ok, err = pcall(ffi.cdef, text)
+    if not ok then error("c.cdef: " .. strip_where(err), 2) end
+  end
+
+  -- A library by name, found like c.include's lib= option.
+  function c.load(name, libdir)
+    local libs = libraries(name, list(libdir, "libdir"))
+    return libs[1]
+  end
+
+  -- What a namespace offers, for help and completion: name -> description, by kind.
+  function c.info(ns)
+    local data = getmetatable(ns)
+    if type(data) ~= "table" or not data.api then error("c.info wants a namespace from c.include", 2) end
+    local out = {functions = {}, variables = {}, types = {}, constants = {}, macros = {}}
+    for _, k in ipairs(data.api) do
+      if data.func[k] then out.functions[k] = data.func[k]
+      elseif data.var[k] then out.variables[k] = data.var[k]
+      elseif data.typedef[k] then
+        local ok, size = pcall(ffi.sizeof, k)
+        out.types[k] = ok and size or "incomplete"
+      elseif data.fmacro[k] then out.macros[k] = data.fmacro[k]
+      elseif data.const[k] ~= nil then out.constants[k] = data.const[k]
+      elseif data.cast[k] or data.enumc[k] or data.alias[k] then
+        local ok, v = pcall(function() return ns[k] end)
+        if ok then out.constants[k] = v end
+      end
+    end
+    for tag in pairs(data.tags) do
+      local ok, size = pcall(ffi.sizeof, tag)
+      out.types[tag] = ok and size or "incomplete"
+    end
+    return out
+  end
+
+  for _, h in ipairs(HELPERS) do c[h] = ffi[h] end
+  c.C = ffi.C
+  return c
+end
