@@ -7,6 +7,7 @@ the two in step).
 
 from __future__ import annotations
 
+import enum
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from engitor.errors import UserError, did_you_mean
-from engitor.recipe.model import MiB, Accel, Hook, Image, Port, Proto
+from engitor.recipe.model import Accel, Hook, Image, MiB, Port, Proto
 
 
 class SettingTypeError(ValueError):
@@ -290,6 +291,9 @@ class Setting:
     default: Any
     doc: str
     group: str = "image"
+    # A Lua recipe may give a function instead of the value; it runs at build time (see
+    # `expand_generators`) and its result is added to the declared value.
+    generator: bool = False
 
 
 S = Setting
@@ -302,10 +306,12 @@ SETTINGS: tuple[Setting, ...] = (
     S("args", StrList("list of strings"), (), "Arguments passed to the program (argv[1:])."),
     S("env", StrMap("table of strings", _env_name_problem), {}, "Environment of the program."),
     S("files", StrList("list of paths"), (),
-      "Host files copied in at the same relative path (absolute paths keep theirs)."),
-    S("dirs", StrList("list of paths"), (), "Host directories copied in, recursively."),
+      "Host files copied in at the same relative path (absolute paths keep theirs).",
+      generator=True),
+    S("dirs", StrList("list of paths"), (), "Host directories copied in, recursively.",
+      generator=True),
     S("map", StrMap("table of glob = guest directory"), {},
-      "Host globs copied into guest directories: {['conf/*'] = '/etc/app'}."),
+      "Host globs copied into guest directories: {['conf/*'] = '/etc/app'}.", generator=True),
     S("ports", Ports("list of ports"), (),
       "Forwarded ports: 8080, '8080:80' (host:guest), '8080-80' (ops), '53/udp', "
       "'0.0.0.0:8080:80' to bind beyond loopback.", group="run"),
@@ -367,6 +373,9 @@ def make_image(name: str, table: Mapping[str, Any], *, where: str = "",
             hint = did_you_mean(str(key), [*SETTINGS_BY_NAME, *HOOKS]) or \
                 "run 'engitor schema' for the list of settings"
             raise UserError(f"unknown setting {key!r} in image {name!r}", hint=hint, where=at(key))
+        if setting.generator and isinstance(value, Hook):
+            hooks[key] = value  # its result joins the (default) value at build time
+            continue
         try:
             values[key] = setting.type.coerce(value)
         except SettingTypeError as e:
@@ -376,6 +385,63 @@ def make_image(name: str, table: Mapping[str, Any], *, where: str = "",
                         hint="set program = './server' (or package = 'python3')", where=where or None)
     return Image(name=name, base_dir=(base_dir or Path.cwd()).resolve(), where=where,
                  hooks=hooks, **values)
+
+
+def expand_generators(image: Image, ctx: Mapping[str, Any]) -> Image:
+    """Run the image's generator functions (`files = function(ctx) … end`, also dirs and map)
+    and return the image with their results added to the declared values. The builder calls
+    this first, with ctx = {"name": image.name, "staging": "/abs/staging/root"}."""
+    changes: dict[str, Any] = {}
+    for setting in SETTINGS:
+        hook = image.hooks.get(setting.name) if setting.generator else None
+        if hook is None:
+            continue
+        result = hook.call(dict(ctx))
+        try:
+            value = setting.type.coerce([] if result is None else result)
+        except SettingTypeError as e:
+            raise UserError(f"{setting.name}: the function returned a value of the wrong shape: "
+                            f"{e}", hint=setting.doc, where=hook.where or image.where) from None
+        current = getattr(image, setting.name)
+        changes[setting.name] = ({**current, **value} if isinstance(current, Mapping)
+                                 else tuple(current) + tuple(value))
+    return image.with_settings(**changes) if changes else image
+
+
+def _default_text(setting: Setting) -> str:
+    value = setting.default
+    if value is None:
+        return "-"
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    if isinstance(setting.type, Size):
+        return f"{value // MiB}M"
+    if isinstance(value, tuple | list):
+        return "{" + ", ".join(repr(v) for v in value) + "}"
+    if isinstance(value, dict):
+        return "{}"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def schema_rows() -> list[tuple[str, str, str, str, str]]:
+    """(name, group, type, default, doc) for every setting, then every hook: `engitor schema`."""
+    rows = [(s.name, s.group, s.type.doc + (" or a function" if s.generator else ""),
+             _default_text(s), s.doc) for s in SETTINGS]
+    rows += [(name, "hook", "function", "-", doc) for name, doc in HOOKS.items()]
+    return rows
+
+
+def image_json_schema() -> dict[str, Any]:
+    """JSON Schema of one image's settings (no name, no hooks): unknown keys are refused."""
+    props: dict[str, Any] = {}
+    for s in SETTINGS:
+        prop = dict(s.type.schema())
+        prop["description"] = s.doc
+        if s.default is not None and not isinstance(s.type, Function):
+            default = s.default.value if isinstance(s.default, enum.Enum) else s.default
+            prop["default"] = list(default) if isinstance(default, tuple) else default
+        props[s.name] = prop
+    return {"type": "object", "properties": props, "additionalProperties": False}
 
 
 def check_table_matches_model() -> None:

@@ -1,0 +1,139 @@
+"""The Lua front end: a recipe's description scope, lowered to the one recipe model.
+
+    recipe = load_recipe(Path("recipes/web.lua"))          # -> model.Recipe
+    recipe = load_recipe(Path("web.yaml"), source=lua_text, chunkname="web.yaml")
+
+Each `image` call becomes a `model.Image` through `settings.make_image`, with errors located at
+the line of the offending key. Functions in a recipe become `model.Hook`s bound to the runtime
+that evaluated it; calling one runs it in the script scope (see `Runtime.run_hook`).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from lupa import luajit21
+
+from engitor.errors import UserError
+from engitor.lua import source as lua_source
+from engitor.lua.runtime import DEFAULT_MEMORY_LIMIT, DEFAULT_TIME_LIMIT, Declaration, Runtime
+from engitor.recipe import settings
+from engitor.recipe.model import Hook, Image, Recipe
+
+_ORDER = {s.name: n for n, s in enumerate(settings.SETTINGS)}
+_MAX_DEPTH = 32
+
+
+def load_recipe(path: Path, *, source: str | None = None, chunkname: str | None = None,
+                time_limit: float | None = DEFAULT_TIME_LIMIT,
+                memory_limit: int | None = DEFAULT_MEMORY_LIMIT) -> Recipe:
+    """Evaluate a Lua recipe (the file at `path`, or `source` given for it) and validate every
+    image it declares. Raises `UserError` located at `FILE:LINE`, FILE being `chunkname` when
+    given, else `path` as given."""
+    path = Path(path)
+    display = chunkname or str(path)
+    if source is None:
+        source = _read(path, display)
+    rt = Runtime(base_dir=path.parent, time_limit=time_limit, memory_limit=memory_limit)
+    env = rt.description_env()
+    rt.eval(source, env, display, time_limit=time_limit)
+    decls = rt.declarations(env)
+    if not decls:
+        raise UserError("the recipe declares no images",
+                        hint='declare one: image "web" { program = "./server" }', where=display)
+    images: list[Image] = []
+    seen: dict[str, Declaration] = {}
+    for decl in decls:
+        if isinstance(decl.name, str) and decl.name in seen:
+            raise UserError(f"image {decl.name!r} is declared twice",
+                            hint=f"first declared at {seen[decl.name].where}; names must be "
+                                 "unique (add a suffix in loops)", where=decl.where)
+        images.append(_image(rt, env, decl, path.parent))
+        seen[decl.name] = decl
+    return Recipe(source=str(path), images=tuple(images))
+
+
+def _read(path: Path, display: str) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{display}: no such recipe", hint="check the path") from None
+    except IsADirectoryError:
+        raise UserError(f"{display} is a folder, not a recipe",
+                        hint="name the .lua file inside it") from None
+    except OSError as e:
+        raise UserError(f"{display}: cannot read it: {e.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise UserError("the recipe is not valid UTF-8 text", hint="save it as UTF-8",
+                        where=f"{display}:{line}") from None
+
+
+def _image(rt: Runtime, env: Any, decl: Declaration, base_dir: Path) -> Image:
+    locate = functools.partial(_locate, rt, decl)
+    table = {}
+    for key, value in decl.settings.items():
+        table[key] = _plain(rt, env, value, key if isinstance(key, str) else repr(key), decl,
+                            locate, 0)
+    # Unknown keys first (likely typos), then in the settings table's order.
+    ordered = dict(sorted(table.items(), key=lambda kv: (_ORDER.get(kv[0], -1), str(kv[0]))))
+    return settings.make_image(decl.name, ordered, where=decl.where, base_dir=base_dir,
+                               locate=locate)
+
+
+def _plain(rt: Runtime, env: Any, value: Any, key: str, decl: Declaration, locate: Any,
+           depth: int) -> Any:
+    """A Lua value of a recipe's settings -> plain Python; functions -> Hooks."""
+    kind = luajit21.lua_type(value)
+    if kind is None:
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise UserError(f"{key}: the string is not valid UTF-8",
+                                where=locate(key.split(".")[0]) or decl.where) from None
+        return value
+    if kind == "function":
+        where = rt.display_where(rt._sandbox.where_of(value)) or decl.where
+        call = functools.partial(_run_hook, rt, value, env, f"{key} of image {decl.name!r}",
+                                 str(decl.name))
+        return Hook(name=key, where=where, call=call)
+    if kind == "table":
+        if depth > _MAX_DEPTH:
+            raise UserError(f"{key}: nested too deeply", where=decl.where)
+        items = [(k, _plain(rt, env, v, f"{key}.{k}", decl, locate, depth + 1))
+                 for k, v in value.items()]
+        n = len(items)
+        if all(isinstance(k, int) and not isinstance(k, bool) and 1 <= k <= n for k, _ in items):
+            return [v for _, v in sorted(items, key=lambda kv: kv[0])]
+        return dict(items)
+    raise UserError(f"{key}: a Lua {kind} cannot be a setting",
+                    hint="settings are strings, numbers, booleans, tables or functions",
+                    where=locate(key.split(".")[0]) or decl.where)
+
+
+def _run_hook(rt: Runtime, fn: Any, env: Any, what: str, label: str, ctx: Any = None) -> Any:
+    try:
+        return rt.run_hook(fn, env, dict(ctx or {}), label=label)
+    except UserError as e:
+        e.message = f"{what}: {e.message}"
+        raise
+
+
+def _locate(rt: Runtime, decl: Declaration, key: str) -> str | None:
+    """The line where `key` of this image is written: in the image's own table, or where the
+    key is written once in the recipe or its modules (a table shared between images)."""
+    text = rt.sources.get(decl.chunk)
+    if text is not None:
+        keys = lua_source.table_keys(text, decl.line)
+        if key in keys:
+            return f"{decl.chunk}:{keys[key]}"
+    found = [(chunk, line) for chunk, src in rt.sources.items()
+             for line in lua_source.key_assignments(src, key)]
+    if len(found) == 1:
+        return f"{found[0][0]}:{found[0][1]}"
+    return None
