@@ -117,7 +117,7 @@ class _Builder:
                 self.add("types", key, self.aggregate(agg), chunk, uses)
         if isinstance(node, c_ast.Typedef):
             self.typedef_nodes[node.name] = node.type
-            entry = {"kind": "typedef", "to": _render(c_ast.Typename(None, [], None, node.type))}
+            entry = {"kind": "typedef", "to": _type_text(node.type)}
             inner = node.type.type if isinstance(node.type, c_ast.TypeDecl) else None
             if isinstance(inner, c_ast.Struct | c_ast.Union) and inner.decls is not None:
                 entry.update(self.aggregate(inner))
@@ -285,6 +285,21 @@ class _Builder:
             entry.update(kind="string", value=v.value.decode("latin-1"))
         elif isinstance(v, mx.Ptr):
             entry.update(kind="cast", ctype=v.ctype, value=v.value)
+
+
+def _type_text(t) -> str:
+    """A type as C text, naming aggregates by tag instead of spelling out their bodies."""
+    inner = t
+    while isinstance(inner, c_ast.PtrDecl | c_ast.ArrayDecl | c_ast.FuncDecl):
+        inner = inner.type
+    agg = inner.type if isinstance(inner, c_ast.TypeDecl) else None
+    if not isinstance(agg, c_ast.Struct | c_ast.Union | c_ast.Enum):
+        return _render(c_ast.Typename(None, [], None, t))
+    inner.type = type(agg)(agg.name or "{...}", None)
+    try:
+        return _render(c_ast.Typename(None, [], None, t))
+    finally:
+        inner.type = agg
 
 
 def _kind(agg) -> str:
