@@ -391,19 +391,13 @@ class Parsed:
 
 def parse(pre: Preprocessed, tc: Toolchain | None = None) -> Parsed:
     """Parse every chunk with pycparser; errors name the header's file:line and a fix."""
-    parts = [_PRELUDE]
-    starts: list[int] = []
-    lineno = _PRELUDE.count("\n") + 1
-    for ch in pre.chunks:
-        starts.append(lineno)
-        body = strip_for_parser(_prototype(ch.text) if ch.is_funcdef else ch.text)
-        parts.append(body + "\n")
-        lineno += body.count("\n") + 1
-    text = "".join(parts)
+    texts = [strip_for_parser(_prototype(ch.text) if ch.is_funcdef else ch.text)
+             for ch in pre.chunks]
+    text, starts = _join(texts)
     try:
         ast = c_parser.CParser().parse(text, "<unit>")
     except c_parser.ParseError as e:
-        raise _parse_error(str(e), pre, starts, tc) from None
+        raise _parse_error(str(e), pre, texts, starts, tc) from None
     nodes: list[list[c_ast.Node]] = [[] for _ in pre.chunks]
     for node in ast.ext:
         ln = node.coord.line if node.coord else 0
@@ -411,6 +405,17 @@ def parse(pre: Preprocessed, tc: Toolchain | None = None) -> Parsed:
         if i >= 0:
             nodes[i].append(node)
     return Parsed(pre=pre, nodes=nodes)
+
+
+def _join(texts: list[str]) -> tuple[str, list[int]]:
+    """The parser's input, and the line each chunk starts on."""
+    parts, starts = [_PRELUDE], []
+    lineno = _PRELUDE.count("\n") + 1
+    for body in texts:
+        starts.append(lineno)
+        parts.append(body + "\n")
+        lineno += body.count("\n") + 1
+    return "".join(parts), starts
 
 
 def _prototype(text: str) -> str:
@@ -427,25 +432,58 @@ def _prototype(text: str) -> str:
     return text
 
 
-def _parse_error(msg: str, pre: Preprocessed, starts: list[int], tc: Toolchain | None) -> UserError:
-    m = re.match(r"<unit>:(\d+):(\d+): (.*)$", msg, re.S)
-    if not m:
-        return UserError(f"cannot parse the headers: {msg}")
-    ln, what = int(m.group(1)), m.group(3).strip()
-    i = max(bisect.bisect_right(starts, ln) - 1, 0)
-    ch = pre.chunks[i] if pre.chunks else Chunk("", "<unit>", ln)
-    file, line = ch.where(ln - starts[i] if starts else 0)
-    tok = re.sub(r"^before: ", "", what)
+_KEYWORDS = set("""void char short int long float double signed unsigned _Bool _Complex const
+volatile restrict struct union enum typedef extern static inline register auto _Noreturn _Alignas
+_Atomic _Thread_local sizeof""".split())
+
+
+def _parses(texts: list[str]) -> c_ast.FileAST | None:
+    try:
+        return c_parser.CParser().parse(_join(texts)[0], "<unit>")
+    except c_parser.ParseError:
+        return None
+
+
+def _parse_error(msg: str, pre: Preprocessed, texts: list[str], starts: list[int],
+                 tc: Toolchain | None) -> UserError:
+    m = re.match(r"<unit>:(\d+)(?::\d+)?: (.*)$", msg, re.S)
+    if m:
+        i = max(bisect.bisect_right(starts, int(m.group(1))) - 1, 0)
+        what = m.group(2).strip()
+    else:
+        # no line in the message: the first chunk whose prefix stops parsing is the one
+        lo, hi = 0, len(texts)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if _parses(texts[:mid + 1]) is None:
+                hi = mid
+            else:
+                lo = mid + 1
+        i, what = min(lo, len(texts) - 1), msg.split(": ", 1)[-1]
+    ch = pre.chunks[i]
+    prefix = _parses(texts[:i])
+    typedefs = {n.name for n in prefix.ext if isinstance(n, c_ast.Typedef)} if prefix else set()
+    tokens = re.findall(r"[A-Za-z_]\w*|\S", ch.text)
+    culprit = ""
+    for j, w in enumerate(tokens[:-1]):
+        # an unknown word in a type's place: followed by a declarator
+        if (w[0].isalpha() or w[0] == "_") and w not in _KEYWORDS and w not in typedefs and (
+                tokens[j + 1] == "*" or re.match(r"[A-Za-z_]", tokens[j + 1])):
+            culprit = w
+            break
+    culprit = culprit or re.sub(r"^before: ", "", what)
+    at = ch.text.find(culprit) if culprit else -1
+    file, line = ch.where(ch.text.count("\n", 0, at) if at > 0 else 0)
     construct = " ".join(ch.text.split())
     if len(construct) > 90:
         construct = construct[:87] + "..."
-    fix = _FIXES.get(tok)
+    fix = _FIXES.get(culprit)
     if fix:
-        hint = f"define {{'{fix}'}} (or -D'{fix}') usually fixes this"
-    elif tok.startswith("__"):
-        hint = f"'{tok}' is a compiler extension: define {{'{tok}='}} removes it"
+        hint = f"define={{\"{fix}\"}} (-D'{fix}' on the command line) usually fixes this"
+    elif culprit.startswith("__"):
+        hint = f"'{culprit}' is a compiler extension: define={{\"{culprit}=\"}} removes it"
     else:
-        hint = (f"'{tok}' is probably a type from a header that was not included: include "
-                "that header first, or define the macro that selects it")
-    return UserError(f"cannot parse '{construct}' near '{tok}'",
+        hint = (f"if '{culprit}' is a type, it comes from a header that was not included: "
+                "include that header first, or define the macro that selects it")
+    return UserError(f"cannot parse '{construct}' near '{culprit}' ({what})",
                      where=f"{_short(file, tc)}:{line}", hint=hint)

@@ -8,6 +8,7 @@ error message, never a traceback.
 
 from __future__ import annotations
 
+import os
 import traceback
 from collections.abc import Callable
 
@@ -38,8 +39,9 @@ def guarded(lua, fn: Callable) -> object:
             return lua.table(True, fn(*args))
         except UserError as e:
             return lua.table(False, str(e).encode())
-        except Exception as e:   # our bug: keep it readable in Lua, full detail on stderr
-            traceback.print_exc()
+        except Exception as e:   # our bug: readable in Lua; the traceback with ENGITOR_DEBUG
+            if os.environ.get("ENGITOR_DEBUG"):
+                traceback.print_exc()
             return lua.table(False, f"internal error in engitor ({type(e).__name__}: {e})".encode())
     return lua.eval(_WRAP)(call)
 

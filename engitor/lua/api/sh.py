@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from engitor import LUA_DIR
 from engitor.errors import UserError
+from engitor.lua.api import as_bytes
 
 STDERR_MODES = ("capture", "inherit", "stdout")
 
@@ -179,7 +180,7 @@ _OPTIONS = ("cwd", "env", "stdin", "check", "timeout", "stderr")
 
 
 def _from_lua(v):
-    return v.decode(errors="surrogateescape") if isinstance(v, bytes) else v
+    return v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else v
 
 
 def _array(tbl) -> list:
@@ -197,7 +198,7 @@ def _lua_run(spec):
         if k == "env":
             opts[k] = {_from_lua(a): (None if b is False else _from_lua(b)) for a, b in v.items()}
         elif k == "stdin":
-            opts[k] = v if isinstance(v, bytes) else str(v).encode()
+            opts[k] = as_bytes(v if isinstance(v, bytes | str) else str(v))
         elif k == "timeout":
             opts[k] = float(v)
         elif k == "cwd" or k == "stderr":
