@@ -1,0 +1,1 @@
+"""From a declared image to bytes: resolve (closures, kernel, init) then assemble (cpio)."""

@@ -1,0 +1,190 @@
+"""Debian kernel packages: fetched with apt (or given as a .deb), unpacked, never installed.
+
+Cache layout: kernels/<package>_<version>_<sha256[:16]>/ holding the unpacked tree (boot/vmlinuz-*,
+lib/modules/<kver>/...) and kernel.json. kernels/names.json pins what a name (the metapackage,
+e.g. linux-image-cloud-amd64) resolved to at the last fetch, so runs need no apt call and work
+offline; `engitor kernel fetch` refreshes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from engitor import home
+from engitor.errors import UserError
+
+DEFAULT_KERNEL = "linux-image-cloud-amd64"
+
+
+@dataclass(frozen=True)
+class Kernel:
+    package: str
+    version: str
+    sha256: str  # of the .deb
+    release: str  # uname -r, the lib/modules/ directory name
+    root: Path  # unpacked tree
+
+    @property
+    def vmlinuz(self) -> Path:
+        return self.root / "boot" / f"vmlinuz-{self.release}"
+
+    @property
+    def modules_dir(self) -> Path:
+        return self.root / "lib" / "modules" / self.release
+
+    @property
+    def config(self) -> Path:
+        return self.root / "boot" / f"config-{self.release}"
+
+    def describe(self) -> str:
+        return f"{self.package} {self.version}"
+
+
+def kernels_dir() -> Path:
+    return home.subdir("kernels")
+
+
+def _names_file() -> Path:
+    return kernels_dir() / "names.json"
+
+
+def _names() -> dict[str, str]:
+    try:
+        return json.loads(_names_file().read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def _load(entry: Path) -> Kernel | None:
+    try:
+        meta = json.loads((entry / "kernel.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    meta["root"] = entry
+    kernel = Kernel(**meta)
+    return kernel if kernel.vmlinuz.is_file() else None
+
+
+def cached() -> list[Kernel]:
+    out = []
+    for entry in sorted(kernels_dir().iterdir()):
+        if entry.is_dir() and not entry.name.startswith("."):
+            k = _load(entry)
+            if k:
+                out.append(k)
+    return out
+
+
+def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise UserError(f"{argv[0]} is not installed",
+                        hint="engitor fetches kernels with Debian's apt and dpkg-deb") from None
+
+
+def resolve_name(name: str) -> str:
+    """A metapackage (linux-image-cloud-amd64) -> the image package it depends on today."""
+    proc = _run(["apt-cache", "depends", "--no-recommends", "--no-suggests", name])
+    if proc.returncode != 0:
+        raise UserError(f"kernel package {name} is unknown to apt",
+                        hint="run 'apt-get update', or give a kernel .deb path with --kernel")
+    for line in proc.stdout.splitlines():
+        dep = line.strip()
+        if dep.startswith("Depends:"):
+            target = dep.split(":", 1)[1].strip().strip("<>")
+            if target.startswith("linux-image-") and target != name:
+                return resolve_name(target)
+    return name
+
+
+def _deb_field(deb: Path, fieldname: str) -> str:
+    proc = _run(["dpkg-deb", "-f", str(deb), fieldname])
+    if proc.returncode != 0:
+        raise UserError(f"{deb} is not a Debian package ({proc.stderr.strip()})",
+                        hint="give a linux-image-*.deb file")
+    return proc.stdout.strip()
+
+
+def unpack(deb: Path) -> Kernel:
+    """Unpack a kernel .deb into the cache (once per sha256) and return it."""
+    if not deb.is_file():
+        raise UserError(f"kernel package {deb}: no such file", hint="check the path")
+    package = _deb_field(deb, "Package")
+    version = _deb_field(deb, "Version")
+    sha = hashlib.sha256(deb.read_bytes()).hexdigest()
+    entry = kernels_dir() / f"{package}_{version}_{sha[:16]}"
+    existing = _load(entry)
+    if existing:
+        return existing
+    with home.atomic_dir(entry) as tmp:
+        proc = _run(["dpkg-deb", "-x", str(deb), str(tmp)])
+        if proc.returncode != 0:
+            raise UserError(f"cannot unpack {deb}: {proc.stderr.strip()}", hint="is it complete?")
+        vmlinuz = sorted((tmp / "boot").glob("vmlinuz-*")) if (tmp / "boot").is_dir() else []
+        if not vmlinuz:
+            raise UserError(f"{deb} holds no boot/vmlinuz-*", hint="give a linux-image-*.deb")
+        release = vmlinuz[0].name.removeprefix("vmlinuz-")
+        # Only the kernel and what a micro-VM can load are kept; the rest is 300 MB of drivers
+        # for hardware a VM never has — we keep the whole module tree anyway, since users may
+        # ask for any module, and it costs disk once per kernel, not per image.
+        (tmp / "kernel.json").write_text(json.dumps(
+            {"package": package, "version": version, "sha256": sha, "release": release},
+            indent=2))
+    kernel = _load(entry)
+    assert kernel is not None
+    return kernel
+
+
+def fetch(name: str = DEFAULT_KERNEL) -> Kernel:
+    """Resolve `name` with apt, download and unpack it; pins the name to the result."""
+    real = resolve_name(name)
+    with tempfile.TemporaryDirectory(prefix="engitor-kernel-") as tmp:
+        proc = subprocess.run(["apt-get", "download", real], cwd=tmp, capture_output=True,
+                              text=True, check=False)
+        debs = list(Path(tmp).glob("*.deb"))
+        if proc.returncode != 0 or not debs:
+            raise UserError(f"cannot download kernel package {real}: "
+                            f"{(proc.stderr.strip().splitlines() or ['no .deb'])[-1]}",
+                            hint="check apt's network access, or give a .deb with --kernel PATH")
+        kernel = unpack(debs[0])
+    names = _names()
+    names[name] = names[real] = kernel.root.name
+    home.atomic_write(_names_file(), json.dumps(names, indent=2, sort_keys=True))
+    return kernel
+
+
+def get(spec: str = DEFAULT_KERNEL, *, base_dir: Path | None = None) -> Kernel:
+    """The kernel for a setting value: a .deb path, or a package name (pinned, else fetched)."""
+    if spec.endswith(".deb") or "/" in spec:
+        path = Path(spec)
+        if not path.is_absolute() and base_dir:
+            path = base_dir / path
+        return unpack(path)
+    pinned = _names().get(spec)
+    if pinned:
+        kernel = _load(kernels_dir() / pinned)
+        if kernel:
+            return kernel
+    try:
+        return fetch(spec)
+    except UserError as e:
+        raise UserError(f"kernel {spec} is not cached and could not be fetched ({e.message})",
+                        hint="when online run 'engitor kernel fetch', or offline give a kernel "
+                             ".deb with --kernel PATH") from None
+
+
+def remove(kernel: Kernel) -> None:
+    shutil.rmtree(kernel.root)
+
+
+def describe(kernel: Kernel) -> dict[str, str]:
+    d = asdict(kernel)
+    d["root"] = str(kernel.root)
+    return d

@@ -1,0 +1,366 @@
+"""The build, as a flat list of named steps over one context: reading `build()` tells the story.
+
+Declared `Image` in, `StoredImage` out. Steps resolve (kernel, program, its ELF closure, files,
+modules, init) into `ctx.entries` — the guest root, guest path -> `cpio.Entry` — then hash that
+root into an input key. If the store already has an image for the key, nothing is written;
+otherwise the deterministic initramfs is assembled and stored.
+"""
+
+from __future__ import annotations
+
+import glob as globmod
+import hashlib
+import json
+import os
+import stat
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from engitor import __version__, store
+from engitor.build import cpio, elf, kernel, kmod
+from engitor.build import init as guest_init
+from engitor.build.cpio import Entry
+from engitor.errors import UserError
+from engitor.recipe.model import Image
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# What the runner attaches (virtio-mmio transport, network, entropy) and what lets a shutdown
+# request reach init (the ACPI power button, seen through evdev).
+BASE_MODULES = ("virtio_mmio", "virtio_net", "virtio_rng", "button", "evdev")
+BASE_CMDLINE = ("console=ttyS0", "panic=-1", "quiet")
+GUEST_ADDR = "10.0.2.15/24"
+GUEST_GATEWAY = "10.0.2.2"
+
+
+@dataclass
+class Context:
+    image: Image
+    log: Callable[[str], None]
+    roots: list[Path] = field(default_factory=lambda: [Path("/")])
+    kernel: kernel.Kernel | None = None
+    program_guest: str = ""
+    program_host: Path | None = None
+    argv: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    entries: dict[str, Entry] = field(default_factory=dict)
+    category: dict[str, str] = field(default_factory=dict)  # guest path -> size-report bucket
+    modules: list[kmod.Module] = field(default_factory=list)
+    init_config: guest_init.InitConfig | None = None
+    cmdline: str = ""
+    input_key: str = ""
+    stored: store.StoredImage | None = None
+    new: bool = False
+    staging: Path | None = None
+
+    def add(self, entry: Entry, category: str) -> None:
+        self.entries[entry.path] = entry
+        self.category[entry.path] = category
+
+    def where(self) -> str | None:
+        return self.image.where or None
+
+
+def build(image: Image, *, log: Callable[[str], None] = lambda _: None) -> store.StoredImage:
+    ctx = Context(image, log)
+    with tempfile.TemporaryDirectory(prefix="engitor-stage-") as staging:
+        ctx.staging = Path(staging)
+        resolve_package(ctx)
+        resolve_kernel(ctx)
+        resolve_program(ctx)
+        add_closure(ctx)
+        add_files(ctx)
+        add_modules(ctx)
+        add_init(ctx)
+        add_etc(ctx)
+        run_before_build(ctx)
+        compute_input_key(ctx)
+        if not reuse(ctx):
+            assemble_and_store(ctx)
+    store.tag(image.name, ctx.stored)  # type: ignore[arg-type]
+    run_after_build(ctx)
+    return ctx.stored  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def resolve_package(ctx: Context) -> None:
+    """A runtime package provides a root to take the program and its libraries from."""
+    if not ctx.image.package:
+        return
+    from engitor import packages  # a heavier import, only for package images
+
+    tree = packages.prepare(ctx.image, log=ctx.log)
+    ctx.roots = [tree.root, Path("/")]
+    ctx.image = tree.image  # the package's program, args and env merged under the image's
+    for guest, host in sorted(tree.files.items()):
+        ctx.add(_entry_for(guest, host), "package")
+
+
+def resolve_kernel(ctx: Context) -> None:
+    ctx.kernel = kernel.get(ctx.image.kernel, base_dir=ctx.image.base_dir)
+    ctx.log(f"kernel {ctx.kernel.describe()}")
+
+
+def _guest_path(spec: str) -> str:
+    """Host path as written -> guest path: relative keeps its relative place under /."""
+    p = PurePosixPath(spec)
+    if p.is_absolute():
+        return cpio.normalize(str(p))
+    if ".." in p.parts:
+        return cpio.normalize(p.name)
+    return cpio.normalize(str(p))
+
+
+def _host_path(ctx: Context, spec: str) -> Path:
+    p = Path(spec).expanduser()
+    return p if p.is_absolute() else ctx.image.base_dir / p
+
+
+def resolve_program(ctx: Context) -> None:
+    image = ctx.image
+    assert image.program is not None
+    if image.package:
+        guest = cpio.normalize(image.program)
+        host = next((r / guest.lstrip("/") for r in ctx.roots if (r / guest.lstrip("/")).exists()),
+                    None)
+        if host is None:
+            raise UserError(f"program {image.program} is not in package {image.package}",
+                            hint="check the package recipe's program", where=ctx.where())
+    else:
+        guest, host = _guest_path(image.program), _host_path(ctx, image.program)
+        if not host.exists():
+            raise UserError(f"program {image.program}: no such file",
+                            hint=f"paths are relative to {image.base_dir}", where=ctx.where())
+    try:
+        elf.read_elf(host, image.program)
+    except UserError as e:
+        raise e.located(ctx.where() or image.program) if ctx.where() else e
+    ctx.program_guest, ctx.program_host = guest, host
+    ctx.argv = [guest, *image.args]
+
+
+def add_closure(ctx: Context) -> None:
+    assert ctx.program_host is not None
+    library_path = [d for d in ctx.image.env.get("LD_LIBRARY_PATH", "").split(":") if d]
+    closure = elf.closure(ctx.program_guest, ctx.program_host, roots=ctx.roots,
+                          library_path=library_path)
+    first_copy: dict[Path, str] = {}
+    for guest, host in closure.objects.items():
+        real = host.resolve()
+        if real in first_copy:
+            # The same file under two names (ld.so as PT_INTERP and as libc's DT_NEEDED).
+            ctx.add(Entry.symlink(guest, first_copy[real]), "libraries")
+            continue
+        first_copy[real] = guest
+        kind = "program" if guest == ctx.program_guest else "libraries"
+        ctx.add(Entry.file(guest, source=real, mode=0o755), kind)
+    ctx.env = {"PATH": DEFAULT_PATH, "HOME": "/", **ctx.image.env}
+    if closure.extra_dirs:
+        dirs = [*closure.extra_dirs, *library_path]
+        ctx.env["LD_LIBRARY_PATH"] = ":".join(dict.fromkeys(dirs))
+    info = closure.info
+    assert info is not None
+    kind = "static" if info.static else "dynamic"
+    ctx.log(f"program {ctx.program_guest} ({kind}{', Go' if info.go else ''}), "
+            f"{len(closure.objects) - 1} shared objects")
+
+
+def _entry_for(guest: str, host: Path) -> Entry:
+    st = host.lstat()
+    if stat.S_ISLNK(st.st_mode):
+        return Entry.symlink(guest, os.readlink(host))
+    if stat.S_ISDIR(st.st_mode):
+        return Entry.directory(guest, stat.S_IMODE(st.st_mode))
+    return Entry.file(guest, source=host, mode=stat.S_IMODE(st.st_mode))
+
+
+def _add_tree(ctx: Context, host: Path, guest: str, category: str) -> None:
+    ctx.add(_entry_for(guest, host), category)
+    if host.is_dir() and not host.is_symlink():
+        for dirpath, dirnames, filenames in os.walk(host):
+            dirnames.sort()
+            rel = Path(dirpath).relative_to(host)
+            for name in sorted(dirnames) + sorted(filenames):
+                child_guest = cpio.normalize(str(PurePosixPath(guest) / rel / name))
+                ctx.add(_entry_for(child_guest, Path(dirpath) / name), category)
+
+
+def add_files(ctx: Context) -> None:
+    image = ctx.image
+    for spec in image.files:
+        host = _host_path(ctx, spec)
+        if not host.is_file():
+            what = "is a directory (use dirs)" if host.is_dir() else "no such file"
+            raise UserError(f"file {spec}: {what}", hint=f"paths are relative to {image.base_dir}",
+                            where=ctx.where())
+        ctx.add(Entry.file(_guest_path(spec), source=host.resolve(),
+                           mode=stat.S_IMODE(host.stat().st_mode)), "files")
+    for spec in image.dirs:
+        host = _host_path(ctx, spec)
+        if not host.is_dir():
+            raise UserError(f"dir {spec}: {'not a directory' if host.exists() else 'no such directory'}",
+                            hint=f"paths are relative to {image.base_dir}", where=ctx.where())
+        _add_tree(ctx, host, _guest_path(spec), "files")
+    for pattern, dest in image.map.items():
+        matches = sorted(globmod.glob(str(_host_path(ctx, pattern)), recursive=True))
+        if not matches:
+            raise UserError(f"map {pattern!r} matches no files",
+                            hint=f"globs are relative to {image.base_dir}", where=ctx.where())
+        for match in matches:
+            host = Path(match)
+            _add_tree(ctx, host, cpio.normalize(str(PurePosixPath(dest) / host.name)), "files")
+
+
+def add_modules(ctx: Context) -> None:
+    assert ctx.kernel is not None
+    builtin = kmod.builtin(ctx.kernel.modules_dir)
+    wanted = [m for m in (*BASE_MODULES, *ctx.image.modules) if kmod.canonical(m) not in builtin]
+    try:
+        ctx.modules = kmod.resolve(ctx.kernel.modules_dir, wanted)
+    except UserError as e:
+        raise e.located(ctx.where()) if ctx.where() else e
+    base = f"/lib/modules/{ctx.kernel.release}"
+    for module in ctx.modules:
+        ctx.add(Entry.file(f"{base}/{module.rel}", source=module.path), "modules")
+
+
+def add_init(ctx: Context) -> None:
+    image = ctx.image
+    ctx.add(Entry.file("/init", source=guest_init.binary(), mode=0o755), "init")
+    base = f"/lib/modules/{ctx.kernel.release}" if ctx.kernel else ""
+    ctx.init_config = guest_init.InitConfig(
+        argv=tuple(ctx.argv),
+        env=tuple(sorted(ctx.env.items())),
+        workdir=image.workdir,
+        hostname=image.guest_hostname,
+        modules=tuple(f"{base}/{m.rel}" for m in ctx.modules),
+        addr=GUEST_ADDR,
+        gateway=GUEST_GATEWAY,
+        stop_timeout=image.stop_timeout,
+    )
+    ctx.add(Entry.file("/.engitor/init", data=ctx.init_config.render(), mode=0o600), "init")
+    ctx.cmdline = " ".join((*BASE_CMDLINE, *image.kernel_args))
+
+
+def add_etc(ctx: Context) -> None:
+    """The little a Linux program expects from /etc and /; no shell, no logins."""
+    image = ctx.image
+    host = image.guest_hostname
+    for d in ("/proc", "/sys", "/dev", "/tmp", "/run", "/etc"):
+        ctx.add(Entry.directory(d, 0o1777 if d == "/tmp" else 0o755), "etc")
+    ctx.add(Entry.chardev("/dev/console", 5, 1), "etc")
+    etc = {
+        "/etc/hostname": f"{host}\n",
+        "/etc/hosts": f"127.0.0.1\tlocalhost\n::1\tlocalhost\n10.0.2.15\t{host}\n",
+        "/etc/resolv.conf": "".join(f"nameserver {ns}\n" for ns in image.nameservers),
+        # Name-service entries only (programs look up root and nobody); no passwords, no shells.
+        "/etc/passwd": "root:x:0:0:root:/:/nonexistent\nnobody:x:65534:65534:nobody:/nonexistent:/nonexistent\n",
+        "/etc/group": "root:x:0:\nnogroup:x:65534:\n",
+        "/etc/nsswitch.conf": "passwd: files\ngroup: files\nhosts: files dns\n",
+    }
+    for path, text in etc.items():
+        if path not in ctx.entries:  # the user's own files win
+            ctx.add(Entry.file(path, data=text.encode()), "etc")
+
+
+def run_before_build(ctx: Context) -> None:
+    hook = ctx.image.hooks.get("before_build")
+    if hook is None:
+        return
+    assert ctx.staging is not None
+    root = ctx.staging / "root"
+    root.mkdir()
+    hook.call({"name": ctx.image.name, "staging": str(root)})
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(dirnames) + sorted(filenames):
+            host = Path(dirpath) / name
+            guest = "/" + str(host.relative_to(root))
+            ctx.add(_entry_for(guest, host), "files")
+
+
+def _digest(entry: Entry) -> str:
+    if entry.source is not None and entry.data is None:
+        with entry.source.open("rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    return hashlib.sha256(entry.contents()).hexdigest()
+
+
+def compute_input_key(ctx: Context) -> None:
+    """A hash of everything that determines the image; equal keys mean equal images."""
+    assert ctx.kernel is not None
+    h = hashlib.sha256()
+    h.update(json.dumps([__version__, cpio.COMPRESSION, cpio.ZSTD_LEVEL, cpio.source_date_epoch(),
+                         ctx.kernel.sha256, ctx.cmdline]).encode())
+    for path in sorted(ctx.entries):
+        e = ctx.entries[path]
+        h.update(f"{path}\0{e.mode:o}\0{e.target or ''}\0{e.rdev}\0".encode())
+        if stat.S_ISREG(e.mode):
+            h.update(_digest(e).encode())
+    ctx.input_key = h.hexdigest()
+
+
+def reuse(ctx: Context) -> bool:
+    found = store.by_key(ctx.input_key)
+    if found:
+        ctx.stored, ctx.new = found, False
+        ctx.log(f"unchanged: image {found.short}")
+    return found is not None
+
+
+def _sizes(ctx: Context) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for path, e in ctx.entries.items():
+        if stat.S_ISREG(e.mode):
+            n = len(e.data) if e.data is not None else e.source.stat().st_size  # type: ignore[union-attr]
+            bucket = ctx.category.get(path, "files")
+            sizes[bucket] = sizes.get(bucket, 0) + n
+    return sizes
+
+
+def assemble_and_store(ctx: Context) -> None:
+    assert ctx.kernel is not None and ctx.init_config is not None
+    raw = cpio.archive(ctx.entries)
+    initrd = cpio.compress(raw)
+    files = []
+    for path in sorted(ctx.entries):
+        e = ctx.entries[path]
+        if stat.S_ISREG(e.mode):
+            body = e.contents()
+            files.append({"path": path, "size": len(body), "mode": f"{stat.S_IMODE(e.mode):o}",
+                          "sha256": hashlib.sha256(body).hexdigest(),
+                          "kind": ctx.category.get(path, "files")})
+        elif stat.S_ISLNK(e.mode):
+            files.append({"path": path, "symlink": e.target})
+    manifest: dict[str, Any] = {
+        "name": ctx.image.name,
+        "engitor": __version__,
+        "kernel": {"package": ctx.kernel.package, "version": ctx.kernel.version,
+                   "sha256": ctx.kernel.sha256, "release": ctx.kernel.release,
+                   "size": ctx.kernel.vmlinuz.stat().st_size},
+        "cmdline": ctx.cmdline,
+        "program": ctx.program_guest,
+        "argv": ctx.argv,
+        "env": ctx.env,
+        "workdir": ctx.image.workdir,
+        "modules": [m.name for m in ctx.modules],
+        "ports": [str(p) for p in ctx.image.ports],
+        "initrd": {"compression": cpio.COMPRESSION, "uncompressed": len(raw)},
+        "sizes": _sizes(ctx),
+        "input_key": ctx.input_key,
+        "files": files,
+    }
+    ctx.stored, ctx.new = store.put(kernel=ctx.kernel.vmlinuz, kernel_sha=ctx.kernel.sha256,
+                                    initrd=initrd, cmdline=ctx.cmdline, manifest=manifest)
+    store.write_pointer("keys", ctx.input_key, ctx.stored.id)
+    ctx.log(f"built image {ctx.stored.short} ({len(initrd) / 2**20:.1f} MiB initrd)")
+
+
+def run_after_build(ctx: Context) -> None:
+    hook = ctx.image.hooks.get("after_build")
+    if hook is not None and ctx.stored is not None:
+        hook.call({"name": ctx.image.name, "id": ctx.stored.id})

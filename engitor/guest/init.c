@@ -1,0 +1,453 @@
+/*
+ * engitor guest init: PID 1 of a single-application micro-VM.
+ *
+ * It prepares the few things a Linux program expects (/proc, /sys, /dev, /tmp, loopback and the
+ * QEMU user network, hostname), loads the kernel modules the builder listed (dependencies
+ * first), starts the one program, reaps every zombie, forwards a shutdown request to the program
+ * as SIGTERM, and when the program ends prints one status line and powers the VM off.
+ *
+ * Configuration comes from /.engitor/init, written by the builder: one "key value" per line,
+ * values with "\\" and "\n" escaped. Keys: arg, env, cwd, hostname, module, addr, gateway,
+ * stop_timeout, probe.
+ *
+ * Status lines start at a fresh line with "@@engitor:" so the host can find them among the
+ * program's own output:
+ *   @@engitor:start pid=N uptime=S        the program was started (S: seconds since boot)
+ *   @@engitor:exit code=N                 it exited normally
+ *   @@engitor:exit signal=N name=SIGXXX   it was killed by a signal
+ *   @@engitor:error MESSAGE               init could not do its job (then exit code=127 or so)
+ *   @@engitor:stopping                    a shutdown request arrived; SIGTERM was sent
+ *
+ * A shutdown request is the ACPI power button (QMP system_powerdown; read from evdev, which is
+ * how a full system's logind sees it) or SIGTERM/SIGINT sent to init itself.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/input.h>
+#include <linux/reboot.h>
+#include <net/if.h>
+#include <net/route.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CONFIG_PATH "/.engitor/init"
+#define MAX_ITEMS 4096
+#define MAX_INPUTS 16
+
+static char *args[MAX_ITEMS + 1];
+static int nargs;
+static char *envs[MAX_ITEMS + 1];
+static int nenvs;
+static char *modules[MAX_ITEMS];
+static int nmodules;
+static const char *cwd = "/";
+static const char *hostname;
+static const char *addr; /* "10.0.2.15/24" */
+static const char *gateway;
+static int stop_timeout = 10;
+static int probe;
+
+static void say(const char *fmt, ...) {
+	char buf[4096];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf + 1, sizeof buf - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if (n > (int)sizeof buf - 3)
+		n = sizeof buf - 3;
+	/* Leading newline: the program's last output may not have ended its line. */
+	buf[0] = '\n';
+	buf[n + 1] = '\n';
+	ssize_t ignored = write(2, buf, n + 2);
+	(void)ignored;
+}
+
+static double uptime(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static char *unescape(char *s) {
+	char *out = s, *in = s;
+	while (*in) {
+		if (in[0] == '\\' && in[1] == 'n') {
+			*out++ = '\n';
+			in += 2;
+		} else if (in[0] == '\\' && in[1] == '\\') {
+			*out++ = '\\';
+			in += 2;
+		} else {
+			*out++ = *in++;
+		}
+	}
+	*out = 0;
+	return s;
+}
+
+static int read_config(void) {
+	int fd = open(CONFIG_PATH, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return -1;
+	}
+	char *buf = malloc(st.st_size + 1);
+	ssize_t got = 0;
+	while (buf && got < st.st_size) {
+		ssize_t n = read(fd, buf + got, st.st_size - got);
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	close(fd);
+	if (!buf || got != st.st_size)
+		return -1;
+	buf[got] = 0;
+	for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+		char *value = strchr(line, ' ');
+		if (!value)
+			continue;
+		*value++ = 0;
+		unescape(value);
+		if (!strcmp(line, "arg") && nargs < MAX_ITEMS)
+			args[nargs++] = value;
+		else if (!strcmp(line, "env") && nenvs < MAX_ITEMS)
+			envs[nenvs++] = value;
+		else if (!strcmp(line, "module") && nmodules < MAX_ITEMS)
+			modules[nmodules++] = value;
+		else if (!strcmp(line, "cwd"))
+			cwd = value;
+		else if (!strcmp(line, "hostname"))
+			hostname = value;
+		else if (!strcmp(line, "addr"))
+			addr = value;
+		else if (!strcmp(line, "gateway"))
+			gateway = value;
+		else if (!strcmp(line, "stop_timeout"))
+			stop_timeout = atoi(value);
+		else if (!strcmp(line, "probe"))
+			probe = 1;
+	}
+	return 0;
+}
+
+static void mount_fs(const char *src, const char *dst, const char *type, unsigned long flags,
+                     const char *data) {
+	mkdir(dst, 0755);
+	if (mount(src, dst, type, flags, data) < 0 && errno != EBUSY)
+		say("@@engitor:warning mount %s on %s: %s", type, dst, strerror(errno));
+}
+
+/* The initramfs root is already a writable tmpfs; a fresh tmpfs over a directory would hide
+ * what the image put there, so only empty ones get their own mount. */
+static int is_empty_dir(const char *path) {
+	DIR *d = opendir(path);
+	if (!d)
+		return 1;
+	struct dirent *e;
+	int empty = 1;
+	while (empty && (e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			empty = 0;
+	closedir(d);
+	return empty;
+}
+
+static void setup_filesystems(void) {
+	mount_fs("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	mount_fs("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	mount_fs("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
+	mount_fs("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "gid=0,mode=620,ptmxmode=666");
+	mount_fs("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+	if (is_empty_dir("/tmp"))
+		mount_fs("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+	if (is_empty_dir("/run"))
+		mount_fs("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+	/* The program's stdio: the console, which the kernel opened only if the node existed. */
+	int fd = open("/dev/console", O_RDWR | O_NOCTTY);
+	if (fd >= 0) {
+		for (int i = 0; i < 3; i++)
+			if (fcntl(i, F_GETFD) < 0)
+				dup2(fd, i);
+		if (fd > 2)
+			close(fd);
+	}
+}
+
+static void load_modules(void) {
+	for (int i = 0; i < nmodules; i++) {
+		int fd = open(modules[i], O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			say("@@engitor:warning module %s: %s", modules[i], strerror(errno));
+			continue;
+		}
+		if (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST)
+			say("@@engitor:warning module %s: %s", modules[i], strerror(errno));
+		close(fd);
+	}
+}
+
+static int ifreq_addr(int sock, unsigned long req, const char *ifname, in_addr_t a) {
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof ifr);
+	strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = a;
+	return ioctl(sock, req, &ifr);
+}
+
+static int if_up(int sock, const char *ifname) {
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof ifr);
+	strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
+	if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0)
+		return -1;
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	return ioctl(sock, SIOCSIFFLAGS, &ifr);
+}
+
+static void setup_network(void) {
+	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sock < 0) {
+		say("@@engitor:warning socket: %s", strerror(errno));
+		return;
+	}
+	if (if_up(sock, "lo") < 0)
+		say("@@engitor:warning lo: %s", strerror(errno));
+	if (!addr)
+		goto out;
+	/* virtio_net registers eth0 from its probe; give it a moment to appear. */
+	for (int i = 0; i < 400 && !if_nametoindex("eth0"); i++)
+		usleep(5000);
+	if (!if_nametoindex("eth0")) {
+		say("@@engitor:warning eth0 did not appear; no network");
+		goto out;
+	}
+	char ip[64];
+	snprintf(ip, sizeof ip, "%s", addr);
+	int prefix = 24;
+	char *slash = strchr(ip, '/');
+	if (slash) {
+		*slash = 0;
+		prefix = atoi(slash + 1);
+	}
+	in_addr_t mask = prefix ? htonl(~0u << (32 - prefix)) : 0;
+	if (ifreq_addr(sock, SIOCSIFADDR, "eth0", inet_addr(ip)) < 0 ||
+	    ifreq_addr(sock, SIOCSIFNETMASK, "eth0", mask) < 0 || if_up(sock, "eth0") < 0) {
+		say("@@engitor:warning eth0 %s: %s", addr, strerror(errno));
+		goto out;
+	}
+	if (gateway) {
+		struct rtentry rt;
+		memset(&rt, 0, sizeof rt);
+		struct sockaddr_in *gw = (struct sockaddr_in *)&rt.rt_gateway;
+		gw->sin_family = AF_INET;
+		gw->sin_addr.s_addr = inet_addr(gateway);
+		((struct sockaddr_in *)&rt.rt_dst)->sin_family = AF_INET;
+		((struct sockaddr_in *)&rt.rt_genmask)->sin_family = AF_INET;
+		rt.rt_flags = RTF_UP | RTF_GATEWAY;
+		rt.rt_dev = "eth0";
+		if (ioctl(sock, SIOCADDRT, &rt) < 0 && errno != EEXIST)
+			say("@@engitor:warning default route via %s: %s", gateway, strerror(errno));
+	}
+out:
+	close(sock);
+}
+
+/* Input devices that can report KEY_POWER: the ACPI power button. */
+static int open_power_buttons(int *fds) {
+	int n = 0;
+	for (int i = 0; i < 32 && n < MAX_INPUTS; i++) {
+		char path[64];
+		snprintf(path, sizeof path, "/dev/input/event%d", i);
+		int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		unsigned long keys[KEY_MAX / (8 * sizeof(long)) + 1];
+		memset(keys, 0, sizeof keys);
+		if (ioctl(fd, EVIOCGBIT(EV_KEY, sizeof keys), keys) >= 0 &&
+		    (keys[KEY_POWER / (8 * sizeof(long))] >> (KEY_POWER % (8 * sizeof(long)))) & 1)
+			fds[n++] = fd;
+		else
+			close(fd);
+	}
+	return n;
+}
+
+static int power_pressed(int fd) {
+	struct input_event ev[16];
+	int pressed = 0;
+	ssize_t n;
+	while ((n = read(fd, ev, sizeof ev)) > 0)
+		for (size_t i = 0; i < n / sizeof ev[0]; i++)
+			if (ev[i].type == EV_KEY && ev[i].code == KEY_POWER && ev[i].value == 1)
+				pressed = 1;
+	return pressed;
+}
+
+static const char *signame(int sig) {
+	static const struct {
+		int sig;
+		const char *name;
+	} names[] = {
+	    {SIGHUP, "SIGHUP"},   {SIGINT, "SIGINT"},   {SIGQUIT, "SIGQUIT"}, {SIGILL, "SIGILL"},
+	    {SIGTRAP, "SIGTRAP"}, {SIGABRT, "SIGABRT"}, {SIGBUS, "SIGBUS"},   {SIGFPE, "SIGFPE"},
+	    {SIGKILL, "SIGKILL"}, {SIGUSR1, "SIGUSR1"}, {SIGSEGV, "SIGSEGV"}, {SIGUSR2, "SIGUSR2"},
+	    {SIGPIPE, "SIGPIPE"}, {SIGALRM, "SIGALRM"}, {SIGTERM, "SIGTERM"}, {SIGSTKFLT, "SIGSTKFLT"},
+	    {SIGCHLD, "SIGCHLD"}, {SIGCONT, "SIGCONT"}, {SIGSTOP, "SIGSTOP"}, {SIGTSTP, "SIGTSTP"},
+	    {SIGTTIN, "SIGTTIN"}, {SIGTTOU, "SIGTTOU"}, {SIGURG, "SIGURG"},   {SIGXCPU, "SIGXCPU"},
+	    {SIGXFSZ, "SIGXFSZ"}, {SIGVTALRM, "SIGVTALRM"}, {SIGPROF, "SIGPROF"},
+	    {SIGWINCH, "SIGWINCH"}, {SIGIO, "SIGIO"}, {SIGPWR, "SIGPWR"}, {SIGSYS, "SIGSYS"},
+	};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (names[i].sig == sig)
+			return names[i].name;
+	return "SIGUNKNOWN";
+}
+
+static void power_off(void) {
+	sync();
+	reboot(LINUX_REBOOT_CMD_POWER_OFF);
+	/* Only reached if power-off failed; with panic=-1 and -no-reboot QEMU still exits. */
+	for (;;)
+		pause();
+}
+
+/* After the program: ask the rest to stop, give them a moment, then power off. */
+static void finish(int status) {
+	kill(-1, SIGTERM);
+	for (int i = 0; i < 20; i++) {
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+		if (waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD)
+			break;
+		usleep(10000);
+	}
+	kill(-1, SIGKILL);
+	if (WIFSIGNALED(status))
+		say("@@engitor:exit signal=%d name=%s%s", WTERMSIG(status), signame(WTERMSIG(status)),
+		    WCOREDUMP(status) ? " core=1" : "");
+	else
+		say("@@engitor:exit code=%d", WEXITSTATUS(status));
+	power_off();
+}
+
+int main(void) {
+	if (getpid() != 1) {
+		fprintf(stderr, "engitor init: must run as PID 1 inside an engitor VM\n");
+		return 1;
+	}
+	setsid();
+	setup_filesystems();
+	if (read_config() < 0) {
+		say("@@engitor:error cannot read %s: %s", CONFIG_PATH, strerror(errno));
+		finish(127 << 8);
+	}
+	if (probe) {
+		say("@@engitor:probe ok uptime=%.3f", uptime());
+		power_off();
+	}
+	load_modules();
+	setup_network();
+	if (hostname && sethostname(hostname, strlen(hostname)) < 0)
+		say("@@engitor:warning hostname: %s", strerror(errno));
+	if (!nargs) {
+		say("@@engitor:error no program configured");
+		finish(127 << 8);
+	}
+
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGPWR);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	/* Ctrl-Alt-Del becomes SIGINT to init instead of an immediate reboot. */
+	reboot(LINUX_REBOOT_CMD_CAD_OFF);
+
+	pid_t pid = fork();
+	if (pid == 0) {
+		sigprocmask(SIG_UNBLOCK, &mask, NULL);
+		if (chdir(cwd) < 0) {
+			say("@@engitor:error workdir %s: %s", cwd, strerror(errno));
+			_exit(127);
+		}
+		execve(args[0], args, envs);
+		say("@@engitor:error cannot execute %s: %s", args[0], strerror(errno));
+		_exit(errno == ENOENT ? 127 : 126);
+	}
+	if (pid < 0) {
+		say("@@engitor:error fork: %s", strerror(errno));
+		finish(127 << 8);
+	}
+	say("@@engitor:start pid=%d uptime=%.3f", pid, uptime());
+
+	struct pollfd pfds[1 + MAX_INPUTS];
+	int inputs[MAX_INPUTS];
+	int ninputs = open_power_buttons(inputs);
+	pfds[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
+	for (int i = 0; i < ninputs; i++)
+		pfds[1 + i] = (struct pollfd){.fd = inputs[i], .events = POLLIN};
+
+	double deadline = 0; /* when set: SIGKILL the program at this uptime */
+	for (;;) {
+		int timeout = -1;
+		if (deadline > 0) {
+			double left = deadline - uptime();
+			timeout = left > 0 ? (int)(left * 1000) + 1 : 0;
+		}
+		int ready = poll(pfds, 1 + ninputs, timeout);
+		int stop = 0;
+		if (ready < 0 && errno != EINTR)
+			say("@@engitor:warning poll: %s", strerror(errno));
+		if (ready > 0 && (pfds[0].revents & POLLIN)) {
+			struct signalfd_siginfo si;
+			while (read(sfd, &si, sizeof si) == sizeof si)
+				if (si.ssi_signo != SIGCHLD)
+					stop = 1;
+		}
+		for (int i = 0; ready > 0 && i < ninputs; i++)
+			if ((pfds[1 + i].revents & POLLIN) && power_pressed(inputs[i]))
+				stop = 1;
+		int status;
+		pid_t dead;
+		while ((dead = waitpid(-1, &status, WNOHANG)) > 0)
+			if (dead == pid)
+				finish(status);
+		if (stop && deadline == 0) {
+			say("@@engitor:stopping");
+			kill(pid, SIGTERM);
+			deadline = uptime() + stop_timeout;
+		}
+		if (deadline > 0 && uptime() >= deadline) {
+			say("@@engitor:warning program ignored SIGTERM for %ds; killing it", stop_timeout);
+			kill(pid, SIGKILL);
+			deadline = -1;
+		}
+	}
+}

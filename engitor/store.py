@@ -1,0 +1,156 @@
+"""Content-addressed images under $ENGITOR_HOME/images.
+
+An image is a directory named by its id (sha256 of kernel, initrd and cmdline) holding
+`kernel` (a hard link into the kernel cache), `initrd`, `cmdline` and `manifest.json`. Names
+are tags (tags/NAME holds an id); input keys (keys/KEY holds an id) make an unchanged rebuild a
+lookup that writes nothing. Every write is a rename into place: a killed build leaves no
+half image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engitor import home
+from engitor.errors import UserError, did_you_mean
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    id: str
+    path: Path
+
+    @property
+    def kernel(self) -> Path:
+        return self.path / "kernel"
+
+    @property
+    def initrd(self) -> Path:
+        return self.path / "initrd"
+
+    @property
+    def cmdline(self) -> str:
+        return (self.path / "cmdline").read_text().strip()
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return json.loads((self.path / "manifest.json").read_text())
+
+    @property
+    def short(self) -> str:
+        return self.id[:12]
+
+    def size(self) -> int:
+        return sum(p.stat().st_size for p in (self.kernel, self.initrd))
+
+
+def images_dir() -> Path:
+    return home.subdir("images")
+
+
+def image_id(kernel_sha: str, initrd_sha: str, cmdline: str) -> str:
+    return hashlib.sha256(f"{kernel_sha}\n{initrd_sha}\n{cmdline}\n".encode()).hexdigest()
+
+
+def get(image_id: str) -> StoredImage | None:
+    path = images_dir() / image_id
+    return StoredImage(image_id, path) if (path / "manifest.json").is_file() else None
+
+
+def put(*, kernel: Path, kernel_sha: str, initrd: bytes, cmdline: str,
+        manifest: dict[str, Any]) -> tuple[StoredImage, bool]:
+    """Store an image; returns it and whether it was new."""
+    initrd_sha = hashlib.sha256(initrd).hexdigest()
+    iid = image_id(kernel_sha, initrd_sha, cmdline)
+    existing = get(iid)
+    if existing:
+        return existing, False
+    final = images_dir() / iid
+    with home.atomic_dir(final) as tmp:
+        try:
+            os.link(kernel, tmp / "kernel")
+        except OSError:
+            shutil.copy2(kernel, tmp / "kernel")
+        (tmp / "initrd").write_bytes(initrd)
+        (tmp / "cmdline").write_text(cmdline + "\n")
+        manifest = {"id": iid, "created": time.time(), **manifest,
+                    "initrd": {**manifest.get("initrd", {}), "sha256": initrd_sha,
+                               "size": len(initrd)}}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return StoredImage(iid, final), True
+
+
+def _pointer(kind: str, key: str) -> Path:
+    return home.subdir(kind) / key
+
+
+def read_pointer(kind: str, key: str) -> str | None:
+    try:
+        return _pointer(kind, key).read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def write_pointer(kind: str, key: str, value: str) -> None:
+    """Point kind/key at value, writing nothing when it already does."""
+    if read_pointer(kind, key) != value:
+        home.atomic_write(_pointer(kind, key), value + "\n")
+
+
+def by_key(input_key: str) -> StoredImage | None:
+    iid = read_pointer("keys", input_key)
+    return get(iid) if iid else None
+
+
+def tag(name: str, image: StoredImage) -> None:
+    write_pointer("tags", name, image.id)
+
+
+def tags() -> dict[str, str]:
+    out = {}
+    for p in sorted(home.subdir("tags").iterdir()):
+        if not p.name.startswith("."):
+            out[p.name] = p.read_text().strip()
+    return out
+
+
+def resolve(ref: str) -> StoredImage:
+    """An image by tag, full id or unique id prefix."""
+    iid = read_pointer("tags", ref)
+    if iid and get(iid):
+        return get(iid)  # type: ignore[return-value]
+    candidates = [p.name for p in images_dir().iterdir()
+                  if p.name.startswith(ref) and not p.name.startswith(".")] if len(ref) >= 4 else []
+    if len(candidates) == 1 and get(candidates[0]):
+        return get(candidates[0])  # type: ignore[return-value]
+    if len(candidates) > 1:
+        raise UserError(f"image id prefix {ref!r} is ambiguous", hint="give more characters")
+    raise UserError(f"no image named {ref!r}",
+                    hint=did_you_mean(ref, tags()) or "see 'engitor images'")
+
+
+def listing() -> list[tuple[list[str], StoredImage]]:
+    names: dict[str, list[str]] = {}
+    for name, iid in tags().items():
+        names.setdefault(iid, []).append(name)
+    out = []
+    for p in images_dir().iterdir():
+        img = get(p.name) if not p.name.startswith(".") else None
+        if img:
+            out.append((sorted(names.get(img.id, [])), img))
+    out.sort(key=lambda item: -item[1].manifest.get("created", 0))
+    return out
+
+
+def remove(image: StoredImage) -> None:
+    for name, iid in tags().items():
+        if iid == image.id:
+            _pointer("tags", name).unlink(missing_ok=True)
+    shutil.rmtree(image.path)
