@@ -1,0 +1,1 @@
+"""Running images: QEMU argv (pure), accelerator probe, host clock facts, the runner."""

@@ -1,0 +1,297 @@
+"""A running (or finished) VM: its directory under run/, its QEMU process, its console, QMP.
+
+Each instance owns run/NAME/ holding instance.json (what was started, by whom), console.log
+(the serial console, written by QEMU itself so it survives engitor), qmp.sock and qemu.pid.
+Foreground runs and shell-started VMs set QEMU's parent-death signal so they never outlive
+their engitor process; detached ones (`run -d`) have no owner. `reap()` finds instances whose
+QEMU or owner is gone and cleans them up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qemu.qmp.legacy import QEMUMonitorProtocol
+
+from engitor import home
+from engitor.errors import UserError
+from engitor.recipe.model import Port
+from engitor.vm import qemu
+
+MARKER = "@@engitor:"
+# Kernel lines that are part of every normal boot and power-off on microvm (it has no PCI bus
+# at all); they would only confuse a program's output.
+NOISE = ("PCI: Fatal: No config space access function found", "reboot: Power down",
+         "ACPI: PM: Preparing to enter system sleep state S5")
+PR_SET_PDEATHSIG = 1
+
+
+def run_dir() -> Path:
+    return home.subdir("run")
+
+
+@dataclass
+class Status:
+    """What the console says about the program's fate."""
+
+    started: bool = False
+    start_uptime: float | None = None
+    stopping: bool = False
+    code: int | None = None
+    signal: int | None = None
+    signame: str | None = None
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    panic: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.code is not None or self.signal is not None
+
+    def feed(self, line: str) -> bool:
+        """Update from one console line; True when the line is ours (not the program's)."""
+        if "Kernel panic - not syncing" in line:
+            self.panic = line.strip()
+        at = line.find(MARKER)
+        if at < 0:
+            return any(n in line for n in NOISE)
+        body = line[at + len(MARKER):].strip()
+        kind, _, rest = body.partition(" ")
+        fields = dict(re.findall(r"(\w+)=(\S+)", rest))
+        if kind == "start":
+            self.started = True
+            with contextlib.suppress(ValueError, KeyError):
+                self.start_uptime = float(fields["uptime"])
+        elif kind == "exit":
+            if "signal" in fields:
+                self.signal, self.signame = int(fields["signal"]), fields.get("name")
+            else:
+                self.code = int(fields.get("code", "0"))
+        elif kind == "stopping":
+            self.stopping = True
+        elif kind == "error":
+            self.errors.append(rest)
+        elif kind == "warning":
+            self.warnings.append(rest)
+        return True
+
+
+class Console:
+    """Incremental reader of a console file, line by line."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.offset = 0
+        self.partial = b""
+        self.lines: list[str] = []
+
+    def read_new(self) -> list[str]:
+        try:
+            with self.path.open("rb") as f:
+                f.seek(self.offset)
+                chunk = f.read()
+        except FileNotFoundError:
+            return []
+        self.offset += len(chunk)
+        data = self.partial + chunk
+        *complete, self.partial = data.split(b"\n")
+        new = [c.decode(errors="replace").rstrip("\r") for c in complete]
+        self.lines += new
+        return new
+
+    def flush(self) -> list[str]:
+        rest = self.read_new()
+        if self.partial:
+            last = self.partial.decode(errors="replace")
+            self.partial = b""
+            self.lines.append(last)
+            rest.append(last)
+        return rest
+
+
+@dataclass
+class Meta:
+    name: str
+    image: str
+    image_name: str
+    pid: int
+    owner: int | None  # engitor process that must be alive for the VM to live; None: detached
+    started: float
+    accel: str
+    ports: list[str]
+    argv: list[str]
+    stop_timeout: int = 10
+    boot_timeout: int = 30
+
+
+class Instance:
+    def __init__(self, directory: Path, meta: Meta, proc: subprocess.Popen[bytes] | None = None):
+        self.dir = directory
+        self.meta = meta
+        self.proc = proc
+        self.console = Console(directory / "console.log")
+        self.status = Status()
+
+    # ---- paths and lookup -----------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    @property
+    def qmp_path(self) -> Path:
+        return self.dir / "qmp.sock"
+
+    @staticmethod
+    def load(name: str) -> Instance:
+        directory = run_dir() / name
+        try:
+            meta = Meta(**json.loads((directory / "instance.json").read_text()))
+        except (FileNotFoundError, json.JSONDecodeError, TypeError):
+            raise UserError(f"no VM named {name!r}", hint="see 'engitor ps'") from None
+        return Instance(directory, meta)
+
+    @staticmethod
+    def all() -> list[Instance]:
+        out = []
+        for d in sorted(run_dir().iterdir()):
+            if d.is_dir() and not d.name.startswith("."):
+                with contextlib.suppress(UserError):
+                    out.append(Instance.load(d.name))
+        return out
+
+    # ---- life -------------------------------------------------------------------------------
+    def alive(self) -> bool:
+        if self.proc is not None:
+            return self.proc.poll() is None
+        return pid_is_qemu(self.meta.pid)
+
+    def poll_console(self, *, final: bool = False) -> list[tuple[str, bool]]:
+        """New console lines, each with whether it is ours (a status line or known noise)."""
+        new = self.console.flush() if final else self.console.read_new()
+        return [(line, self.status.feed(line)) for line in new]
+
+    def qmp(self, command: str, **arguments: Any) -> Any:
+        mon = QEMUMonitorProtocol(str(self.qmp_path))
+        try:
+            mon.connect()
+            return mon.cmd(command, **arguments)
+        finally:
+            mon.close()
+
+    def wait_exit(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                return True
+            time.sleep(0.05)
+        return not self.alive()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Ask the program to stop (SIGTERM through the ACPI power button), then force."""
+        grace = (self.meta.stop_timeout if timeout is None else timeout) + 3
+        if self.alive():
+            with contextlib.suppress(Exception):
+                self.qmp("system_powerdown")
+            if not self.wait_exit(grace):
+                self.kill()
+
+    def kill(self) -> None:
+        if not self.alive():
+            return
+        with contextlib.suppress(Exception):
+            self.qmp("quit")
+        if not self.wait_exit(2):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.meta.pid, signal.SIGKILL)
+            self.wait_exit(2)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def pid_is_qemu(pid: int) -> bool:
+    try:
+        exe = os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return False
+    return os.path.basename(exe).startswith("qemu-system")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def unique_name(base: str) -> str:
+    reap()
+    taken = {d.name for d in run_dir().iterdir()}
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base}-{n}" in taken:
+        n += 1
+    return f"{base}-{n}"
+
+
+def check_ports_free(ports: tuple[Port, ...]) -> None:
+    for port in ports:
+        kind = socket.SOCK_STREAM if port.proto.value == "tcp" else socket.SOCK_DGRAM
+        family = socket.AF_INET6 if ":" in port.bind else socket.AF_INET
+        with socket.socket(family, kind) as s:
+            try:
+                s.bind((port.bind.strip("[]"), port.host))
+            except PermissionError:
+                raise UserError(f"host port {port.host} needs privileges to bind",
+                                hint=f"use a port above 1023: -p {port.host + 8000}:{port.guest}") from None
+            except OSError:
+                raise UserError(f"host port {port.host}/{port.proto.value} on {port.bind} is "
+                                "already in use",
+                                hint=f"pick another host port: -p OTHER:{port.guest}") from None
+
+
+def _pdeathsig() -> None:
+    # QEMU dies with its owner: a crashed engitor never leaks a VM.
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def start(spec: qemu.VMSpec, meta: Meta, directory: Path, *, detached: bool) -> Instance:
+    """Spawn QEMU for `spec` in `directory` (which holds the console and QMP socket)."""
+    binary = qemu.find_qemu()
+    with (directory / "qemu.log").open("wb") as log:
+        proc = subprocess.Popen(qemu.argv(spec, binary), stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=None if detached else _pdeathsig)
+    meta.pid = proc.pid
+    home.atomic_write(directory / "instance.json", json.dumps(asdict(meta), indent=2))
+    return Instance(directory, meta, proc)
+
+
+def reap() -> list[str]:
+    """Clean up instances whose QEMU died or whose owner died; returns what was cleaned."""
+    cleaned = []
+    for inst in Instance.all():
+        owner_gone = inst.meta.owner is not None and not pid_alive(inst.meta.owner)
+        if owner_gone and inst.alive():
+            inst.kill()
+        if owner_gone or (inst.meta.owner is not None and not inst.alive()):
+            inst.remove()
+            cleaned.append(inst.name)
+    return cleaned

@@ -1,0 +1,178 @@
+"""Running an image: pick the accelerator, start QEMU, stream the console, return the fate.
+
+`launch()` starts a VM (foreground or detached) and returns its `Instance`; `follow()` streams
+its console until the program ends, enforcing the boot watchdog, and turns what the guest init
+reported into an `Outcome` whose `exit_status` is what `engitor run` exits with.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from engitor import store
+from engitor.errors import UserError
+from engitor.recipe.model import Accel, Image
+from engitor.vm import accel as accel_mod
+from engitor.vm import host, qemu
+from engitor.vm.instance import (
+    Instance,
+    Meta,
+    Status,
+    check_ports_free,
+    run_dir,
+    start,
+    unique_name,
+)
+
+EXIT_VM_FAILED = 125  # engitor's own failure to run the program (as docker run uses it)
+LAST_LINES = 15
+
+
+@dataclass
+class Outcome:
+    status: Status
+    reason: str  # exited | signaled | panic | watchdog | vm-died | stopped
+    message: str = ""
+    last_lines: list[str] = field(default_factory=list)
+
+    @property
+    def exit_status(self) -> int:
+        if self.status.code is not None:
+            return self.status.code
+        if self.status.signal is not None:
+            return 128 + self.status.signal
+        return EXIT_VM_FAILED
+
+
+def host_cmdline() -> tuple[str, ...]:
+    khz = host.tsc_khz()
+    return (f"tsc_early_khz={khz}",) if khz else ()
+
+
+def launch(stored: store.StoredImage, image: Image, *, detached: bool = False,
+           name: str | None = None, log: Callable[[str], None] = lambda _: None,
+           owner: int | None = None) -> Instance:
+    """Start a VM for a built image; `image` supplies the run settings (ports, memory, …)."""
+    check_ports_free(image.ports)
+    choice = accel_mod.choose(image.accel, stored.kernel)
+    log(choice.line())
+    vm_name = unique_name(name or image.name)
+    directory = run_dir() / vm_name
+    directory.mkdir(parents=True)
+    spec = qemu.VMSpec(
+        kernel=stored.kernel, initrd=stored.initrd, cmdline=stored.cmdline,
+        console=directory / "console.log", memory=image.memory, cpus=image.cpus,
+        accel=choice.accel, ports=image.ports, qmp=directory / "qmp.sock",
+        pidfile=directory / "qemu.pid", name=vm_name,
+        host_cmdline=host_cmdline() if choice.accel is Accel.TCG else (),
+    )
+    meta = Meta(name=vm_name, image=stored.id, image_name=image.name, pid=0,
+                owner=None if detached else (owner or os.getpid()), started=time.time(),
+                accel=choice.accel.value, ports=[str(p) for p in image.ports],
+                argv=stored.manifest.get("argv", []), stop_timeout=image.stop_timeout,
+                boot_timeout=image.boot_timeout)
+    return start(spec, meta, directory, detached=detached)
+
+
+def follow(inst: Instance, *, out: TextIO | None = sys.stdout,
+           on_start: Callable[[Status], None] | None = None,
+           stop_requested: Callable[[], bool] = lambda: False) -> Outcome:
+    """Stream the console until QEMU exits; enforce the boot watchdog."""
+    began = time.monotonic()
+    show = _Display(out)
+    started_reported = False
+    stopping = False
+    exit_seen_at: float | None = None
+    while True:
+        show(inst.poll_console())
+        if inst.status.started and not started_reported:
+            started_reported = True
+            if on_start:
+                on_start(inst.status)
+        if stop_requested() and not stopping:
+            stopping = True
+            inst.stop()
+        if inst.status.finished and exit_seen_at is None:
+            exit_seen_at = time.monotonic()
+        if not inst.alive():
+            break
+        if exit_seen_at and time.monotonic() - exit_seen_at > 5:
+            inst.kill()  # the init powered off; QEMU should be gone already
+        if not inst.status.started and time.monotonic() - began > inst.meta.boot_timeout:
+            inst.kill()
+            return _outcome(inst, "watchdog")
+        time.sleep(0.02)
+    show(inst.poll_console(final=True), final=True)
+    return _outcome(inst, "stopped" if stopping and not inst.status.finished else None)
+
+
+class _Display:
+    """Writes the program's console lines, minus ours and the blank line the init puts before
+    each status line (so they start a fresh line even after unterminated output)."""
+
+    def __init__(self, out: TextIO | None):
+        self.out = out
+        self.blank = False
+
+    def __call__(self, lines: list[tuple[str, bool]], final: bool = False) -> None:
+        if self.out is None:
+            return
+        for line, ours in lines:
+            if ours:
+                self.blank = False
+                continue
+            if self.blank:
+                self.out.write("\n")
+            self.blank = line == ""
+            if not self.blank:
+                self.out.write(line + "\n")
+        if final and self.blank:
+            self.out.write("\n")
+        self.out.flush()
+
+
+def _outcome(inst: Instance, forced: str | None) -> Outcome:
+    st = inst.status
+    last = [line for line in inst.console.lines if line.strip()][-LAST_LINES:]
+    if forced == "watchdog":
+        return Outcome(st, "watchdog", f"the VM did not start the program within "
+                                       f"{inst.meta.boot_timeout} s", last)
+    if st.signal is not None:
+        return Outcome(st, "signaled", f"program killed by {st.signame} (signal {st.signal})")
+    if st.code is not None:
+        msg = "; ".join(st.errors) if st.errors else \
+            (f"program exited with code {st.code}" if st.code else "")
+        return Outcome(st, "exited", msg, last if st.errors else [])
+    if st.panic:
+        return Outcome(st, "panic", f"kernel panic: {st.panic}", last)
+    if forced == "stopped":
+        return Outcome(st, "stopped", "stopped before the program finished", last)
+    qemu_log = (inst.dir / "qemu.log")
+    err = qemu_log.read_text(errors="replace").strip().splitlines() if qemu_log.exists() else []
+    why = f" ({err[-1]})" if err else ""
+    return Outcome(st, "vm-died", f"the VM stopped before the program finished{why}", last)
+
+
+def interruptible() -> tuple[Callable[[], bool], Callable[[], None]]:
+    """Ctrl-C once: stop the program gracefully; twice: the default (abort)."""
+    pressed = {"n": 0}
+
+    def handler(signum: int, frame: object) -> None:
+        pressed["n"] += 1
+        if pressed["n"] > 1:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    return (lambda: pressed["n"] > 0), (lambda: signal.signal(signal.SIGINT, previous))
+
+
+def check_image_runnable(stored: store.StoredImage) -> None:
+    if not stored.kernel.exists() or not stored.initrd.exists():
+        raise UserError(f"image {stored.short} is incomplete", hint="rebuild it")
