@@ -1,0 +1,62 @@
+"""engitor doctor: is this host ready? Says what is missing and the exact command to fix it."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+
+from engitor.build import cc, kernel
+from engitor.recipe.model import Accel
+from engitor.vm import accel, host
+
+
+def add(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("doctor", help="check QEMU, acceleration, kernel cache and compiler")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    problems: list[str] = []
+
+    def report(ok: bool, what: str, detail: str, fix: str | None = None) -> None:
+        print(f"{'ok ' if ok else 'MISSING'} {what:<10} {detail}")
+        if not ok and fix:
+            problems.append(fix)
+
+    qemu_bin = shutil.which("qemu-system-x86_64")
+    if qemu_bin:
+        version = subprocess.run([qemu_bin, "--version"], capture_output=True, text=True,
+                                 check=False).stdout.splitlines()[0]
+        report(True, "qemu", version)
+    else:
+        report(False, "qemu", "qemu-system-x86_64 not found",
+               "apt-get install qemu-system-x86")
+    compilers = cc.compilers()
+    if compilers:
+        report(True, "compiler", f"{compilers[0].argv[0]} ({compilers[0].identity})")
+    else:
+        report(False, "compiler", "no C compiler for the guest init",
+               "apt-get install musl-tools linux-libc-dev")
+    for tool, package in (("apt-get", "apt"), ("dpkg-deb", "dpkg")):
+        found = shutil.which(tool)
+        report(bool(found), tool, found or "not found", f"apt-get install {package}")
+    kernels = kernel.cached()
+    if kernels:
+        report(True, "kernel", ", ".join(k.describe() for k in kernels))
+    else:
+        report(False, "kernel", "no kernel cached", "engitor kernel fetch")
+    if qemu_bin and kernels and compilers:
+        choice = accel.choose(Accel.AUTO, kernels[-1].vmlinuz)
+        report(True, "accel", choice.line())
+    else:
+        report(True, "accel", "unknown until qemu, a kernel and a compiler are present")
+    khz = host.tsc_khz() if compilers else None
+    report(True, "tsc", f"{khz} kHz (passed to TCG guests as tsc_early_khz)" if khz
+           else "not constant; guests calibrate it themselves")
+    if problems:
+        print("\nto fix:")
+        for fix in dict.fromkeys(problems):
+            print(f"  {fix}")
+        return 1
+    return 0
