@@ -19,8 +19,15 @@ local MAX_DEPTH = 32
 
 -- Values are copied with next(), never through metamethods, so what is recorded is exactly what
 -- the table held when `image` was called (a table shared by several images may change later).
+local PLAIN = { string = true, number = true, boolean = true, ["function"] = true }
+
 local function snapshot(value, seen, depth, path)
-  if type(value) ~= "table" then return value end
+  local kind = type(value)
+  if PLAIN[kind] then return value end
+  if kind ~= "table" then
+    error(string_format("%s is a %s; settings are strings, numbers, booleans, tables or "
+                        .. "functions", path, kind), 0)
+  end
   if seen[value] then
     error(string_format("the settings refer to themselves (at %s)", path), 0)
   end
@@ -30,7 +37,7 @@ local function snapshot(value, seen, depth, path)
   seen[value] = true
   local out = {}
   for k, v in next, value do
-    out[k] = snapshot(v, seen, depth + 1, path .. "." .. tostring(k))
+    out[k] = snapshot(v, seen, depth + 1, path == "" and tostring(k) or path .. "." .. tostring(k))
   end
   seen[value] = nil
   return out
@@ -56,7 +63,7 @@ function M.new()
                           name, type(settings), name), level)
     end
     local info = getinfo(level, "Sl")
-    local ok, copy = pcall(snapshot, settings, {}, 0, name)
+    local ok, copy = pcall(snapshot, settings, {}, 0, "")
     if not ok then error(string_format("image %q: %s", name, tostring(copy)), level) end
     decls[#decls + 1] = { name = name, settings = copy, source = info.source,
                           line = info.currentline }

@@ -15,14 +15,13 @@ local string_format, string_byte = string.format, string.byte
 local co_resume = coroutine.resume
 local getinfo, sethook = debug.getinfo, debug.sethook
 local jit_on, jit_off, collectgarbage = jit.on, jit.off, collectgarbage
-local unpack, maxn = unpack, table.maxn
 
 local M = {}
 
 -- Instructions between two checks of the time limit and of pending Ctrl-C. Count hooks do not
 -- fire inside JIT-compiled traces, so guarded code runs with the JIT off (recipes' description
 -- scope is cheap: it needs no JIT).
-local HOOK_COUNT = 100000
+local HOOK_COUNT = 10000
 
 -- The error object that ends guarded code; a table so no recipe can raise it by accident.
 local TIMEOUT = setmetatable({}, { __tostring = function() return "time limit exceeded" end })
@@ -49,17 +48,17 @@ end
 function M.add_user_source(source) state.user[source] = true end
 function M.last_where() return state.where end
 
--- Start a guarded stretch: `tick` is a Python function called every HOOK_COUNT instructions
--- (a pending Ctrl-C surfaces there as KeyboardInterrupt); with `seconds`, code still running
--- after that long is stopped with TIMEOUT.
-function M.guard(tick, now, seconds)
+-- Start a guarded stretch: `now` is a Python function (a Python function, so a pending Ctrl-C
+-- surfaces in it as KeyboardInterrupt) returning a monotonic time, called every HOOK_COUNT
+-- instructions; with `seconds`, code still running after that long is stopped with TIMEOUT.
+function M.guard(now, seconds)
   state.aborted, state.where = false, nil
   local deadline = seconds and (now() + seconds)
   if deadline then jit_off() end
   sethook(function()
     state.where = user_frame(2) or state.where
-    tick()
-    if deadline and now() > deadline then
+    local t = now()
+    if deadline and t > deadline then
       state.aborted = true
       error(TIMEOUT, 0)
     end
@@ -92,15 +91,15 @@ local function safe_resume(co, ...) return pass_aborts(co_resume(co, ...)) end
 
 -- Run `f` for the runtime: returns true, results… or false, message, where, kind where kind is
 -- "timeout", "memory", "python" (the message is then the exception) or "error".
-function M.run(f, ...)
-  local where
-  local function handler(e)
-    where = user_frame(2)
-    return e
-  end
-  local results = { xpcall(f, handler, ...) }
-  if results[1] then return unpack(results, 1, maxn(results)) end
-  local e = results[2]
+local where_failed
+local function failed_at(e)
+  where_failed = user_frame(2)
+  return e
+end
+
+local function outcome(ok, ...)
+  if ok then return true, ... end  -- varargs keep every result, trailing nils included
+  local e, where = ..., where_failed
   if e == TIMEOUT or state.aborted then
     return false, "time limit exceeded", state.where or where, "timeout"
   end
@@ -113,6 +112,11 @@ function M.run(f, ...)
     e = string_format("error object is a %s value", type(e))
   end
   return false, e, where, "error"
+end
+
+function M.run(f, ...)
+  where_failed = nil
+  return outcome(xpcall(f, failed_at, ...))
 end
 
 local function copy(t, without)

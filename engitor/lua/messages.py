@@ -141,6 +141,8 @@ def reword(raw: str, shown: Mapping[str, str], sources: Mapping[str, str],
         message, hint = text, _syntax(text)
         if "bad argument" in text:
             hint = "check the arguments of this call"
+        elif text.startswith("error object is a"):
+            hint = "give error() a message string"
     if hint is None and line_text:
         hint = f"the line reads: {line_text[:120]}"
     return where, message, hint

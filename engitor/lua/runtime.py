@@ -154,7 +154,7 @@ class Runtime:
         """Compile and run `code` in `env`; returns its Lua results. Errors are `UserError`s
         located at `chunkname:LINE`. `time_limit` (seconds) runs it with the JIT off."""
         fn = self.compile(code, env, chunkname)
-        return self.call(fn, time_limit=time_limit)
+        return self.call(fn, time_limit=time_limit, chunk=chunkname)
 
     def compile(self, code: str, env: Any, chunkname: str) -> Any:
         shown = self._register(chunkname, code)
@@ -173,7 +173,7 @@ class Runtime:
              chunk: str | None = None) -> tuple[Any, ...]:
         """Call a Lua function under the sandbox's guard (Ctrl-C, optional time limit)."""
         sb = self._sandbox
-        sb.guard(_tick, time.monotonic, time_limit)
+        sb.guard(_now, time_limit)
         try:
             result = sb.run(fn, *args)
         except luajit21.LuaMemoryError:
@@ -281,8 +281,10 @@ def _pair(result: Any) -> tuple[Any, Any]:
     return result if isinstance(result, tuple) else (result, None)
 
 
-def _tick() -> None:
-    """Called by the count hook: lets Python deliver a pending Ctrl-C into running Lua."""
+def _now() -> float:
+    """Called by the count hook. A Python function, not the builtin: running Python bytecode is
+    what lets the interpreter deliver a pending Ctrl-C into running Lua."""
+    return time.monotonic()
 
 
 def _installer(item: str | Installer) -> Installer | None:

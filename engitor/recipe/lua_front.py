@@ -95,6 +95,8 @@ def _plain(rt: Runtime, env: Any, value: Any, key: str, decl: Declaration, locat
                 value.encode("utf-8")
             except UnicodeEncodeError:
                 raise UserError(f"{key}: the string is not valid UTF-8",
+                                hint="settings are text: write bytes as UTF-8 (or \\u{…} "
+                                     "escapes of characters)",
                                 where=locate(key.split(".")[0]) or decl.where) from None
         return value
     if kind == "function":

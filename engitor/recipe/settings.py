@@ -39,6 +39,11 @@ class SType:
         raise NotImplementedError
 
 
+def json_pattern(regex: re.Pattern[str]) -> str:
+    """A Python regex as a JSON Schema pattern, valid for ECMA-262 and Python: no named groups."""
+    return re.sub(r"\(\?P<\w+>", "(", regex.pattern)
+
+
 def _type_name(value: Any) -> str:
     if isinstance(value, bool):
         return "boolean"
@@ -99,7 +104,8 @@ class Int(SType):
         return {"type": "integer", "minimum": self.minimum}
 
 
-SIZE_RE = re.compile(r"^\s*(\d+)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
+# Case spelled out (no IGNORECASE) so the same pattern serves the JSON Schema.
+SIZE_RE = re.compile(r"^\s*(\d+)\s*([kmgtKMGT]?)([iI]?[bB])?\s*$")
 SIZE_UNITS = {"": MiB, "k": 1024, "m": MiB, "g": 1024 * MiB, "t": 1024 * 1024 * MiB}
 
 
@@ -133,7 +139,7 @@ class Size(SType):
     def schema(self) -> dict[str, Any]:
         return {
             "anyOf": [
-                {"type": "string", "pattern": SIZE_RE.pattern},
+                {"type": "string", "pattern": json_pattern(SIZE_RE)},
                 {"type": "integer", "minimum": 1},
             ]
         }
@@ -252,7 +258,7 @@ class Ports(SType):
 
     def schema(self) -> dict[str, Any]:
         item = {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 65535},
-                          {"type": "string", "pattern": PORT_RE.pattern}]}
+                          {"type": "string", "pattern": json_pattern(PORT_RE)}]}
         return {"anyOf": [item, {"type": "array", "items": item}]}
 
 

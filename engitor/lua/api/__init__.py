@@ -98,9 +98,10 @@ _WRAPPER_KEY = "engitor.expose"
 _WRAPPER = """
 return function(pyfunc)
   local error = error
+  -- finish is tail-called, so level 2 is the Lua code that called the API function.
   local function finish(ok, ...)
     if ok then return ... end
-    error((...), 3)
+    error((...), 2)
   end
   return function(...) return finish(pyfunc(...)) end
 end
@@ -110,7 +111,8 @@ end
 def expose(lua: Any, func: Callable[..., Any]) -> Any:
     """A Lua function calling `func`: its results go through `to_lua`; a `UserError`,
     `ApiError` or `OSError` becomes a Lua error with its message (blaming the Lua caller's line),
-    any other exception one that names it. BaseExceptions (Ctrl-C) pass through untouched."""
+    a call with the wrong number of arguments says so, any other exception names itself.
+    BaseExceptions (Ctrl-C) pass through untouched."""
     name = getattr(func, "__name__", "function")
 
     def call(*args: Any) -> Any:
@@ -123,6 +125,11 @@ def expose(lua: Any, func: Callable[..., Any]) -> Any:
             return False, str(e)
         except OSError as e:
             return False, os_message(e)
+        except TypeError as e:
+            if e.__traceback__ is not None and e.__traceback__.tb_next is None:
+                # Raised binding the arguments: the Lua caller passed too many or too few.
+                return False, f"{name}: wrong number of arguments ({len(args)} given)"
+            return False, f"internal error in {name}: TypeError: {e}"
         except Exception as e:  # noqa: BLE001 - every error must reach Lua as a string
             return False, f"internal error in {name}: {type(e).__name__}: {e}"
 

@@ -14,9 +14,10 @@ from collections.abc import Callable
 
 from engitor import LUA_DIR
 from engitor.errors import UserError, did_you_mean
-from engitor.ffi import library_candidates, lua_data, request
+from engitor.ffi import ensure, library_candidates, lua_data_for, request
 
 _WRAP = "function(f) return function(...) return f(...) end end"
+_STATE_KEY = "engitor.c.state"
 
 
 def _text(v) -> str:
@@ -53,7 +54,10 @@ def module(lua):
     def include(spec):
         req = request(_strings(spec["headers"]), include_dirs=_strings(spec["incdir"]),
                       defines=_strings(spec["define"]), cflags=_strings(spec["cflags"]))
-        chunk = lua.compile(lua_data(req), name=f"=[C {', '.join(req.headers)}]")
+        return ensure(req)
+
+    def data(key):
+        chunk = lua.compile(lua_data_for(_text(key)), name=f"=[C data {_text(key)[:8]}]")
         return chunk()
 
     def libs(name, libdirs):
@@ -64,9 +68,17 @@ def module(lua):
         hint = did_you_mean(_text(word), (_text(n) for n in names.values()))
         return hint.encode() if hint else None
 
-    bridge = lua.table_from({"include": guarded(lua, include), "libs": guarded(lua, libs),
-                             "suggest": guarded(lua, suggest)})
-    factory = lua.execute((LUA_DIR / "c.lua").read_text(), ffi, bridge, name="@lua/c.lua")
+    bridge = lua.table_from({"include": guarded(lua, include), "data": guarded(lua, data),
+                             "libs": guarded(lua, libs), "suggest": guarded(lua, suggest)})
+    # per Lua state (package.loaded is the trusted registry): what c.include declared to this
+    # state's FFI, and the data tables of includes, shared by every scope of the state
+    loaded = lua.globals().package.loaded
+    state = loaded[_STATE_KEY]
+    if state is None:
+        state = loaded[_STATE_KEY] = lua.eval(
+            "{declared = {}, data = setmetatable({}, {__mode = 'v'})}")
+    factory = lua.execute((LUA_DIR / "c.lua").read_text(), ffi, bridge, state,
+                          name="@lua/c.lua")
     return factory()
 
 

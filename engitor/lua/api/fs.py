@@ -164,7 +164,7 @@ class Tree:
 
     def _copy(self, source: Path, dst: Any) -> None:
         target = self._writing(dst)
-        if target.is_dir() and not source.is_dir():
+        if (target.is_dir() or str(dst).endswith("/")) and not source.is_dir():
             target = target / source.name
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():

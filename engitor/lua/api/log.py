@@ -2,8 +2,8 @@
 
     log.info("copied %d files", n)   log.warn(…)   log.error(…)   log.debug(…)
 
-With more than one argument the first is a `string.format` pattern; a single argument is printed
-with `tostring`. `log.debug` prints only when ENGITOR_DEBUG is set.
+When the first of several arguments holds a '%' it is a `string.format` pattern; otherwise the
+arguments are printed with `tostring`, separated by spaces. `log.debug` prints only when ENGITOR_DEBUG is set.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ LEVELS = ("debug", "info", "warn", "error")
 # Formatting happens in Lua (tostring and string.format know Lua values); Python only writes.
 _LUA = """
 local emit = ...
-local select, tostring, type, format = select, tostring, type, string.format
+local select, tostring, type, format, find = select, tostring, type, string.format, string.find
 local function message(...)
   local n = select("#", ...)
-  if n > 1 and type((...)) == "string" then return format(...) end
+  if n > 1 and type((...)) == "string" and find((...), "%", 1, true) then return format(...) end
   local parts = {}
   for i = 1, n do parts[i] = tostring((select(i, ...))) end
   return table.concat(parts, " ")
