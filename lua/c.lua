@@ -9,7 +9,7 @@
 -- call. De-duplication asks the FFI itself what is already defined (a complete struct, an
 -- enum constant), so includes compose with each other and with hand-written ffi.cdef.
 
-local ffi, bridge = ...
+local ffi, bridge, state = ...
 local error, pcall, pairs, ipairs, type, tostring, select = error, pcall, pairs, ipairs, type, tostring, select
 local setmetatable, rawset, rawget, next = setmetatable, rawset, rawget, next
 local concat, sort, insert = table.concat, table.sort, table.insert
@@ -33,22 +33,22 @@ local function complete(tag)
   return ok and size ~= nil
 end
 
+local declared = state.declared
+local C = ffi.C
+local function index_C(name) return C[name] end
+
 local function has_const(name)
-  return (pcall(function() return ffi.C[name] end))
+  return (pcall(index_C, name))
 end
 
 local function declare(data, failed)
   local parts, index, n = {}, {}, 0
   for i, text in ipairs(data.cdef) do
-    local skip = false
-    for _, tag in ipairs(data.guard[i] or {}) do
-      if complete(tag) then skip = true break end
-    end
-    if not skip then
-      for _, k in ipairs(data.gconst[i] or {}) do
-        if has_const(k) then skip = true break end
-      end
-    end
+    -- Already declared by an include into this state: skipping it also keeps LuaJIT from
+    -- minting new ctypes for repeated typedefs and prototypes (their table is finite).
+    -- Otherwise a declaration is all in or all out, so its first tag or constant tells.
+    local tags, consts = data.guard[i], data.gconst[i]
+    local skip = declared[text] or (tags and complete(tags[1])) or (consts and has_const(consts[1]))
     if not skip then
       n = n + 1
       parts[n], index[n] = text, i
@@ -59,7 +59,10 @@ local function declare(data, failed)
   local first = 1
   while first <= n do
     local ok, err = pcall(ffi.cdef, concat(parts, "\n", first, n))
-    if ok then break end
+    if ok then
+      for j = first, n do declared[parts[j]] = true end
+      break
+    end
     local line, seen, j = tonumber(match(tostring(err), "at line (%d+)")) or 1, 0, first
     while j < n do
       local _, nl = gsub(parts[j], "\n", "")
@@ -67,6 +70,7 @@ local function declare(data, failed)
       seen, j = seen + nl + 1, j + 1
     end
     failed[#failed + 1] = {text = parts[j], where = data.where[index[j]], err = strip_where(err)}
+    for k = first, j - 1 do declared[parts[k]] = true end
     first = j + 1
   end
 end
@@ -245,7 +249,12 @@ return function()
     end
     local spec = {headers = hs, incdir = list(o.incdir, "incdir"), define = defines(o.define),
                   cflags = list(o.cflags, "cflags")}
-    local data = call(bridge.include, spec)
+    local key = call(bridge.include, spec)
+    local data = state.data[key]
+    if not data then
+      data = call(bridge.data, key)
+      state.data[key] = data
+    end
     local failed = {}
     declare(data, failed)
     local libs, names = libraries(o.lib, list(o.libdir, "libdir"))

@@ -22,10 +22,12 @@ from engitor.errors import UserError
 from engitor.ffi import cache, cparse, emit, model
 from engitor.ffi.cparse import Request, Toolchain, is_path, toolchain
 
-__all__ = ["Request", "Toolchain", "Entry", "request", "unit", "lua_data", "index",
-           "library_candidates", "toolchain"]
+__all__ = ["Request", "Toolchain", "Entry", "request", "ensure", "unit", "lua_data",
+           "lua_data_for", "index", "library_candidates", "toolchain"]
 
-_memo: dict[str, str] = {}     # request key -> cache key known valid in this process, by stat
+# Entries checked by content in this process, with what stat said then: a later include of the
+# same request re-hashes nothing unless a file's stat changed.
+_checked: dict[tuple[str, str], tuple[list[str], tuple]] = {}
 
 
 def request(headers: str | Iterable[str], *, include_dirs: Iterable[str] = (),
@@ -60,7 +62,15 @@ def _ensure(req: Request, tc: Toolchain | None = None) -> str:
     """Build the request's cache entry unless a valid one exists; return its key."""
     tc = tc or toolchain()
     k = _key(req, tc)
-    if cache.valid(k):
+    where = (str(cache.root()), k)
+    seen = _checked.get(where)
+    if seen and cache.signature(seen[0]) == seen[1]:
+        return k
+    paths = cache.valid(k)
+    if paths is not None:
+        # the entry's own files too: an entry removed behind our back is rebuilt
+        paths += [str(cache.root() / f"{k}.{kind}") for kind in ("deps", "lua", "json")]
+        _checked[where] = (paths, cache.signature(paths))
         return k
     pre = cparse.preprocess(req, tc)
     parsed = cparse.parse(pre, tc)
@@ -76,6 +86,16 @@ def _ensure(req: Request, tc: Toolchain | None = None) -> str:
     cache.store(k, pre.deps, shadows, {"json": json.dumps(unit, separators=(",", ":")),
                                        "lua": emit.lua_data(unit)})
     return k
+
+
+def ensure(req: Request) -> str:
+    """The cache key of a request's entry, building the entry first if needed."""
+    return _ensure(req)
+
+
+def lua_data_for(key: str) -> str:
+    """The Lua chunk of an entry made by `ensure`."""
+    return cache.read(key, "lua")
 
 
 def unit(req: Request) -> dict:

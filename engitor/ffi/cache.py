@@ -50,20 +50,33 @@ def store_toolchain(identity: str, data: dict) -> None:
     atomic_write(root() / f"cc-{key({'cc': identity})}.json", json.dumps(data))
 
 
-def valid(k: str) -> bool:
-    """Whether entry `k` exists and every file it was made from is unchanged."""
+def valid(k: str) -> list[str] | None:
+    """The files entry `k` was made from, if it exists and none of them changed; else None."""
     try:
         manifest = json.loads((root() / f"{k}.deps").read_text())
     except (OSError, ValueError):
-        return False
+        return None
     for dep, want in manifest.get("deps", ()):
         if digest(dep) != want:
-            return False
+            return None
     for found, earlier in manifest.get("shadows", ()):
         # a requested header that would now be found in an earlier directory
         if any(os.path.exists(os.path.join(d, found)) for d in earlier):
-            return False
-    return True
+            return None
+    return [d for d, _ in manifest.get("deps", ())] + [
+        os.path.join(d, found) for found, earlier in manifest.get("shadows", ()) for d in earlier]
+
+
+def signature(paths: list[str]) -> tuple:
+    """What stat says about files (missing ones included): a change of contents changes it."""
+    out = []
+    for p in paths:
+        try:
+            st = os.stat(p)
+            out.append((st.st_mtime_ns, st.st_size, st.st_ino))
+        except OSError:
+            out.append(None)
+    return tuple(out)
 
 
 def read(k: str, kind: str) -> str:

@@ -12,6 +12,7 @@ chunks, so every AST node maps back to the exact text LuaJIT will see.
 from __future__ import annotations
 
 import bisect
+import functools
 import os
 import re
 import shutil
@@ -232,8 +233,12 @@ def _cc_error(req: Request, tc: Toolchain, errors: list[str]) -> UserError:
 
 def _short(path: str, tc: Toolchain | None = None, extra: tuple[str, ...] = ()) -> str:
     """A header's name as it would be written in #include, for messages and listings."""
-    dirs = sorted(set(extra + (tc.include_dirs if tc else ()) + ("/usr/include",)),
-                  key=len, reverse=True)
+    return _shorten(path, extra + (tc.include_dirs if tc else ()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _shorten(path: str, dirs: tuple[str, ...]) -> str:
+    dirs = sorted(set(dirs + ("/usr/include",)), key=len, reverse=True)
     for d in dirs:
         if path.startswith(d.rstrip("/") + "/"):
             return path[len(d.rstrip("/")) + 1:]

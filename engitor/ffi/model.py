@@ -32,11 +32,12 @@ def _render(node: c_ast.Node) -> str:
     return re.sub(r"^(extern )+", "", " ".join(text.split()))
 
 
-class _Uses(c_ast.NodeVisitor):
-    """Type names and tags a declaration mentions."""
+class _Scan(c_ast.NodeVisitor):
+    """One walk of a declaration: the type names and tags it mentions, and the structs, unions
+    and enums it defines or names (outermost first). Nothing inside a function body counts."""
 
     def __init__(self, typedefs: set[str]):
-        self.typedefs, self.found = typedefs, set()
+        self.typedefs, self.found, self.aggs = typedefs, set(), []
 
     def visit_IdentifierType(self, node):
         for n in node.names:
@@ -46,6 +47,7 @@ class _Uses(c_ast.NodeVisitor):
     def _tagged(self, kind, node):
         if node.name:
             self.found.add(f"{kind} {node.name}")
+        self.aggs.append(node)
         self.generic_visit(node)
 
     def visit_Struct(self, node):
@@ -56,6 +58,9 @@ class _Uses(c_ast.NodeVisitor):
 
     def visit_Enum(self, node):
         self._tagged("enum", node)
+
+    def visit_FuncDef(self, node):
+        self.visit(node.decl)
 
 
 class _Builder:
@@ -91,9 +96,9 @@ class _Builder:
             tags: list[str] = []
             consts: list[str] = []
             for node in nodes:
-                finder = _Uses(typedef_names)
-                finder.visit(node)
-                self.declare(node, chunk, finder.found, tags, consts)
+                scan = _Scan(typedef_names)
+                scan.visit(node)
+                self.declare(node, chunk, scan, tags, consts)
             text = chunk.text
             if chunk.is_funcdef:
                 from engitor.ffi.cparse import _prototype
@@ -105,8 +110,11 @@ class _Builder:
                 entry["consts"] = consts
             self.chunks.append(entry)
 
-    def declare(self, node, chunk, uses, tags, consts) -> None:
-        for agg in _aggregates(node):
+    def declare(self, node, chunk, scan: _Scan, tags, consts) -> None:
+        uses = scan.found
+        # only definitions (with a body) and declarations of named tags matter
+        for agg in (a for a in scan.aggs if a.name or (
+                a.values if isinstance(a, c_ast.Enum) else a.decls) is not None):
             key = f"{_kind(agg)} {agg.name}" if agg.name else None
             body = agg.values if isinstance(agg, c_ast.Enum) else agg.decls
             if isinstance(agg, c_ast.Enum):
@@ -304,27 +312,6 @@ def _type_text(t) -> str:
 
 def _kind(agg) -> str:
     return {c_ast.Struct: "struct", c_ast.Union: "union", c_ast.Enum: "enum"}[type(agg)]
-
-
-def _aggregates(node) -> list:
-    """Every struct/union/enum a declaration defines or names, outermost first."""
-    found = []
-
-    class V(c_ast.NodeVisitor):
-        def visit_Struct(self, n):
-            found.append(n)
-            self.generic_visit(n)
-
-        visit_Union = visit_Struct
-        visit_Enum = visit_Struct
-
-        def visit_FuncDef(self, n):   # nothing inside a body is visible outside it
-            self.visit(n.decl)
-
-    V().visit(node)
-    # only definitions (with a body) and forward declarations of named tags matter
-    return [a for a in found if a.name or (a.decls if not isinstance(a, c_ast.Enum)
-                                           else a.values) is not None]
 
 
 def _fields(agg) -> list[list]:
