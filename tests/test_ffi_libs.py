@@ -367,3 +367,35 @@ def test_expat_enum_constants_and_version(lua):
     """)
     assert (ok, err) == (1, 2)
     assert major == xml.parsers.expat.version_info[0]
+
+
+def test_declarations_luajit_cannot_read_are_skipped_and_explained(lua, tmp_path):
+    h = tmp_path / "odd.h"
+    h.write_text("int before(void);\n"
+                 "_Static_assert(sizeof(int) == 4, \"int is 4 bytes\");\n"
+                 "extern _Atomic int counter;\n"
+                 "struct odd { int a; };\n"
+                 "static inline int twice(int x) { return 2 * x; }\n"
+                 "int after(int);\n")
+    size, before, after = lua("""
+        local ns = c.include(...)
+        return ns.sizeof("struct odd"), tostring(ns.typeof("int (*)(void)")),
+               select(2, pcall(function() return ns.after end))
+    """, str(h))
+    assert size == 4 and "does not export it" in after
+    with pytest.raises(UserError, match=r"counter could not be declared to LuaJIT: .*_Atomic.*"
+                                        r"odd.h:3"):
+        lua("return c.include(...).counter", str(h))
+    with pytest.raises(UserError, match=r"twice is a static inline function"):
+        lua("return c.include(...).twice(2)", str(h))
+
+
+def test_info_describes_a_namespace_for_help_and_completion(lua):
+    funcs, size, const, macro = lua("""
+        local info = c.info(c.include("zlib.h", {lib = "z"}))
+        return info.functions.crc32, info.types.z_stream, info.constants.Z_BEST_SPEED,
+               info.macros.deflateInit
+    """)
+    assert funcs.startswith("uLong crc32(uLong crc, const Bytef *buf, uInt len)")
+    assert (size, const) == (112, 1)
+    assert macro.startswith("deflateInit(strm, level) deflateInit_(")

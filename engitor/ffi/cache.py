@@ -16,7 +16,7 @@ from pathlib import Path
 
 from engitor.home import atomic_write, subdir
 
-FORMAT = 3
+FORMAT = 4
 
 
 def root() -> Path:

@@ -99,6 +99,8 @@ class _Builder:
                 scan = _Scan(typedef_names)
                 scan.visit(node)
                 self.declare(node, chunk, scan, tags, consts)
+            if nodes and all(isinstance(n, c_ast.StaticAssert) for n in nodes):
+                continue   # declares nothing, and LuaJIT cannot read it
             text = chunk.text
             if chunk.is_funcdef:
                 from engitor.ffi.cparse import _prototype
