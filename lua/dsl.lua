@@ -10,7 +10,8 @@
 
 local error, type, next, rawget, select, pcall, tostring =
       error, type, next, rawget, select, pcall, tostring
-local string_format = string.format
+local string_format, find, gsub, byte = string.format, string.find, string.gsub, string.byte
+local concat, floor, huge = table.concat, math.floor, math.huge
 local getinfo = debug.getinfo
 
 local M = {}
@@ -112,6 +113,91 @@ function M.new()
   local api = { image = image, merge = merge }
   local function close() open = false end
   return api, decls, close
+end
+
+-- Declarations -> one JSON text for Python (one crossing instead of one per value, which is
+-- what makes a thousand images cheap). Tables with keys 1..n are arrays, tables with string
+-- keys objects; what JSON cannot say is an array starting with null, which Lua data never
+-- produces (a sequence holds no nil): [null, "fn", i] is functions[i], [null, "pairs", […]]
+-- a table with other keys. Strings go as their bytes; Python checks their UTF-8.
+local ESCAPES = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+local function escape(c) return ESCAPES[c] or string_format("\\u%04x", byte(c)) end
+
+local function quote(s)
+  if find(s, '[%c"\\]') then s = gsub(s, '[%c"\\]', escape) end
+  return '"' .. s .. '"'
+end
+
+function M.export(decls)
+  local out, n, functions = {}, 0, {}
+  local function put(s) n = n + 1; out[n] = s end
+  local encode
+  local function encode_table(t)
+    local count, strings = 0, true
+    for k in next, t do
+      count = count + 1
+      if type(k) ~= "string" then strings = false end
+    end
+    if count == 0 then return put("[]") end
+    local sequence = not strings
+    if sequence then
+      for i = 1, count do
+        if t[i] == nil then sequence = false break end
+      end
+    end
+    if sequence then
+      put("[")
+      for i = 1, count do
+        if i > 1 then put(",") end
+        encode(t[i])
+      end
+      return put("]")
+    end
+    if strings then
+      put("{")
+      local first = true
+      for k, v in next, t do
+        if not first then put(",") end
+        first = false
+        put(quote(k)) put(":") encode(v)
+      end
+      return put("}")
+    end
+    put('[null,"pairs",[')
+    local first = true
+    for k, v in next, t do
+      if not first then put(",") end
+      first = false
+      put("[")
+      if type(k) == "table" or type(k) == "function" then encode(tostring(k)) else encode(k) end
+      put(",") encode(v) put("]")
+    end
+    put("]]")
+  end
+  encode = function(v)
+    local kind = type(v)
+    if kind == "string" then put(quote(v))
+    elseif kind == "number" then
+      if v ~= v then put("NaN")
+      elseif v == huge then put("Infinity")
+      elseif v == -huge then put("-Infinity")
+      elseif v == floor(v) and v > -2^53 and v < 2^53 then put(string_format("%d", v))
+      else put(string_format("%.17g", v)) end
+    elseif kind == "boolean" then put(v and "true" or "false")
+    elseif kind == "function" then
+      functions[#functions + 1] = v
+      put('[null,"fn",' .. #functions .. "]")
+    else encode_table(v) end
+  end
+  put("[")
+  for i = 1, #decls do
+    local d = decls[i]
+    if i > 1 then put(",") end
+    put("[") encode(d.name) put(",") encode(d.source) put(",") encode(d.line) put(",")
+    encode(d.settings) put("]")
+  end
+  put("]")
+  return concat(out), functions
 end
 
 return M

@@ -22,6 +22,7 @@ Other modules add APIs to the script scope with `install(lua, env)` functions, l
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import re
 import sys
@@ -60,12 +61,16 @@ def _deny_attributes(obj: Any, name: Any, is_setting: bool) -> Any:
 
 @dataclass(frozen=True)
 class Declaration:
-    """One `image` call of a description: its settings (a Lua table) and where it was made."""
+    """One `image` call of a description: its settings as plain Python data and where it was
+    made. A Lua function in the settings is the marker [None, "fn", i], `functions[i]` (a Lua
+    table shared by the declarations of one description); a table whose keys are neither 1..n
+    nor all strings is [None, "pairs", [[key, value], …]]."""
 
     name: Any
     settings: Any
     chunk: str  # display name of the file
     line: int
+    functions: Any = None
 
     @property
     def where(self) -> str:
@@ -116,8 +121,9 @@ class Runtime:
         for known, decls, close in self._described:
             if known is env:
                 close()
-                return [Declaration(d.name, d.settings, self.display(d.source), int(d.line))
-                        for d in (decls[i] for i in range(1, len(decls) + 1))]
+                text, functions = self._dsl.export(decls)
+                return [Declaration(name, settings, self.display(source), line, functions)
+                        for name, source, line, settings in json.loads(text)]
         raise ValueError("not a description scope of this runtime")
 
     def script_env(self, staging: Path | None = None, *, env: Any = None, label: str = "",
@@ -208,6 +214,10 @@ class Runtime:
     def display(self, source: str) -> str:
         """A Lua chunk name ("@web.lua") as the user knows the file."""
         return self._shown.get(source, source.lstrip("@="))
+
+    def where_of(self, fn: Any) -> str | None:
+        """Where a Lua function was defined, "file:line" as the user knows the file."""
+        return self.display_where(self._sandbox.where_of(fn))
 
     def display_where(self, where: str | None) -> str | None:
         if not where:

@@ -14,8 +14,6 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from lupa import luajit21
-
 from engitor.errors import UserError
 from engitor.lua import source as lua_source
 from engitor.lua.runtime import DEFAULT_MEMORY_LIMIT, DEFAULT_TIME_LIMIT, Declaration, Runtime
@@ -23,7 +21,6 @@ from engitor.recipe import settings
 from engitor.recipe.model import Hook, Image, Recipe
 
 _ORDER = {s.name: n for n, s in enumerate(settings.SETTINGS)}
-_MAX_DEPTH = 32
 
 
 def load_recipe(path: Path, *, source: str | None = None, chunkname: str | None = None,
@@ -75,22 +72,21 @@ def _read(path: Path, display: str) -> str:
 
 def _image(rt: Runtime, env: Any, decl: Declaration, base_dir: Path) -> Image:
     locate = functools.partial(_locate, rt, decl)
+    settings_ = decl.settings if isinstance(decl.settings, dict) else \
+        _plain(rt, env, decl.settings, "settings", decl, locate)
     table = {}
-    for key, value in decl.settings.items():
-        table[key] = _plain(rt, env, value, key if isinstance(key, str) else repr(key), decl,
-                            locate, 0)
+    for key, value in settings_.items():
+        table[key] = _plain(rt, env, value, key, decl, locate)
     # Unknown keys first (likely typos), then in the settings table's order.
     ordered = dict(sorted(table.items(), key=lambda kv: (_ORDER.get(kv[0], -1), str(kv[0]))))
     return settings.make_image(decl.name, ordered, where=decl.where, base_dir=base_dir,
                                locate=locate)
 
 
-def _plain(rt: Runtime, env: Any, value: Any, key: str, decl: Declaration, locate: Any,
-           depth: int) -> Any:
-    """A Lua value of a recipe's settings -> plain Python; functions -> Hooks."""
-    kind = luajit21.lua_type(value)
-    if kind is None:
-        if isinstance(value, str):
+def _plain(rt: Runtime, env: Any, value: Any, key: str, decl: Declaration, locate: Any) -> Any:
+    """A declaration's exported value -> the plain data settings expect; functions -> Hooks."""
+    if isinstance(value, str):
+        if not value.isascii():
             try:
                 value.encode("utf-8")
             except UnicodeEncodeError:
@@ -99,23 +95,24 @@ def _plain(rt: Runtime, env: Any, value: Any, key: str, decl: Declaration, locat
                                      "escapes of characters)",
                                 where=locate(key.split(".")[0]) or decl.where) from None
         return value
-    if kind == "function":
-        where = rt.display_where(rt._sandbox.where_of(value)) or decl.where
-        call = functools.partial(_run_hook, rt, value, env, f"{key} of image {decl.name!r}",
-                                 str(decl.name))
-        return Hook(name=key, where=where, call=call)
-    if kind == "table":
-        if depth > _MAX_DEPTH:
-            raise UserError(f"{key}: nested too deeply", where=decl.where)
-        items = [(k, _plain(rt, env, v, f"{key}.{k}", decl, locate, depth + 1))
-                 for k, v in value.items()]
-        n = len(items)
-        if all(isinstance(k, int) and not isinstance(k, bool) and 1 <= k <= n for k, _ in items):
-            return [v for _, v in sorted(items, key=lambda kv: kv[0])]
-        return dict(items)
-    raise UserError(f"{key}: a Lua {kind} cannot be a setting",
-                    hint="settings are strings, numbers, booleans, tables or functions",
-                    where=locate(key.split(".")[0]) or decl.where)
+    if isinstance(value, list):
+        if value and value[0] is None:  # a marker (see Declaration)
+            if value[1] == "fn":
+                return _hook(rt, env, decl.functions[value[2]], key, decl)
+            return {_plain(rt, env, k, key, decl, locate): _plain(rt, env, v, f"{key}.{k}", decl,
+                                                                   locate)
+                    for k, v in value[2]}
+        return [_plain(rt, env, v, f"{key}.{n}", decl, locate) for n, v in enumerate(value, 1)]
+    if isinstance(value, dict):
+        return {k: _plain(rt, env, v, f"{key}.{k}", decl, locate) for k, v in value.items()}
+    return value
+
+
+def _hook(rt: Runtime, env: Any, fn: Any, key: str, decl: Declaration) -> Hook:
+    where = rt.where_of(fn) or decl.where
+    call = functools.partial(_run_hook, rt, fn, env, f"{key} of image {decl.name!r}",
+                             str(decl.name))
+    return Hook(name=key, where=where, call=call)
 
 
 def _run_hook(rt: Runtime, fn: Any, env: Any, what: str, label: str, ctx: Any = None) -> Any:

@@ -8,6 +8,7 @@ the two in step).
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
@@ -222,10 +223,11 @@ def parse_port(spec: Any) -> Port:
         if not 1 <= p <= 65535:
             raise SettingTypeError(f"port {p} is out of range 1-65535 in {spec!r}")
     bind = m.group("bind") or "127.0.0.1"
-    try:
-        ipaddress.ip_address(bind.strip("[]"))
-    except ValueError:
-        raise SettingTypeError(f"{bind!r} is not an IP address in {spec!r}") from None
+    if m.group("bind"):  # the default needs no check (and ip_address() is slow in bulk)
+        try:
+            ipaddress.ip_address(bind.strip("[]"))
+        except ValueError:
+            raise SettingTypeError(f"{bind!r} is not an IP address in {spec!r}") from None
     return Port(host, guest, Proto(m.group("proto") or "tcp"), bind)
 
 
@@ -389,8 +391,14 @@ def make_image(name: str, table: Mapping[str, Any], *, where: str = "",
     if values.get("program") is None and values.get("package") is None:
         raise UserError(f"image {name!r} has no program",
                         hint="set program = './server' (or package = 'python3')", where=where or None)
-    return Image(name=name, base_dir=(base_dir or Path.cwd()).resolve(), where=where,
+    return Image(name=name, base_dir=_resolved(base_dir or Path.cwd()), where=where,
                  hooks=hooks, **values)
+
+
+@functools.lru_cache(maxsize=64)
+def _resolved(path: Path) -> Path:
+    # A recipe declaring a thousand images resolves its folder once, not a thousand times.
+    return path.resolve()
 
 
 def expand_generators(image: Image, ctx: Mapping[str, Any]) -> Image:
