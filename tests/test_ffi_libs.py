@@ -399,3 +399,14 @@ def test_info_describes_a_namespace_for_help_and_completion(lua):
     assert funcs.startswith("uLong crc32(uLong crc, const Bytef *buf, uInt len)")
     assert (size, const) == (112, 1)
     assert macro.startswith("deflateInit(strm, level) deflateInit_(")
+
+
+def test_describe_gives_the_shell_names_for_completion(rt):
+    from engitor.lua.api import c as c_api
+    env = rt.script_env()
+    ns = rt.eval('return c.include("sqlite3.h", {lib = "sqlite3"})', env, "shell")[0]
+    names = c_api.describe(rt.lua, ns)
+    assert names["sqlite3_open"].startswith("int sqlite3_open(const char *filename, sqlite3 **ppDb)")
+    assert names["SQLITE_OK"] == "0" and names["sqlite3_stmt"] == "type"
+    assert names["SQLITE_TRANSIENT"] == "(sqlite3_destructor_type)-1"
+    assert c_api.describe(rt.lua, rt.lua.table()) is None

@@ -84,3 +84,35 @@ def module(lua):
 
 def install(lua, env) -> None:
     env["c"] = module(lua)
+
+
+_DESCRIBE = """function(ns)
+  local data = type(ns) == "table" and getmetatable(ns)
+  if type(data) ~= "table" or type(data.api) ~= "table" or type(data.func) ~= "table" then
+    return nil
+  end
+  local out = {}
+  for _, k in ipairs(data.api) do
+    local d = data.func[k] or data.var[k] or data.fmacro[k] or data.expr[k]
+    if d == nil then
+      local v = data.const[k]
+      if v ~= nil then d = tostring(v)
+      elseif data.cast[k] then d = "(" .. data.cast[k][1] .. ")" .. tostring(data.cast[k][2])
+      elseif data.alias[k] then d = "= " .. data.alias[k]
+      elseif data.typedef[k] then d = "type"
+      else d = "constant" end
+    end
+    out[k] = d
+  end
+  return out
+end"""
+
+
+def describe(lua, value) -> dict[str, str] | None:
+    """For the shell's completion and help: if `value` is a namespace from c.include, its API
+    names, each with a one-line description (a signature with header:line, a constant's
+    value, "type", a macro's text); None for anything else."""
+    found = lua.eval(_DESCRIBE)(value)
+    if found is None:
+        return None
+    return {_text(k): _text(v) for k, v in found.items()}
