@@ -4,6 +4,7 @@ and that the web server, nginx and redis images boot and serve."""
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import socket
 import subprocess
@@ -69,6 +70,19 @@ def test_the_web_before_build_hook_writes_into_staging(tmp_path, capsys):
     web.hooks["before_build"].call({"name": "web", "staging": str(tmp_path)})
     assert (tmp_path / "www/build.txt").read_text() == "built by engitor for image web\n"
     assert "[web] added /www/build.txt" in capsys.readouterr().err
+
+
+def test_the_readme_example_means_what_it_says(tmp_path):
+    block = re.search(r"```lua\n(.*?)```", (RECIPES / "README.md").read_text(), re.S).group(1)
+    (tmp_path / "recipe.lua").write_text(block)
+    (tmp_path / "common.lua").write_text('return { program = "./worker" }')
+    web, *workers = load_recipe(tmp_path / "recipe.lua").images
+    assert web == Image(name="web", program="./server", args=("-port", "8080"), dirs=("static",),
+                        map={"conf/*": "/etc/app"}, env={"MODE": "prod"},
+                        ports=(Port(8080, 8080), Port(8443, 443)), base_dir=tmp_path)
+    assert set(web.hooks) == {"before_build", "files"}
+    assert [(w.name, w.program, w.args) for w in workers] == \
+        [(f"worker-{i}", "./worker", ("-id", str(i))) for i in (1, 2, 3)]
 
 
 def test_the_server_compiles_cleanly(tmp_path):
