@@ -54,24 +54,37 @@ local function declare(data, failed)
       parts[n], index[n] = text, i
     end
   end
-  -- One cdef for the lot; a declaration LuaJIT cannot read is recorded and skipped (those
-  -- before it are already in), and the rest goes on.
-  local first = 1
-  while first <= n do
-    local ok, err = pcall(ffi.cdef, concat(parts, "\n", first, n))
-    if ok then
-      for j = first, n do declared[parts[j]] = true end
-      break
-    end
-    local line, seen, j = tonumber(match(tostring(err), "at line (%d+)")) or 1, 0, first
-    while j < n do
+  -- One cdef for the lot. LuaJIT rolls a failed cdef back whole, so on an error the
+  -- declarations before the culprit are declared again, the culprit is recorded and skipped
+  -- (names it declares explain themselves when used), and the rest goes on.
+  local function locate(err, a, b)
+    local line, seen, j = tonumber(match(tostring(err), "at line (%d+)")) or 1, 0, a
+    while j < b do
       local _, nl = gsub(parts[j], "\n", "")
       if seen + nl + 1 >= line then break end
       seen, j = seen + nl + 1, j + 1
     end
-    failed[#failed + 1] = {text = parts[j], where = data.where[index[j]], err = strip_where(err)}
-    for k = first, j - 1 do declared[parts[k]] = true end
-    first = j + 1
+    return j
+  end
+  local bad, a = {}, 1
+  while a <= n do
+    local b = n
+    while true do
+      local ok, err = pcall(ffi.cdef, concat(parts, "\n", a, b))
+      if ok then
+        for k = a, b do declared[parts[k]] = true end
+        a = b + 1
+        break
+      end
+      local j = locate(err, a, b)
+      bad[j] = strip_where(err)
+      if j == a then break end
+      b = j - 1
+    end
+    if bad[a] then
+      failed[#failed + 1] = {text = parts[a], where = data.where[index[a]], err = bad[a]}
+      a = a + 1
+    end
   end
 end
 
@@ -191,7 +204,8 @@ local function namespace(data, libs, libnames, failed, suggest)
     __index = lookup,
     __newindex = function(_, k) error(fmt("the C namespace of %s is read-only (tried to set %s)", label, tostring(k)), 2) end,
     __tostring = function() return fmt("C namespace: %s (%d names)", label, #data.api) end,
-    __metatable = data,   -- c.info reads it; getmetatable(ns) tells what the namespace is
+    -- c.info reads it; getmetatable(ns) tells what the namespace is
+    __metatable = {data = data, failed = failed, libraries = libnames},
   })
 end
 
@@ -275,9 +289,12 @@ return function()
 
   -- What a namespace offers, for help and completion: name -> description, by kind.
   function c.info(ns)
-    local data = getmetatable(ns)
+    local meta = getmetatable(ns)
+    local data = type(meta) == "table" and meta.data
     if type(data) ~= "table" or not data.api then error("c.info wants a namespace from c.include", 2) end
-    local out = {functions = {}, variables = {}, types = {}, constants = {}, macros = {}}
+    local out = {functions = {}, variables = {}, types = {}, constants = {}, macros = {},
+                 unavailable = {}, headers = data.headers, libraries = meta.libraries}
+    for i, f in ipairs(meta.failed) do out.unavailable[i] = f.where .. ": " .. f.err end
     for _, k in ipairs(data.api) do
       if data.func[k] then out.functions[k] = data.func[k]
       elseif data.var[k] then out.variables[k] = data.var[k]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from engitor.home import atomic_write, subdir
 
-FORMAT = 4
+FORMAT = 6
 
 
 def root() -> Path:

@@ -385,7 +385,8 @@ def strip_for_parser(text: str) -> str:
 
 
 # pycparser needs to know these as type names; their definitions do not matter for indexing.
-_PRELUDE = "typedef void *__builtin_va_list;\n"
+_PRELUDE = ("typedef void *__builtin_va_list; typedef long __int128_t; "
+            "typedef unsigned long __uint128_t;\n")
 
 
 @dataclass
@@ -476,7 +477,10 @@ def _parse_error(msg: str, pre: Preprocessed, texts: list[str], starts: list[int
                 tokens[j + 1] == "*" or re.match(r"[A-Za-z_]", tokens[j + 1])):
             culprit = w
             break
-    culprit = culprit or re.sub(r"^before: ", "", what)
+    if not culprit:   # e.g. a macro call the headers never defined: DEFINE_TYPE(x);
+        words = [w for w in tokens if re.match(r"[A-Za-z_]", w) and w not in _KEYWORDS
+                 and w not in typedefs]
+        culprit = words[0] if words else re.sub(r"^before: ", "", what)
     at = ch.text.find(culprit) if culprit else -1
     file, line = ch.where(ch.text.count("\n", 0, at) if at > 0 else 0)
     construct = " ".join(ch.text.split())
@@ -488,7 +492,7 @@ def _parse_error(msg: str, pre: Preprocessed, texts: list[str], starts: list[int
     elif culprit.startswith("__"):
         hint = f"'{culprit}' is a compiler extension: define={{\"{culprit}=\"}} removes it"
     else:
-        hint = (f"if '{culprit}' is a type, it comes from a header that was not included: "
-                "include that header first, or define the macro that selects it")
+        hint = (f"'{culprit}' is not a type or macro known at this point: include the header "
+                "that defines it first, or define the macro that selects it")
     return UserError(f"cannot parse '{construct}' near '{culprit}' ({what})",
                      where=f"{_short(file, tc)}:{line}", hint=hint)

@@ -64,8 +64,13 @@ def macro_value(m: dict) -> str | None:
     return None
 
 
+_LUA_KEYWORDS = set("""and break do else elseif end false for function goto if in local nil not
+or repeat return then true until while""".split())
+
+
 def _key(name: str) -> str:
-    return name if name.isidentifier() else f"[{lua_string(name)}]"
+    plain = name.isidentifier() and name.isascii() and name not in _LUA_KEYWORDS
+    return name if plain else f"[{lua_string(name)}]"
 
 
 def lua_data(unit: dict) -> str:

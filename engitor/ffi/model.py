@@ -11,15 +11,27 @@ cache stores.
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 
 from pycparser import c_ast, c_generator
 
 from engitor.ffi import macros as mx
-from engitor.ffi.cparse import Parsed, Request, Toolchain, _short
+from engitor.ffi.cparse import Parsed, Request, Toolchain, _prototype, _short
 
 _gen = c_generator.CGenerator()
+
+
+# LuaJIT's C parser reads 32-bit constants with at most a U suffix; `1UL << 3` stops it.
+_LONG_SUFFIX = re.compile(r"(?<![\w.])(0[xX][0-9a-fA-F]+|\d+)([uU]?)[lL]{1,2}([uU]?)(?![\w.])")
+
+
+def luajit_literals(text: str) -> str:
+    """Integer literals without L/LL suffixes. Used only where every value fits 32 bits (the
+    model checks the enum's evaluated constants), so nothing changes meaning."""
+    return _LONG_SUFFIX.sub(lambda m: m.group(1) + ("U" if m.group(2) or m.group(3) else ""),
+                            text)
 
 
 def reserved(name: str) -> bool:
@@ -103,8 +115,11 @@ class _Builder:
                 continue   # declares nothing, and LuaJIT cannot read it
             text = chunk.text
             if chunk.is_funcdef:
-                from engitor.ffi.cparse import _prototype
                 text = _prototype(text)
+            if _LONG_SUFFIX.search(text) and all(
+                    -(1 << 31) <= self.enums.get(k, {}).get("value", 1 << 40) < (1 << 32)
+                    for k in consts):
+                text = luajit_literals(text)
             entry = {"text": text, "file": _short(chunk.file, self.tc), "line": chunk.line}
             if tags:
                 entry["tags"] = tags
@@ -305,7 +320,13 @@ def _type_text(t) -> str:
     agg = inner.type if isinstance(inner, c_ast.TypeDecl) else None
     if not isinstance(agg, c_ast.Struct | c_ast.Union | c_ast.Enum):
         return _render(c_ast.Typename(None, [], None, t))
-    inner.type = type(agg)(agg.name or "{...}", None)
+    shallow = copy.copy(agg)
+    shallow.name = agg.name or "{...}"
+    if isinstance(agg, c_ast.Enum):
+        shallow.values = None
+    else:
+        shallow.decls = None
+    inner.type = shallow
     try:
         return _render(c_ast.Typename(None, [], None, t))
     finally:

@@ -87,7 +87,8 @@ def install(lua, env) -> None:
 
 
 _DESCRIBE = """function(ns)
-  local data = type(ns) == "table" and getmetatable(ns)
+  local meta = type(ns) == "table" and getmetatable(ns)
+  local data = type(meta) == "table" and meta.data
   if type(data) ~= "table" or type(data.api) ~= "table" or type(data.func) ~= "table" then
     return nil
   end
