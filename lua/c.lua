@@ -33,7 +33,7 @@ local function complete(tag)
   return ok and size ~= nil
 end
 
-local declared = state.declared
+local declared, typedefs = state.declared, state.typedefs
 local C = ffi.C
 local function index_C(name) return C[name] end
 
@@ -49,6 +49,17 @@ local function declare(data, failed)
     -- Otherwise a declaration is all in or all out, so its first tag or constant tells.
     local tags, consts = data.guard[i], data.gconst[i]
     local skip = declared[text] or (tags and complete(tags[1])) or (consts and has_const(consts[1]))
+    -- One state is one C namespace: LuaJIT would keep an earlier typedef of the same name
+    -- without a word, so a different one is refused here, and said so when it is used.
+    for _, name in ipairs(not skip and data.gtypedef[i] or {}) do
+      local prev = typedefs[name]
+      if prev and prev.text ~= text then
+        failed[#failed + 1] = {text = text, where = data.where[i], name = name,
+          err = fmt("this Lua state already has a different typedef %s (%s: %s), and one state "
+            .. "holds one C namespace", name, prev.where, prev.text)}
+        skip = true
+      end
+    end
     if not skip then
       n = n + 1
       parts[n], index[n] = text, i
@@ -72,7 +83,12 @@ local function declare(data, failed)
     while true do
       local ok, err = pcall(ffi.cdef, concat(parts, "\n", a, b))
       if ok then
-        for k = a, b do declared[parts[k]] = true end
+        for k = a, b do
+          declared[parts[k]] = true
+          for _, name in ipairs(data.gtypedef[index[k]] or {}) do
+            typedefs[name] = typedefs[name] or {text = parts[k], where = data.where[index[k]]}
+          end
+        end
         a = b + 1
         break
       end
@@ -142,7 +158,10 @@ local function namespace(data, libs, libnames, failed, suggest)
 
   local function unavailable(name)
     for _, f in ipairs(failed) do
-      if find(f.text, name, 1, true) then
+      if f.name == name then return fmt("%s is not available: %s (%s)", name, f.err, f.where) end
+    end
+    for _, f in ipairs(failed) do
+      if not f.name and find(f.text, name, 1, true) then
         return fmt("%s could not be declared to LuaJIT: %s (%s)", name, f.err, f.where)
       end
     end
@@ -182,8 +201,10 @@ local function namespace(data, libs, libnames, failed, suggest)
     end
     if data.var[k] then return symbol(k, data.var[k]) end   -- a variable: read it every time
     if data.typedef[k] then
+      local why = unavailable(k)
+      if why then error(why, 2) end
       local ok, ct = pcall(ffi.typeof, k)
-      if not ok then error(unavailable(k) or strip_where(ct), 2) end
+      if not ok then error(strip_where(ct), 2) end
       rawset(t, k, ct)
       return ct
     end

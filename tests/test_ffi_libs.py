@@ -427,3 +427,22 @@ def test_long_suffixed_constants_reach_luajit_when_they_fit(lua, tmp_path):
     """, str(h))
     assert (a, b, size, enum_a) == (8, 16, 2, 8)
     assert big == 2**40   # LuaJIT cannot hold it; the evaluated value still answers
+
+
+def test_include_dirs_defines_and_library_dirs_from_lua(lua, tmp_path):
+    inc = tmp_path / "include"
+    inc.mkdir()
+    (inc / "cfg.h").write_text("#ifdef WIDE\ntypedef long num;\n#else\ntypedef int num;\n#endif\n"
+                               "#define LEVEL (BASE + 1)\n")
+    sizes = lua("""
+        local d = ...
+        local plain = c.include("cfg.h", {incdir = d, define = {BASE = 1}})
+        local wide = c.include{"cfg.h", incdir = {d}, define = {"WIDE", "BASE=41"}}
+        return plain.sizeof(plain.num), plain.LEVEL, wide.LEVEL,
+               select(2, pcall(function() return wide.num end))
+    """, str(inc))
+    assert sizes[:3] == (4, 2, 42)
+    # the second `num` cannot join the first in one state's C namespace: said, not hidden
+    assert "already has a different typedef num (cfg.h:4: typedef int num;)" in sizes[3]
+    found = lua('return tostring(c.load("z", {"/nonexistent"}) ~= nil)')
+    assert found == ("true",)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from engitor.home import atomic_write, subdir
 
-FORMAT = 6
+FORMAT = 8
 
 
 def root() -> Path:

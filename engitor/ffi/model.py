@@ -76,8 +76,8 @@ class _Scan(c_ast.NodeVisitor):
 
 
 class _Builder:
-    def __init__(self, parsed: Parsed, tc: Toolchain | None):
-        self.parsed, self.tc = parsed, tc
+    def __init__(self, parsed: Parsed, tc: Toolchain | None, include_dirs: tuple[str, ...] = ()):
+        self.parsed, self.tc, self.include_dirs = parsed, tc, include_dirs
         self.functions: dict[str, dict] = {}
         self.variables: dict[str, dict] = {}
         self.types: dict[str, dict] = {}
@@ -88,8 +88,11 @@ class _Builder:
         self.typedef_nodes: dict[str, c_ast.Node] = {}
         self.enum_values: dict[str, mx.Value] = {}
 
+    def short(self, path: str) -> str:
+        return _short(path, self.tc, self.include_dirs)
+
     def where(self, chunk) -> dict:
-        return {"file": _short(chunk.file, self.tc), "line": chunk.line}
+        return {"file": self.short(chunk.file), "line": chunk.line}
 
     def add(self, table: str, name: str, entry: dict, chunk, uses: set[str]) -> None:
         store = getattr(self, table)
@@ -120,11 +123,14 @@ class _Builder:
                     -(1 << 31) <= self.enums.get(k, {}).get("value", 1 << 40) < (1 << 32)
                     for k in consts):
                 text = luajit_literals(text)
-            entry = {"text": text, "file": _short(chunk.file, self.tc), "line": chunk.line}
+            entry = {"text": text, "file": self.short(chunk.file), "line": chunk.line}
             if tags:
                 entry["tags"] = tags
             if consts:
                 entry["consts"] = consts
+            typedefs = [n.name for n in nodes if isinstance(n, c_ast.Typedef)]
+            if typedefs:
+                entry["typedefs"] = typedefs
             self.chunks.append(entry)
 
     def declare(self, node, chunk, scan: _Scan, tags, consts) -> None:
@@ -254,7 +260,7 @@ class _Builder:
         functions |= {n for n, d in pre.macros.items() if d.params is not None}
         pending: list[str] = []
         for name, d in pre.macros.items():
-            entry = {"file": _short(d.file, tc), "line": d.line,
+            entry = {"file": self.short(d.file), "line": d.line,
                      "api": bool(d.own and not reserved(name)), "body": d.body}
             self.macros[name] = entry
             if d.params is not None:
@@ -356,7 +362,7 @@ def _fields(agg) -> list[list]:
 
 
 def build(parsed: Parsed, req: Request, tc: Toolchain, builtins: dict) -> dict:
-    b = _Builder(parsed, tc)
+    b = _Builder(parsed, tc, req.include_dirs)
     b.run()
     b.close_api()
     b.evaluate_macros(req, tc, builtins)

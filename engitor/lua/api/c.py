@@ -76,7 +76,7 @@ def module(lua):
     state = loaded[_STATE_KEY]
     if state is None:
         state = loaded[_STATE_KEY] = lua.eval(
-            "{declared = {}, data = setmetatable({}, {__mode = 'v'})}")
+            "{declared = {}, typedefs = {}, data = setmetatable({}, {__mode = 'v'})}")
     factory = lua.execute((LUA_DIR / "c.lua").read_text(), ffi, bridge, state,
                           name="@lua/c.lua")
     return factory()
