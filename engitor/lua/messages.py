@@ -121,8 +121,11 @@ def reword(raw: str, shown: Mapping[str, str], sources: Mapping[str, str],
     where = None
     line_text = None
     m = _LOCATED.match(text)
+    if m and "@" + m.group("chunk") not in shown:
+        # Raised inside engitor's own Lua: the caller's frame (found by the runtime) is where.
+        text, m = m.group("msg"), None
     if m:
-        display = shown.get("@" + m.group("chunk"), m.group("chunk"))
+        display = shown["@" + m.group("chunk")]
         line = int(m.group("line"))
         where = f"{display}:{line}"
         text = m.group("msg")

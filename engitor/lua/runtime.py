@@ -5,6 +5,17 @@
     rt.eval(text, env, "web.lua", time_limit=rt.time_limit)
     env = rt.script_env(staging)               # fs (confined to staging), log, sh, c
 
+A REPL (the shell) makes its own:
+
+    rt = Runtime(base_dir=Path.cwd(), time_limit=None, memory_limit=None, out=sys.stdout)
+    env = rt.script_env(fs_root=Path.cwd(), fs_writable=True)
+    values = rt.eval(line, env, "stdin")       # raw Lua values; api.to_python() for plain data
+    rt.is_incomplete(text)                     # read another line?
+
+Ctrl-C raises KeyboardInterrupt out of `eval`/`call` wherever the interpreter runs, not inside a
+JIT-compiled trace; `time_limit=math.inf` runs with the JIT off so that every loop can be
+interrupted.
+
 The sandbox (trusted Lua in lua/sandbox.lua, loaded with LuaJIT's real globals): recipes see only
 allow-listed environments; no `python` global, no Python eval or builtins, an attribute filter that
 refuses every attribute of every Python object, and Python functions reach Lua only through
@@ -12,11 +23,12 @@ refuses every attribute of every Python object, and Python functions reach Lua o
 
 Limits: a description is evaluated with the JIT off and a count hook (count hooks do not fire in
 JIT-compiled traces) that stops it after `time_limit` seconds; its memory is capped by lupa's
-`max_memory`. Script scopes lift both: hooks and the shell may work hard, and Ctrl-C interrupts
-them wherever the interpreter runs (not inside a compiled trace).
+`max_memory`. Script scopes lift both: hooks and the shell may work hard.
 
-Other modules add APIs to the script scope with `install(lua, env)` functions, listed in
-`SCRIPT_APIS` (module names, each imported if present) or passed as `Runtime(script_apis=…)`.
+Other modules add APIs to the script scope with `install(lua, env)` functions (`lua` the lupa
+LuaRuntime, `env` the scope's Lua table), listed in `SCRIPT_APIS` (module names, each imported if
+present) or passed as `Runtime(script_apis=…)`; or install into an env they got from
+`script_env()` themselves.
 """
 
 from __future__ import annotations
@@ -36,7 +48,7 @@ from lupa import luajit21
 
 from engitor.errors import UserError
 from engitor.lua import api
-from engitor.lua.api import to_lua, to_python
+from engitor.lua.api import expose, to_lua, to_python
 from engitor.lua.messages import reword
 
 MiB = 1024 * 1024
@@ -103,7 +115,7 @@ class Runtime:
         helpers = self.lua.table_from({"find_module": self._find_module})
         self._sandbox = self._load_trusted("sandbox.lua", helpers)
         self._dsl = self._load_trusted("dsl.lua")
-        self._print = self._sandbox.make_print(self._write)
+        self._print = self._sandbox.make_print(expose(self.lua, self._write))
 
     # -- scopes ---------------------------------------------------------------------------------
 

@@ -5,7 +5,15 @@
 
 Each `image` call becomes a `model.Image` through `settings.make_image`, with errors located at
 the line of the offending key. Functions in a recipe become `model.Hook`s bound to the runtime
-that evaluated it; calling one runs it in the script scope (see `Runtime.run_hook`).
+that evaluated it; calling one runs it in the script scope (the recipe's own environment with
+fs, log, sh and c added; see `Runtime.run_hook`) and returns plain data.
+
+What the builder calls, in this order, for an image with hooks:
+    image = settings.expand_generators(image, {"name": image.name, "staging": str(root)})
+    image.hooks["before_build"].call({"name": image.name, "staging": str(root)})
+        -- files the hook writes under root belong to the image's root
+    image.hooks["after_build"].call({"name": image.name, "id": stored.id})
+Each raises `UserError` located in the recipe when the hook fails.
 """
 
 from __future__ import annotations
