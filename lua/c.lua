@@ -6,13 +6,14 @@
 --
 -- A namespace resolves names lazily and caches what is immutable (functions, constants,
 -- types) as plain fields, so `z.crc32(...)` in a loop is a table hit plus a JIT-compiled FFI
--- call. De-duplication asks the FFI itself what is already defined (a complete struct, an
--- enum constant), so includes compose with each other and with hand-written ffi.cdef.
+-- call. Includes into one Lua state compose: `state` (one per state) remembers what they
+-- declared, and the FFI itself is asked about the rest (a complete struct, an enum constant),
+-- so hand-written ffi.cdef text composes too.
 
 local ffi, bridge, state = ...
-local error, pcall, pairs, ipairs, type, tostring, select = error, pcall, pairs, ipairs, type, tostring, select
-local setmetatable, rawset, rawget, next = setmetatable, rawset, rawget, next
-local concat, sort, insert = table.concat, table.sort, table.insert
+local error, pcall, pairs, ipairs, type, tostring, tonumber = error, pcall, pairs, ipairs, type, tostring, tonumber
+local setmetatable, getmetatable, rawset = setmetatable, getmetatable, rawset
+local concat, sort = table.concat, table.sort
 local fmt, find, match, gsub = string.format, string.find, string.match, string.gsub
 
 local function call(fn, ...)
@@ -108,15 +109,27 @@ local function short(path)
   return match(path, "([^/]+)$") or path
 end
 
+-- The dynamic loader first (it knows ld.so.conf and LD_LIBRARY_PATH), then the files the
+-- linker would consider; directories the user named come before both.
 local function load_lib(name, libdirs, tried)
   if name == "c" or name == "libc" then return ffi.C, "the C library" end
-  local ok, lib = pcall(ffi.load, name)
-  if ok then return lib, name end
-  tried[#tried + 1] = fmt("'%s' through the dynamic loader (%s)", name, strip_where(lib))
-  for _, path in ipairs(call(bridge.libs, name, libdirs)) do
-    ok, lib = pcall(ffi.load, path)
-    if ok then return lib, path end
-    tried[#tried + 1] = path .. " (" .. strip_where(lib) .. ")"
+  local function try(target, label)
+    local ok, lib = pcall(ffi.load, target)
+    if ok then return lib end
+    tried[#tried + 1] = fmt("%s (%s)", label, strip_where(lib))
+  end
+  local lib
+  if #libdirs > 0 then
+    for _, path in ipairs(call(bridge.libs, name, libdirs, true)) do
+      lib = try(path, path)
+      if lib then return lib, path end
+    end
+  end
+  lib = try(name, fmt("'%s' through the dynamic loader", name))
+  if lib then return lib, name end
+  for _, path in ipairs(call(bridge.libs, name, libdirs, false)) do
+    lib = try(path, path)
+    if lib then return lib, path end
   end
   return nil
 end

@@ -446,3 +446,12 @@ def test_include_dirs_defines_and_library_dirs_from_lua(lua, tmp_path):
     assert "already has a different typedef num (cfg.h:4: typedef int num;)" in sizes[3]
     found = lua('return tostring(c.load("z", {"/nonexistent"}) ~= nil)')
     assert found == ("true",)
+    # a directory the user names comes first: a copy of libz there is the one loaded
+    import glob
+    import shutil
+    own = tmp_path / "lib"
+    own.mkdir()
+    shutil.copy(sorted(glob.glob("/usr/lib/x86_64-linux-gnu/libz.so.1.*"))[0], own / "libz.so")
+    text = lua('return c.info(c.include("zlib.h", {lib = "z", libdir = ...})).libraries[1]',
+               str(own))
+    assert text == ("libz.so",)

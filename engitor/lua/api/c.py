@@ -60,9 +60,12 @@ def module(lua):
         chunk = lua.compile(lua_data_for(_text(key)), name=f"=[C data {_text(key)[:8]}]")
         return chunk()
 
-    def libs(name, libdirs):
-        return lua.table_from(p.encode() for p in library_candidates(_text(name),
-                                                                      _strings(libdirs)))
+    def libs(name, libdirs, only_given):
+        dirs = _strings(libdirs)
+        found = library_candidates(_text(name), dirs)
+        if only_given:
+            found = [p for p in found if any(p.startswith(d.rstrip("/") + "/") for d in dirs)]
+        return lua.table_from(p.encode() for p in found)
 
     def suggest(word, names):
         hint = did_you_mean(_text(word), (_text(n) for n in names.values()))
