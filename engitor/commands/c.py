@@ -33,7 +33,7 @@ def add(subparsers) -> None:
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
-def _probe(args, entries) -> tuple[dict[str, int | None], set[str], list[str]]:
+def _probe(args, entries) -> tuple[dict[str, int | None], set[str]]:
     """Sizes from LuaJIT and, with --lib, which functions no given library exports."""
     from lupa import luajit21
 
@@ -56,7 +56,6 @@ def _probe(args, entries) -> tuple[dict[str, int | None], set[str], list[str]]:
             if not pcall(function() return ns[f] end) then missing[#missing + 1] = f end
           end
         end
-        local ok, libs = pcall(function() return tostring(ns.lib) end)
         return sizes, missing
     end""")
     opts = {"incdir": lua.table_from(args.incdir), "define": lua.table_from(args.define),
@@ -71,7 +70,7 @@ def _probe(args, entries) -> tuple[dict[str, int | None], set[str], list[str]]:
     except Exception as e:   # a Lua error from the bridge is the user's: show its message
         raise UserError(str(e).split("\nstack traceback:")[0]) from None
     return ({k: (v if v is not False else None) for k, v in sizes.items()},
-            set(missing.values()), [])
+            set(missing.values()))
 
 
 def inspect(args: argparse.Namespace) -> int:
@@ -79,7 +78,7 @@ def inspect(args: argparse.Namespace) -> int:
 
     req = request(args.headers, include_dirs=args.incdir, defines=args.define)
     entries = index(req, everything=args.all)
-    sizes, missing, _ = _probe(args, entries)
+    sizes, missing = _probe(args, entries)
     rows = []
     for e in entries:
         row = {"name": e.name, "kind": e.kind, "detail": e.detail, "where": e.where,
