@@ -455,3 +455,32 @@ def test_include_dirs_defines_and_library_dirs_from_lua(lua, tmp_path):
     text = lua('return c.info(c.include("zlib.h", {lib = "z", libdir = ...})).libraries[1]',
                str(own))
     assert text == ("libz.so",)
+
+
+def test_no_python_object_reaches_lua(rt):
+    """Everything c and sh hand to Lua is a Lua value (lupa would unwrap a Python object)."""
+    from lupa import luajit21
+    env = rt.script_env()
+    values = rt.eval("""
+        local out = {}
+        local function walk(t, depth)
+          for k, v in pairs(t) do
+            out[#out + 1] = v
+            if type(v) == "table" and depth < 2 then walk(v, depth + 1) end
+          end
+        end
+        local z = c.include("zlib.h", {lib = "z"})
+        walk(c, 0) walk(sh, 0) walk(c.info(z), 0)
+        out[#out + 1] = z.crc32 out[#out + 1] = z.Z_OK out[#out + 1] = z.deflateInit
+        out[#out + 1] = getmetatable(z)
+        walk(getmetatable(z), 0)
+        out[#out + 1] = select(2, pcall(c.include, "nope.h"))
+        out[#out + 1] = sh.echo("x")
+        return out
+    """, env, "probe.lua")[0]
+    kinds = set()
+    for v in values.values():
+        kind = luajit21.lua_type(v)
+        assert kind is not None or isinstance(v, str | bytes | int | float | bool), type(v)
+        kinds.add(kind or type(v).__name__)
+    assert {"function", "table", "str"} <= kinds
