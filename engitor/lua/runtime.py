@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import re
 import sys
 import time
@@ -46,6 +45,7 @@ from typing import Any, TextIO
 
 from lupa import luajit21
 
+import engitor
 from engitor.errors import UserError
 from engitor.lua import api
 from engitor.lua.api import expose, to_lua, to_python
@@ -54,7 +54,8 @@ from engitor.lua.messages import reword
 MiB = 1024 * 1024
 DEFAULT_TIME_LIMIT = 3.0
 DEFAULT_MEMORY_LIMIT = 256 * MiB
-LUA_DIR = Path(os.environ.get("ENGITOR_LUA_DIR") or Path(__file__).resolve().parents[2] / "lua")
+# engitor's Lua half (the project layout puts lua/ beside the package).
+LUA_DIR = engitor.LUA_DIR
 
 # Script-scope APIs installed when their module exists: fs and log are always there; sh and c
 # come from the C bridge. Each module has `install(lua, env)`.
