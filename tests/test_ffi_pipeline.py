@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -171,3 +172,23 @@ def test_inspect_errors_are_one_line_exit_2(capsys):
     assert err.startswith("engitor: header 'nope.h' not found") and err.count("\n") == 1
     assert main(["c", "inspect", "zlib.h", "--lib", "nosuchlib"]) == 2
     assert "library 'nosuchlib' not found" in capsys.readouterr().err
+
+
+def test_files_whose_stat_is_unchanged_are_not_hashed_again(tmp_path, monkeypatch):
+    from engitor.ffi import cache
+    h = tmp_path / "old.h"
+    h.write_text("int f(void);\n")
+    os.utime(h, (1_000_000_000, 1_000_000_000))
+    req = F.request(str(h))
+    F.unit(req)
+    F._checked.clear()   # as in a new process
+
+    def refuse(path):
+        raise AssertionError(f"hashed {path}")
+    with monkeypatch.context() as m:
+        m.setattr(cache, "digest", refuse)
+        assert set(F.unit(req)["functions"]) == {"f"}
+    # a file changed since (new mtime) is hashed, and the change seen
+    h.write_text("int g(void);\n")
+    F._checked.clear()
+    assert set(F.unit(req)["functions"]) == {"g"}

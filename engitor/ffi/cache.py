@@ -3,8 +3,10 @@
 Key: the request (headers, include dirs, defines, flags), the compiler's identity (resolved path,
 size, mtime) and this format's version. The entry records every file the preprocessor read with
 a digest of its contents; an entry is used only while all of them still hash the same and no
-requested header would now be found earlier in the search path. A warm include is one file read
-plus those digests: no compiler, no parser.
+requested header would now be found earlier in the search path. Like git's index, a file whose
+stat (mtime, size) is what it was when hashed, and was not modified just before the entry was
+written, is not hashed again. A warm include is a few small reads and stats: no compiler, no
+parser.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 
 from engitor.home import atomic_write, subdir
 
-FORMAT = 8
+FORMAT = 9
+_RACY_NS = 2_000_000_000
 
 
 def root() -> Path:
@@ -56,14 +60,23 @@ def valid(k: str) -> list[str] | None:
         manifest = json.loads((root() / f"{k}.deps").read_text())
     except (OSError, ValueError):
         return None
-    for dep, want in manifest.get("deps", ()):
+    racy = manifest.get("written", 0) - _RACY_NS
+    for dep, want, mtime, size in manifest.get("deps", ()):
+        try:
+            st = os.stat(dep)
+        except OSError:
+            return None
+        # unchanged stat proves unchanged contents, unless the file was modified so close to
+        # when the entry was written that a later edit could keep both (git's "racy clean")
+        if st.st_mtime_ns == mtime and st.st_size == size and mtime < racy:
+            continue
         if digest(dep) != want:
             return None
     for found, earlier in manifest.get("shadows", ()):
         # a requested header that would now be found in an earlier directory
         if any(os.path.exists(os.path.join(d, found)) for d in earlier):
             return None
-    return [d for d, _ in manifest.get("deps", ())] + [
+    return [d for d, *_ in manifest.get("deps", ())] + [
         os.path.join(d, found) for found, earlier in manifest.get("shadows", ()) for d in earlier]
 
 
@@ -88,5 +101,9 @@ def store(k: str, deps: list[str], shadows: list[tuple[str, list[str]]],
     """Write the entry's files, then its manifest: no manifest, no entry."""
     for kind, text in files.items():
         atomic_write(root() / f"{k}.{kind}", text)
-    manifest = {"deps": [[d, digest(d)] for d in deps], "shadows": shadows}
+    entries = []
+    for d in deps:
+        st = os.stat(d)
+        entries.append([d, digest(d), st.st_mtime_ns, st.st_size])
+    manifest = {"deps": entries, "shadows": shadows, "written": time.time_ns()}
     atomic_write(root() / f"{k}.deps", json.dumps(manifest))
