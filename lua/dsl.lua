@@ -38,7 +38,9 @@ local function snapshot(value, seen, depth, path)
   seen[value] = true
   local out = {}
   for k, v in next, value do
-    out[k] = snapshot(v, seen, depth + 1, path == "" and tostring(k) or path .. "." .. tostring(k))
+    -- tostring() only what cannot carry a recipe's __tostring.
+    local name = (type(k) == "string" or type(k) == "number") and tostring(k) or "<" .. type(k) .. ">"
+    out[k] = snapshot(v, seen, depth + 1, path == "" and name or path .. "." .. name)
   end
   seen[value] = nil
   return out
@@ -119,7 +121,7 @@ end
 -- what makes a thousand images cheap). Tables with keys 1..n are arrays, tables with string
 -- keys objects; what JSON cannot say is an array starting with null, which Lua data never
 -- produces (a sequence holds no nil): [null, "fn", i] is functions[i], [null, "pairs", […]]
--- a table with other keys. Strings go as their bytes; Python checks their UTF-8.
+-- a table with other keys, [null, "key", "table"] a key that is a table (or function). Strings go as their bytes; Python checks their UTF-8.
 local ESCAPES = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
 local function escape(c) return ESCAPES[c] or string_format("\\u%04x", byte(c)) end
 
@@ -169,7 +171,9 @@ function M.export(decls)
       if not first then put(",") end
       first = false
       put("[")
-      if type(k) == "table" or type(k) == "function" then encode(tostring(k)) else encode(k) end
+      -- Never tostring() a recipe's table here: its __tostring would run unguarded.
+      local kind = type(k)
+      if kind == "table" or kind == "function" then put('[null,"key","' .. kind .. '"]') else encode(k) end
       put(",") encode(v) put("]")
     end
     put("]]")

@@ -135,3 +135,32 @@ def test_ctrl_c_interrupts_running_lua_even_through_pcall(tmp_path):
     assert time.monotonic() - start < 5
     # The runtime is still usable afterwards.
     assert rt.eval("return 1 + 1", env, "after.lua") == (2,)
+
+
+def test_metamethods_of_a_recipes_tables_never_run_unguarded(tmp_path):
+    # Exporting declarations runs outside the time limit: it must not call into the recipe.
+    (tmp_path / "r.lua").write_text("""
+        local evil = setmetatable({}, { __tostring = function() while true do end end,
+                                        __index = function() while true do end end,
+                                        __len = function() while true do end end })
+        image "x" { program = "./p", env = { [evil] = "v" } }
+    """)
+    start = time.monotonic()
+    with pytest.raises(UserError) as e:
+        load_recipe(tmp_path / "r.lua")
+    assert time.monotonic() - start < 5
+    assert "env: keys must be strings, got a table" in str(e.value)
+
+
+def test_a_hook_returning_a_cycle_is_a_clear_error(tmp_path):
+    (tmp_path / "r.lua").write_text("""
+        image "x" { program = "./p", before_build = function()
+          local t = {} t.t = t return t
+        end }
+    """)
+    (image,) = load_recipe(tmp_path / "r.lua").images
+    with pytest.raises(UserError) as e:
+        image.hooks["before_build"].call({"name": "x"})
+    assert str(e.value).startswith(f"{tmp_path / 'r.lua'}:2: before_build of image 'x': the hook "
+                                   "returned a value engitor cannot read: table nested too deeply "
+                                   "(or refers to itself)")

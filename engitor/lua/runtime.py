@@ -77,7 +77,8 @@ class Declaration:
     """One `image` call of a description: its settings as plain Python data and where it was
     made. A Lua function in the settings is the marker [None, "fn", i], `functions[i]` (a Lua
     table shared by the declarations of one description); a table whose keys are neither 1..n
-    nor all strings is [None, "pairs", [[key, value], …]]."""
+    nor all strings is [None, "pairs", [[key, value], …]], where a key that was a table or a
+    function is [None, "key", "table"]."""
 
     name: Any
     settings: Any
@@ -214,7 +215,12 @@ class Runtime:
         staging = ctx.get("staging")
         self.script_env(Path(staging) if staging else None, env=env, label=label)
         results = self.call(fn, to_lua(self.lua, ctx))
-        return to_python(results[0]) if results else None
+        try:
+            return to_python(results[0]) if results else None
+        except api.ApiError as e:
+            raise UserError(f"the hook returned a value engitor cannot read: {e}",
+                            hint="return strings, numbers, booleans and tables of them",
+                            where=self.where_of(fn)) from None
 
     # -- chunks, modules, locations ---------------------------------------------------------------
 

@@ -107,6 +107,8 @@ def _plain(rt: Runtime, env: Any, value: Any, key: str, decl: Declaration, locat
         if value and value[0] is None:  # a marker (see Declaration)
             if value[1] == "fn":
                 return _hook(rt, env, decl.functions[value[2]], key, decl)
+            if value[1] == "key":
+                return _LuaKey(value[2])
             return {_plain(rt, env, k, key, decl, locate): _plain(rt, env, v, f"{key}.{k}", decl,
                                                                    locate)
                     for k, v in value[2]}
@@ -114,6 +116,16 @@ def _plain(rt: Runtime, env: Any, value: Any, key: str, decl: Declaration, locat
     if isinstance(value, dict):
         return {k: _plain(rt, env, v, f"{key}.{k}", decl, locate) for k, v in value.items()}
     return value
+
+
+class _LuaKey:
+    """A table key that was a Lua table or function: never a valid setting name."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+
+    def __repr__(self) -> str:
+        return f"a {self.kind}"
 
 
 def _hook(rt: Runtime, env: Any, fn: Any, key: str, decl: Declaration) -> Hook:
