@@ -135,7 +135,14 @@ class Runtime:
         for known, decls, close in self._described:
             if known is env:
                 close()
-                text, functions = self._dsl.export(decls)
+                # Exporting is engitor's work, not the recipe's: it gets memory even when the
+                # description used nearly all of its share.
+                self.lua.set_max_memory(0)
+                try:
+                    text, functions = self._dsl.export(decls)
+                finally:
+                    if self.memory_limit and not self._script_envs:
+                        self.lua.set_max_memory(self.memory_limit)
                 return [Declaration(name, settings, self.display(source), line, functions)
                         for name, source, line, settings in json.loads(text)]
         raise ValueError("not a description scope of this runtime")
