@@ -32,22 +32,17 @@ from engitor.ffi import cache, cparse, emit, model  # noqa: E402
 from engitor.lua.api import c as c_api  # noqa: E402
 
 
+def samples(fn, repeat: int) -> list[float]:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return times
+
+
 def median_time(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
-def min_time(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+    return statistics.median(samples(fn, repeat))
 
 
 def new_state():
@@ -123,10 +118,10 @@ def bench_include(header: str, lib: str | None) -> dict[str, float]:
     def cold():
         drop_entries()
         fresh()
-    out["cold"] = median_time(cold, 7)
-    out["cold min"] = min_time(cold, 5)
+    cold_times = samples(cold, 9)
+    out["cold"], out["cold min"] = statistics.median(cold_times), min(cold_times)
 
-    def warm_first():   # as in a new process: entry validated by hashing every dependency
+    def warm_first():   # as in a new process: the entry is validated from its manifest
         F._checked.clear()
         fresh()
     out["warm"] = median_time(warm_first, 21)

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from engitor.errors import UserError
-from engitor.ffi import cache, cparse, emit, model
+from engitor.ffi import cache, cparse
 from engitor.ffi.cparse import Request, Toolchain, is_path, toolchain
 
 __all__ = ["Request", "Toolchain", "Entry", "request", "ensure", "unit", "lua_data",
@@ -72,6 +72,8 @@ def _ensure(req: Request, tc: Toolchain | None = None) -> str:
         paths += [str(cache.root() / f"{k}.{kind}") for kind in ("deps", "lua", "json")]
         _checked[where] = (paths, cache.signature(paths))
         return k
+    from engitor.ffi import emit, model  # the cold path alone needs pycparser
+
     pre = cparse.preprocess(req, tc)
     parsed = cparse.parse(pre, tc)
     unit = model.build(parsed, req, tc, pre.builtins)
@@ -160,7 +162,8 @@ def describe_macro(m: dict) -> str:
     if kind == "int":
         return str(m["value"])
     if kind == "float":
-        return emit.lua_float(m["value"]).strip("()")
+        from engitor.ffi.emit import lua_float
+        return lua_float(m["value"]).strip("()")
     if kind == "string":
         return json.dumps(m["value"].encode("latin-1").decode("utf-8", "replace"))
     if kind == "cast":

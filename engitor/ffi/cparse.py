@@ -19,10 +19,12 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from pycparser import c_ast, c_parser
+from typing import TYPE_CHECKING
 
 from engitor.errors import UserError
+
+if TYPE_CHECKING:
+    from pycparser import c_ast
 
 # Types gcc knows as keywords but neither pycparser nor LuaJIT do. They only appear in glibc's
 # declarations of the f128/f64x function families; mapping them keeps the header readable and
@@ -397,6 +399,7 @@ class Parsed:
 
 def parse(pre: Preprocessed, tc: Toolchain | None = None) -> Parsed:
     """Parse every chunk with pycparser; errors name the header's file:line and a fix."""
+    from pycparser import c_parser  # only a cold include needs the parser: import it then
     texts = [strip_for_parser(_prototype(ch.text) if ch.is_funcdef else ch.text)
              for ch in pre.chunks]
     text, starts = _join(texts)
@@ -404,7 +407,7 @@ def parse(pre: Preprocessed, tc: Toolchain | None = None) -> Parsed:
         ast = c_parser.CParser().parse(text, "<unit>")
     except c_parser.ParseError as e:
         raise _parse_error(str(e), pre, texts, starts, tc) from None
-    nodes: list[list[c_ast.Node]] = [[] for _ in pre.chunks]
+    nodes: list[list] = [[] for _ in pre.chunks]
     for node in ast.ext:
         ln = node.coord.line if node.coord else 0
         i = bisect.bisect_right(starts, ln) - 1
@@ -444,6 +447,7 @@ _Atomic _Thread_local sizeof""".split())
 
 
 def _parses(texts: list[str]) -> c_ast.FileAST | None:
+    from pycparser import c_parser
     try:
         return c_parser.CParser().parse(_join(texts)[0], "<unit>")
     except c_parser.ParseError:
@@ -452,6 +456,7 @@ def _parses(texts: list[str]) -> c_ast.FileAST | None:
 
 def _parse_error(msg: str, pre: Preprocessed, texts: list[str], starts: list[int],
                  tc: Toolchain | None) -> UserError:
+    from pycparser import c_ast
     m = re.match(r"<unit>:(\d+)(?::\d+)?: (.*)$", msg, re.S)
     if m:
         i = max(bisect.bisect_right(starts, int(m.group(1))) - 1, 0)
