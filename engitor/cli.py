@@ -36,8 +36,14 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
+    # Everything after `--` belongs to the program (engitor run ./server -- -port 8080).
+    rest: list[str] = []
+    if "--" in argv:
+        at = argv.index("--")
+        argv, rest = argv[:at], argv[at + 1:]
     try:
         args = parser().parse_args(argv)
+        args.program_args = rest
         if not getattr(args, "func", None):
             parser().print_help()
             return EXIT_USAGE

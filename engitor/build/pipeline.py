@@ -24,6 +24,7 @@ from engitor.build import cpio, elf, kernel, kmod
 from engitor.build import init as guest_init
 from engitor.build.cpio import Entry
 from engitor.errors import UserError
+from engitor.recipe import settings
 from engitor.recipe.model import Image
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -64,9 +65,22 @@ class Context:
 
 
 def build(image: Image, *, log: Callable[[str], None] = lambda _: None) -> store.StoredImage:
-    ctx = Context(image, log)
+    try:
+        return _build(Context(image, log))
+    except UserError as e:
+        # Whatever went wrong is reported at the image's declaration, unless it knows better.
+        if image.where:
+            e.located(image.where)
+        raise
+
+
+def _build(ctx: Context) -> store.StoredImage:
+    image = ctx.image
     with tempfile.TemporaryDirectory(prefix="engitor-stage-") as staging:
-        ctx.staging = Path(staging)
+        ctx.staging = Path(staging) / "root"
+        ctx.staging.mkdir()
+        run_before_build(ctx)
+        expand_generators(ctx)
         resolve_package(ctx)
         resolve_kernel(ctx)
         resolve_program(ctx)
@@ -75,7 +89,7 @@ def build(image: Image, *, log: Callable[[str], None] = lambda _: None) -> store
         add_modules(ctx)
         add_init(ctx)
         add_etc(ctx)
-        run_before_build(ctx)
+        add_staged(ctx)
         compute_input_key(ctx)
         if not reuse(ctx):
             assemble_and_store(ctx)
@@ -135,10 +149,7 @@ def resolve_program(ctx: Context) -> None:
         if not host.exists():
             raise UserError(f"program {image.program}: no such file",
                             hint=f"paths are relative to {image.base_dir}", where=ctx.where())
-    try:
-        elf.read_elf(host, image.program)
-    except UserError as e:
-        raise e.located(ctx.where() or image.program) if ctx.where() else e
+    elf.read_elf(host, image.program)
     ctx.program_guest, ctx.program_host = guest, host
     ctx.argv = [guest, *image.args]
 
@@ -219,10 +230,7 @@ def add_modules(ctx: Context) -> None:
     assert ctx.kernel is not None
     builtin = kmod.builtin(ctx.kernel.modules_dir)
     wanted = [m for m in (*BASE_MODULES, *ctx.image.modules) if kmod.canonical(m) not in builtin]
-    try:
-        ctx.modules = kmod.resolve(ctx.kernel.modules_dir, wanted)
-    except UserError as e:
-        raise e.located(ctx.where()) if ctx.where() else e
+    ctx.modules = kmod.resolve(ctx.kernel.modules_dir, wanted)
     base = f"/lib/modules/{ctx.kernel.release}"
     for module in ctx.modules:
         ctx.add(Entry.file(f"{base}/{module.rel}", source=module.path), "modules")
@@ -268,19 +276,26 @@ def add_etc(ctx: Context) -> None:
 
 
 def run_before_build(ctx: Context) -> None:
+    """First of all, so a hook can make what later steps read (compile the program, say)."""
     hook = ctx.image.hooks.get("before_build")
-    if hook is None:
-        return
+    if hook is not None:
+        hook.call({"name": ctx.image.name, "staging": str(ctx.staging)})
+
+
+def expand_generators(ctx: Context) -> None:
+    """`files = function(ctx) … end` (and dirs, map) give their lists now, at build time."""
+    ctx.image = settings.expand_generators(ctx.image, {"name": ctx.image.name,
+                                                       "staging": str(ctx.staging)})
+
+
+def add_staged(ctx: Context) -> None:
+    """What before_build wrote under the staging root joins the image, over everything else."""
     assert ctx.staging is not None
-    root = ctx.staging / "root"
-    root.mkdir()
-    hook.call({"name": ctx.image.name, "staging": str(root)})
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in os.walk(ctx.staging):
         dirnames.sort()
         for name in sorted(dirnames) + sorted(filenames):
             host = Path(dirpath) / name
-            guest = "/" + str(host.relative_to(root))
-            ctx.add(_entry_for(guest, host), "files")
+            ctx.add(_entry_for("/" + str(host.relative_to(ctx.staging)), host), "files")
 
 
 def _digest(entry: Entry) -> str:

@@ -30,6 +30,10 @@ def add_image_flags(p: argparse.ArgumentParser) -> None:
                    help="program argument; repeatable (replaces the recipe's args)")
     g.add_argument("-e", "--env", action="append", default=[], metavar="K=V",
                    help="environment variable; repeatable")
+    g.add_argument("--file", action="append", default=[], metavar="PATH", dest="files",
+                   help="copy a host file in at the same relative path; repeatable")
+    g.add_argument("--dir", action="append", default=[], metavar="PATH", dest="dirs",
+                   help="copy a host directory in, recursively; repeatable")
     g.add_argument("-m", "--memory", metavar="SIZE", help="guest memory, e.g. 256M or 2G")
     g.add_argument("--smp", type=str, metavar="N", help="virtual CPUs")
     g.add_argument("--accel", metavar="auto|kvm|tcg", help="accelerator (default: auto)")
@@ -63,8 +67,9 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
             except SettingTypeError as e:
                 raise UserError(f"-p {spec}: {e}", hint=SETTINGS_BY_NAME["ports"].doc) from None
         out["ports"] = _coerce("ports", ports, "-p")
-    if args.arg is not None:
-        out["args"] = tuple(args.arg)
+    rest = getattr(args, "program_args", None) or []
+    if args.arg is not None or rest:
+        out["args"] = _coerce("args", [*(args.arg or []), *rest], "-a")
     if args.env:
         env = {}
         for item in args.env:
@@ -74,6 +79,9 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
                                 hint="e.g. -e MODE=prod (an empty value is -e KEY=)")
             env[key] = value
         out["env"] = _coerce("env", env, "-e")
+    for name in ("files", "dirs"):
+        if getattr(args, name):
+            out[name] = _coerce(name, list(getattr(args, name)), f"--{name[:-1]}")
     if args.memory is not None:
         out["memory"] = _coerce("memory", args.memory, "-m")
     if args.smp is not None:
@@ -96,6 +104,9 @@ def apply(image: Image, changes: dict[str, Any]) -> Image:
         merged["ports"] = _merge_ports(image.ports, changes["ports"])
     if "env" in changes:
         merged["env"] = {**image.env, **changes["env"]}
+    for name in ("files", "dirs"):
+        if name in changes:
+            merged[name] = tuple(dict.fromkeys((*getattr(image, name), *changes[name])))
     if "kernel" in changes:
         # A relative .deb path on the command line is relative to where the user is.
         kernel = changes["kernel"]

@@ -17,7 +17,9 @@ from engitor.vm.instance import Status
 def add(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="build and boot a program, recipe or config",
                        description="Build the image if needed, boot it, stream its console and "
-                                   "exit with the program's exit code.")
+                                   "exit with the program's exit code. Program arguments "
+                                   "go after --, or one by one with -a.",
+                       usage="engitor run [options] TARGET [-- ARG ...]")
     p.add_argument("target", metavar="TARGET",
                    help="a program path, recipe.lua[:IMAGE], or config.yaml/config.json[:IMAGE]")
     common.add_image_flags(p)
