@@ -14,6 +14,7 @@ Run: .venv/bin/python bench/bench_ffi.py  (prints a Markdown section for BENCHMA
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 import platform
 import statistics
@@ -136,6 +137,7 @@ def bench_include(header: str, lib: str | None) -> dict[str, float]:
     req = F.request(header)
     stages = {"preprocess": [], "parse": [], "model": [], "emit": []}
     for _ in range(5):
+        gc.collect()   # start each like the cold include does: no earlier ASTs alive
         t0 = time.perf_counter()
         pre = cparse.preprocess(req, tc)
         t1 = time.perf_counter()
@@ -147,6 +149,7 @@ def bench_include(header: str, lib: str | None) -> dict[str, float]:
         t4 = time.perf_counter()
         for k, v in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
             stages[k].append(v)
+        del pre, parsed, u
     out.update({k: statistics.median(v) for k, v in stages.items()})
     return out
 
