@@ -55,7 +55,7 @@ def c_probe(headers: list[str], aggs, tmp_path) -> dict[str, int]:
     src = tmp_path / "probe.c"
     src.write_text("\n".join(lines) + "\n")
     exe = tmp_path / "probe"
-    subprocess.run(["cc", "-D_GNU_SOURCE=0", "-U_GNU_SOURCE", "-o", str(exe), str(src)],
+    subprocess.run(["cc", "-o", str(exe), str(src)],
                    check=True, capture_output=True, text=True)
     out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
     values = {}
