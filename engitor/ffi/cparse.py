@@ -318,7 +318,7 @@ def split(text: str) -> Preprocessed:
         if file == "<stdin>" and not raw.strip():
             line += 1
             continue
-        start, noted = 0, False
+        start = 0
         for m in _SCAN.finditer(raw):
             tok = m.group()
             end = None
@@ -337,17 +337,15 @@ def split(text: str) -> Preprocessed:
                     end = m.end()
             elif tok == ";" and depth == 0 and paren == 0:
                 end = m.end()
-            if end is not None:
+            if end is not None:   # one source line per chunk line: lines[k] maps line k
                 buf.append(raw[start:end])
-                if not noted:
-                    lines.append((file, line))
-                start, noted = end, False
+                lines.append((file, line))
+                start = end
                 flush()
         rest = raw[start:]
         if buf or rest.strip():
             buf.append(rest + "\n")
-            if not noted:
-                lines.append((file, line))
+            lines.append((file, line))
         line += 1
     flush()
     return Preprocessed(chunks=chunks, macros=macros, deps=[], header_paths=headers,
