@@ -1,7 +1,8 @@
 """Debian kernel packages: fetched with apt (or given as a .deb), unpacked, never installed.
 
 Cache layout: kernels/<package>_<version>_<sha256[:16]>/ holding the unpacked tree (boot/vmlinuz-*,
-lib/modules/<kver>/...) and kernel.json. kernels/names.json pins what a name (the metapackage,
+lib/modules/<kver>/...), kernel.json, and the .deb itself (package.deb) so the cache can be
+copied to an offline machine and unpacked again. kernels/names.json pins what a name (the metapackage,
 e.g. linux-image-cloud-amd64) resolved to at the last fetch, so runs need no apt call and work
 offline; `engitor kernel fetch` refreshes it.
 """
@@ -37,6 +38,10 @@ class Kernel:
     @property
     def modules_dir(self) -> Path:
         return self.root / "lib" / "modules" / self.release
+
+    @property
+    def deb(self) -> Path:
+        return self.root / "package.deb"
 
     @property
     def config(self) -> Path:
@@ -131,9 +136,9 @@ def unpack(deb: Path) -> Kernel:
         if not vmlinuz:
             raise UserError(f"{deb} holds no boot/vmlinuz-*", hint="give a linux-image-*.deb")
         release = vmlinuz[0].name.removeprefix("vmlinuz-")
-        # Only the kernel and what a micro-VM can load are kept; the rest is 300 MB of drivers
-        # for hardware a VM never has — we keep the whole module tree anyway, since users may
-        # ask for any module, and it costs disk once per kernel, not per image.
+        # The whole module tree is kept (users may ask for any module); it costs disk once
+        # per kernel, not per image, which holds only the modules it loads.
+        shutil.copy2(deb, tmp / "package.deb")
         (tmp / "kernel.json").write_text(json.dumps(
             {"package": package, "version": version, "sha256": sha, "release": release},
             indent=2))

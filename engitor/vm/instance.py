@@ -27,6 +27,7 @@ from qemu.qmp.legacy import QEMUMonitorProtocol
 
 from engitor import home
 from engitor.errors import UserError
+from engitor.home import pid_alive
 from engitor.recipe.model import Port
 from engitor.vm import qemu
 
@@ -227,16 +228,6 @@ def pid_is_qemu(pid: int) -> bool:
     except OSError:
         return False
     return os.path.basename(exe).startswith("qemu-system")
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def unique_name(base: str) -> str:
