@@ -49,7 +49,8 @@ local function declare(data, failed)
     -- minting new ctypes for repeated typedefs and prototypes (their table is finite).
     -- Otherwise a declaration is all in or all out, so its first tag or constant tells.
     local tags, consts = data.guard[i], data.gconst[i]
-    local skip = declared[text] or (tags and complete(tags[1])) or (consts and has_const(consts[1]))
+    local skip = not data.pragma[i] and (declared[text] or (tags and complete(tags[1]))
+      or (consts and has_const(consts[1])))   -- packing pushes and pops always go in, paired
     -- One state is one C namespace: LuaJIT would keep an earlier typedef of the same name
     -- without a word, so a different one is refused here, and said so when it is used.
     for _, name in ipairs(not skip and data.gtypedef[i] or {}) do

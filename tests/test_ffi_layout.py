@@ -109,3 +109,32 @@ def test_packed_struct_keeps_its_layout(home):
     got = lua_probe(["sys/epoll.h"], None, [("struct epoll_event", ["events", "data"])])
     assert got["struct epoll_event"] == 12 and got["struct epoll_event.data"] == 4
     assert "struct epoll_event" in u["types"]
+
+
+def test_pragma_pack_reaches_luajit_in_order(home, tmp_path):
+    h = tmp_path / "pk.h"
+    h.write_text("#pragma pack(push, 1)\n"
+                 "struct packed_pair { char c; int i; };\n"
+                 "#pragma pack(pop)\n"
+                 "struct normal_pair { char c; int i; };\n"
+                 "struct mixed {\n  char a;\n#pragma pack(push, 2)\n  int b;\n#pragma pack(pop)\n};\n"
+                 "#pragma pack(2)\n"
+                 "struct two { char c; long l; };\n"
+                 "#pragma pack()\n"
+                 "struct after { char c; long l; };\n")
+    names = ["struct packed_pair", "struct normal_pair", "struct mixed", "struct two",
+             "struct after"]
+    aggs = [(n, [f for f in fields]) for n, fields in
+            zip(names, [["c", "i"], ["c", "i"], ["a", "b"], ["c", "l"], ["c", "l"]], strict=True)]
+    src = tmp_path / "probe.c"
+    src.write_text(f'#include <stdio.h>\n#include <stddef.h>\n#include "{h}"\nint main(void) {{\n'
+                   + "".join(f'printf("%s\\t%zu\\n", "{n}", sizeof({n}));\n'
+                             + "".join(f'printf("%s.%s\\t%zu\\n", "{n}", "{f}", offsetof({n}, {f}));\n'
+                                       for f in fs) for n, fs in aggs)
+                   + "return 0; }\n")
+    subprocess.run(["cc", "-o", str(tmp_path / "probe"), str(src)], check=True)
+    out = subprocess.run([str(tmp_path / "probe")], capture_output=True, text=True, check=True)
+    want = {k: int(v) for k, v in (line.split("\t") for line in out.stdout.splitlines())}
+    got = lua_probe([str(h)], None, aggs)
+    assert want["struct packed_pair"] == 5 and want["struct after"] == 16
+    assert {k: got[k] for k in want} == want

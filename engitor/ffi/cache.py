@@ -19,7 +19,7 @@ from pathlib import Path
 
 from engitor.home import atomic_write, subdir
 
-FORMAT = 9
+FORMAT = 11
 _RACY_NS = 2_000_000_000
 
 

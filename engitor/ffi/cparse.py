@@ -118,6 +118,7 @@ class Chunk:
     line: int
     own: bool = False            # written in a requested header (or one of its private parts)
     is_funcdef: bool = False     # has a body: LuaJIT gets only the prototype
+    pragma: bool = False         # a `#pragma pack` line: LuaJIT must see every one, in order
     lines: list[tuple[str, int]] = field(default_factory=list, repr=False)
 
     def where(self, offset: int = 0) -> tuple[str, int]:
@@ -258,6 +259,7 @@ def split(text: str) -> Preprocessed:
     file, line = "<stdin>", 1
     buf: list[str] = []
     lines: list[tuple[str, int]] = []
+    held: list[Chunk] = []         # #pragma pack lines met inside the current declaration
     depth = paren = 0
     funcdef = False
 
@@ -268,6 +270,8 @@ def split(text: str) -> Preprocessed:
             f, ln = lines[0] if lines else (file, line)
             chunks.append(Chunk(body, f, ln, own=f in own_files, is_funcdef=funcdef,
                                 lines=lines))
+        chunks.extend(held)
+        held.clear()
         buf, lines, funcdef = [], [], False
 
     for raw in text.split("\n"):
@@ -308,6 +312,17 @@ def split(text: str) -> Preprocessed:
                     into.pop(d.group(1), None)   # definition order = order of last definition
                     into[d.group(1)] = MacroDef(d.group(1), params, d.group(3).strip(),
                                                 file, line, file in own_files)
+            elif raw.startswith("#pragma pack") or raw.startswith("#pragma  pack"):
+                # Packing changes layouts, so LuaJIT sees every such line in order. LuaJIT
+                # reads them only between declarations; one inside a declaration (gcc does
+                # not repack the members around it either) goes right after it.
+                pragma = Chunk(raw.strip(), file, line, own=file in own_files, pragma=True,
+                               lines=[(file, line)])
+                if depth or paren or "".join(buf).strip():
+                    held.append(pragma)
+                else:
+                    flush()
+                    chunks.append(pragma)
             elif raw.startswith("#undef"):
                 u = _UNDEF.match(raw)
                 if u:

@@ -76,7 +76,7 @@ def _key(name: str) -> str:
 def lua_data(unit: dict) -> str:
     out = ["return {\nheaders = {", ", ".join(lua_string(h) for h in unit["headers"]), "},\n"]
     out.append("cdef = {\n")
-    guard, gconst, gtypedef, where = [], [], [], []
+    guard, gconst, gtypedef, pragma, where = [], [], [], [], []
     for i, ch in enumerate(unit["chunks"], 1):
         out.append(lua_string(ch["text"]) + ",\n")
         where.append(lua_string(f'{ch["file"]}:{ch["line"]}'))
@@ -84,12 +84,15 @@ def lua_data(unit: dict) -> str:
             guard.append(f"[{i}] = {{{', '.join(lua_string(t) for t in ch['tags'])}}}")
         if ch.get("consts"):
             gconst.append(f"[{i}] = {{{', '.join(lua_string(t) for t in ch['consts'])}}}")
+        if ch.get("pragma"):
+            pragma.append(f"[{i}] = true")
         if ch.get("typedefs"):
             gtypedef.append(f"[{i}] = {{{', '.join(lua_string(t) for t in ch['typedefs'])}}}")
     out.append("},\nwhere = {" + ", ".join(where) + "},\n")
     out.append("guard = {" + ", ".join(guard) + "},\n")
     out.append("gconst = {" + ", ".join(gconst) + "},\n")
     out.append("gtypedef = {" + ", ".join(gtypedef) + "},\n")
+    out.append("pragma = {" + ", ".join(pragma) + "},\n")
 
     api: list[str] = []
 

@@ -128,6 +128,8 @@ class _Builder:
                 entry["tags"] = tags
             if consts:
                 entry["consts"] = consts
+            if chunk.pragma:
+                entry["pragma"] = True
             typedefs = [n.name for n in nodes if isinstance(n, c_ast.Typedef)]
             if typedefs:
                 entry["typedefs"] = typedefs
@@ -347,6 +349,8 @@ def _fields(agg) -> list[list]:
     """[name, declaration, bit width] per field; members of anonymous members are flattened."""
     out = []
     for d in agg.decls or ():
+        if not isinstance(d, c_ast.Decl):   # a #pragma between fields
+            continue
         bits = None
         if d.bitsize is not None:
             try:
