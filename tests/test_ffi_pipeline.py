@@ -160,7 +160,9 @@ def test_inspect_lists_functions_types_with_sizes_and_constants(capsys):
 
 def test_inspect_json_and_checking_a_library(capsys):
     assert main(["c", "inspect", "sqlite3.h", "--lib", "sqlite3", "--json"]) == 0
-    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    listing = json.loads(capsys.readouterr().out)
+    assert listing["unavailable"] == []
+    rows = {r["name"]: r for r in listing["names"]}
     assert rows["sqlite3_open"]["kind"] == "function" and "note" not in rows["sqlite3_open"]
     assert rows["SQLITE_OK"]["detail"] == "0"
     assert rows["sqlite3_destructor_type"]["size"] == 8
@@ -192,3 +194,12 @@ def test_files_whose_stat_is_unchanged_are_not_hashed_again(tmp_path, monkeypatc
     h.write_text("int g(void);\n")
     F._checked.clear()
     assert set(F.unit(req)["functions"]) == {"g"}
+
+
+def test_inspect_lists_what_luajit_cannot_take(tmp_path, capsys):
+    h = tmp_path / "atomic.h"
+    h.write_text("extern _Atomic int counter;\nint ok(void);\n")
+    assert main(["c", "inspect", str(h)]) == 0
+    out = capsys.readouterr().out
+    assert "int ok(void)" in out
+    assert "declarations LuaJIT cannot take (1)" in out and "atomic.h:1:" in out

@@ -33,8 +33,9 @@ def add(subparsers) -> None:
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
-def _probe(args, entries) -> tuple[dict[str, int | None], set[str]]:
-    """Sizes from LuaJIT and, with --lib, which functions no given library exports."""
+def _probe(args, entries) -> tuple[dict[str, int | None], set[str], list[str]]:
+    """Sizes from LuaJIT, with --lib which functions no given library exports, and the
+    declarations LuaJIT could not take."""
     from lupa import luajit21
 
     from engitor.lua.api import c as c_api
@@ -56,7 +57,7 @@ def _probe(args, entries) -> tuple[dict[str, int | None], set[str]]:
             if not pcall(function() return ns[f] end) then missing[#missing + 1] = f end
           end
         end
-        return sizes, missing
+        return sizes, missing, c.info(ns).unavailable
     end""")
     opts = {"incdir": lua.table_from(args.incdir), "define": lua.table_from(args.define),
             "libdir": lua.table_from(args.libdir)}
@@ -65,12 +66,13 @@ def _probe(args, entries) -> tuple[dict[str, int | None], set[str]]:
     types = [e.name for e in entries if e.kind == "type"]
     funcs = [e.name for e in entries if e.kind == "function" and not e.note]
     try:
-        sizes, missing = probe(env["c"], lua.table_from(args.headers), lua.table_from(opts),
-                               lua.table_from(types), lua.table_from(funcs))
+        sizes, missing, refused = probe(env["c"], lua.table_from(args.headers),
+                                        lua.table_from(opts), lua.table_from(types),
+                                        lua.table_from(funcs))
     except Exception as e:   # a Lua error from the bridge is the user's: show its message
         raise UserError(str(e).split("\nstack traceback:")[0]) from None
     return ({k: (v if v is not False else None) for k, v in sizes.items()},
-            set(missing.values()))
+            set(missing.values()), list(refused.values()))
 
 
 def inspect(args: argparse.Namespace) -> int:
@@ -78,7 +80,7 @@ def inspect(args: argparse.Namespace) -> int:
 
     req = request(args.headers, include_dirs=args.incdir, defines=args.define)
     entries = index(req, everything=args.all)
-    sizes, missing = _probe(args, entries)
+    sizes, missing, refused = _probe(args, entries)
     rows = []
     for e in entries:
         row = {"name": e.name, "kind": e.kind, "detail": e.detail, "where": e.where,
@@ -90,7 +92,7 @@ def inspect(args: argparse.Namespace) -> int:
             row["note"] = note
         rows.append(row)
     if args.json:
-        json.dump(rows, sys.stdout, indent=1)
+        json.dump({"names": rows, "unavailable": refused}, sys.stdout, indent=1)
         print()
         return 0
     out = sys.stdout
@@ -115,4 +117,8 @@ def inspect(args: argparse.Namespace) -> int:
                 text += f"   [{r['note']}]"
             print(f"  {text}   ({r['where']})", file=out)
         print(file=out)
+    if refused:
+        print(f"declarations LuaJIT cannot take ({len(refused)})", file=out)
+        for line in refused:
+            print(f"  {line}", file=out)
     return 0
