@@ -1,8 +1,9 @@
 -- The Lua half of the C bridge (engitor/ffi is the other half): header data in, namespace out.
 --
--- Loaded by engitor/lua/api/c.py with (ffi, bridge); returns a function making a fresh `c`
--- module. `bridge` holds Lua closures over allow-listed Python functions, each returning
--- {true, value} or {false, message}: no Python object ever reaches Lua code.
+-- Loaded by engitor/lua/api/c.py with (ffi, bridge, state); returns a function making a fresh
+-- `c` module. `bridge` holds Lua closures over allow-listed Python functions, each returning
+-- {true, value} or {false, message}: no Python object ever reaches Lua code. `state` is shared
+-- by every scope of one Lua state (what was declared, the data tables of includes).
 --
 -- A namespace resolves names lazily and caches what is immutable (functions, constants,
 -- types) as plain fields, so `z.crc32(...)` in a loop is a table hit plus a JIT-compiled FFI
@@ -151,6 +152,8 @@ local function libraries(spec, libdirs)
   return libs, names
 end
 
+-- The FFI's own functions on every namespace (z.new("z_stream"), z.sizeof(...)). A C name equal
+-- to one of them is still there as ns.lib.NAME.
 local HELPERS = {"new", "cast", "typeof", "sizeof", "alignof", "offsetof", "istype", "string",
   "copy", "fill", "gc", "errno", "metatype"}
 
