@@ -18,6 +18,10 @@ VERBS = (
 )
 
 
+# Verbs whose -a/--arg takes program arguments.
+ARG_VERBS = ("run", "build", "load")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse's own usage errors: one line, exit 2
         raise UserError(message, hint=f"see '{self.prog} --help'")
@@ -33,6 +37,24 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def join_arg_values(argv: list[str]) -> list[str]:
+    """`-a -port` means the argument "-port", as in ops (pflag takes the next word whatever it
+    looks like); argparse would read it as a flag, so such pairs become `--arg=-port`."""
+    verb = next((a for a in argv if not a.startswith("-")), None)
+    if verb not in ARG_VERBS:
+        return argv
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in ("-a", "--arg") and i + 1 < len(argv):
+            out.append(f"--arg={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
@@ -41,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     if "--" in argv:
         at = argv.index("--")
         argv, rest = argv[:at], argv[at + 1:]
+    argv = join_arg_values(argv)
     try:
         args = parser().parse_args(argv)
         args.program_args = rest

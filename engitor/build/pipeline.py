@@ -82,10 +82,10 @@ def _build(ctx: Context) -> store.StoredImage:
         run_before_build(ctx)
         expand_generators(ctx)
         resolve_package(ctx)
-        resolve_kernel(ctx)
         resolve_program(ctx)
         add_closure(ctx)
         add_files(ctx)
+        resolve_kernel(ctx)  # after the user's inputs are known good: it may download
         add_modules(ctx)
         add_init(ctx)
         add_etc(ctx)

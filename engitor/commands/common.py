@@ -116,8 +116,12 @@ def apply(image: Image, changes: dict[str, Any]) -> Image:
 
 
 def _merge_ports(old: tuple, new: tuple) -> tuple:
-    taken = {(p.host, p.proto) for p in new}
-    return tuple(p for p in old if (p.host, p.proto) not in taken) + tuple(new)
+    """A flag's port replaces a declared one for the same guest port (a remap: the recipe says
+    8080, -p 18080:8080 moves it) or the same host port."""
+    hosts = {(p.host, p.proto) for p in new}
+    guests = {(p.guest, p.proto) for p in new}
+    kept = (p for p in old if (p.host, p.proto) not in hosts and (p.guest, p.proto) not in guests)
+    return (*kept, *new)
 
 
 def load(target: str, args: argparse.Namespace) -> tuple[Recipe, str | None]:

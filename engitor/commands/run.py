@@ -10,8 +10,8 @@ from engitor.build import pipeline
 from engitor.commands import common
 from engitor.errors import UserError
 from engitor.recipe.model import Image
-from engitor.vm import runner
-from engitor.vm.instance import Status
+from engitor.vm import qemu, runner
+from engitor.vm.instance import Status, check_ports_free
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -39,8 +39,10 @@ def pick(images: list[Image], source: str) -> Image:
 
 def main(args: argparse.Namespace) -> int:
     log = (lambda _: None) if args.quiet else common.say
+    qemu.find_qemu()  # before building anything: a run without QEMU writes nothing
     recipe, selected = common.load(args.target, args)
     image = pick(common.select(recipe, [selected] if selected else []), recipe.source)
+    check_ports_free(image.ports)  # likewise before building
     began = time.monotonic()
     stored = pipeline.build(image)
     log(f"image {image.name} {stored.short} ({stored.size() / 2**20:.1f} MiB) "

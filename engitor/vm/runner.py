@@ -31,7 +31,7 @@ from engitor.vm.instance import (
 )
 
 EXIT_VM_FAILED = 125  # engitor's own failure to run the program (as docker run uses it)
-LAST_LINES = 15
+LAST_LINES = 10
 
 
 @dataclass

@@ -1,0 +1,9 @@
+/* Dies of SIGSEGV after saying so. */
+#include <stdio.h>
+
+int main(void) {
+	puts("about to crash");
+	fflush(stdout);
+	volatile int *p = 0;
+	return *p;
+}

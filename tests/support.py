@@ -1,0 +1,62 @@
+"""Helpers for tests: the CLI in a child process, free ports, polling, compiling C."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+
+def compile_c(source: Path, out: Path, *flags: str) -> Path:
+    subprocess.run(["cc", "-O2", "-Wall", "-o", str(out), str(source), *flags], check=True)
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def engitor(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 300, check: bool = False) -> subprocess.CompletedProcess[str]:
+    """The real CLI in a child process, as a user runs it."""
+    proc = subprocess.run([sys.executable, "-m", "engitor", *args], cwd=cwd, text=True,
+                          capture_output=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"engitor {' '.join(args)} -> {proc.returncode}\n{proc.stderr}")
+    return proc
+
+
+def spawn(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+          ) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "engitor", *args], cwd=cwd, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, **(env or {})})
+
+
+def wait_for(check: Callable[[], object], timeout: float = 90, what: str = "condition") -> object:
+    """Poll until `check()` is truthy; VMs boot under TCG on a shared 2-core host."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+        except Exception as e:  # noqa: BLE001 - the service is not up yet
+            last = e
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}: {last}")
+
+
+def http_get(url: str, timeout: float = 2) -> str:
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.read().decode()
+
