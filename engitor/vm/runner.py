@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from engitor import store
-from engitor.errors import UserError
 from engitor.recipe.model import Accel, Image
 from engitor.vm import accel as accel_mod
 from engitor.vm import host, qemu
@@ -51,7 +50,13 @@ class Outcome:
 
 
 def host_cmdline() -> tuple[str, ...]:
-    khz = host.tsc_khz()
+    """Kernel arguments that depend on this host, added at run time (not part of the image).
+
+    ENGITOR_TSC_KHZ overrides the measured TSC frequency; 0 passes none (to reproduce the
+    calibration hang this avoids, as bench/boot_stress.py --no-tsc does).
+    """
+    override = os.environ.get("ENGITOR_TSC_KHZ")
+    khz = int(override) if override and override.isdigit() else host.tsc_khz()
     return (f"tsc_early_khz={khz}",) if khz else ()
 
 
@@ -160,19 +165,18 @@ def _outcome(inst: Instance, forced: str | None) -> Outcome:
 
 
 def interruptible() -> tuple[Callable[[], bool], Callable[[], None]]:
-    """Ctrl-C once: stop the program gracefully; twice: the default (abort)."""
-    pressed = {"n": 0}
+    """Ctrl-C (or SIGTERM) once: stop the program gracefully; twice: abort at once."""
+    received = {"n": 0}
 
     def handler(signum: int, frame: object) -> None:
-        pressed["n"] += 1
-        if pressed["n"] > 1:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+        received["n"] += 1
+        if received["n"] > 1:
             raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGINT, handler)
-    return (lambda: pressed["n"] > 0), (lambda: signal.signal(signal.SIGINT, previous))
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
 
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
-def check_image_runnable(stored: store.StoredImage) -> None:
-    if not stored.kernel.exists() or not stored.initrd.exists():
-        raise UserError(f"image {stored.short} is incomplete", hint="rebuild it")
+    return (lambda: received["n"] > 0), restore
