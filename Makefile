@@ -44,9 +44,23 @@ deps: $(VENV)/.deps
 
 test-deps: $(VENV)/.test-deps
 
+# The demo: the C web server of recipes/web.lua as a micro-VM, serving through a forwarded port.
+DEMO_PORT ?= 8080
 demo: deps
+	$(ENGITOR) doctor || true
 	$(ENGITOR) kernel fetch
-	$(ENGITOR) demo
+	cc -O2 -o recipes/web/server recipes/web/server.c
+	$(ENGITOR) build recipes/web.lua
+	@set -e; \
+	$(ENGITOR) run recipes/web.lua -p $(DEMO_PORT):8080 & vm=$$!; \
+	trap 'kill $$vm 2>/dev/null || true' EXIT; \
+	for i in $$(seq 1 240); do curl -fs -o /dev/null http://127.0.0.1:$(DEMO_PORT)/ && break; \
+	    kill -0 $$vm 2>/dev/null || exit 1; sleep 0.25; done; \
+	echo "--- curl http://127.0.0.1:$(DEMO_PORT)/"; curl -fsS http://127.0.0.1:$(DEMO_PORT)/; \
+	echo "--- curl http://127.0.0.1:$(DEMO_PORT)/build.txt"; \
+	curl -fsS http://127.0.0.1:$(DEMO_PORT)/build.txt; \
+	echo "--- stopping the VM (SIGTERM reaches the server inside)"; \
+	kill $$vm; wait $$vm
 
 test: test-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -55,7 +69,7 @@ lint: test-deps
 	$(VENV)/bin/ruff check engitor tests bench
 
 bench: test-deps
-	$(PY) bench/run.py
+	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -4,7 +4,8 @@ Each instance owns run/NAME/ holding instance.json (what was started, by whom), 
 (the serial console, written by QEMU itself so it survives engitor), qmp.sock and qemu.pid.
 Foreground runs and shell-started VMs set QEMU's parent-death signal so they never outlive
 their engitor process; detached ones (`run -d`) have no owner. `reap()` finds instances whose
-QEMU or owner is gone and cleans them up.
+owner is gone and cleans them up. Control goes over QMP: `pause`/`resume` (stop/cont),
+`state()`, `stop()` (ACPI power button), `kill()`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ MARKER = "@@engitor:"
 NOISE = ("PCI: Fatal: No config space access function found", "reboot: Power down",
          "ACPI: PM: Preparing to enter system sleep state S5")
 PR_SET_PDEATHSIG = 1
+QMP_TIMEOUT = 10.0  # seconds for one QMP command; a paused VM still answers at once
 
 
 def run_dir() -> Path:
@@ -135,6 +137,9 @@ class Meta:
     argv: list[str]
     stop_timeout: int = 10
     boot_timeout: int = 30
+    # The owner's start time (clock ticks after boot): a pid reused by another process after
+    # the owner died must not keep its VMs alive.
+    owner_start: int | None = None
 
 
 class Instance:
@@ -185,11 +190,56 @@ class Instance:
 
     def qmp(self, command: str, **arguments: Any) -> Any:
         mon = QEMUMonitorProtocol(str(self.qmp_path))
+        mon.settimeout(QMP_TIMEOUT)
         try:
             mon.connect()
             return mon.cmd(command, **arguments)
         finally:
             mon.close()
+
+    def owner_alive(self) -> bool:
+        owner = self.meta.owner
+        if owner is None:
+            return True
+        if not pid_alive(owner):
+            return False
+        return self.meta.owner_start is None or process_start(owner) == self.meta.owner_start
+
+    def pause(self) -> None:
+        """Freeze the vCPUs (QMP `stop`); the VM keeps its memory and devices."""
+        self.qmp("stop")
+
+    def resume(self) -> None:
+        self.qmp("cont")
+
+    def vm_status(self) -> str | None:
+        """QEMU's run state ('running', 'paused', 'shutdown', …), None when it cannot be asked."""
+        if not self.alive():
+            return None
+        try:
+            return str(self.qmp("query-status")["status"])
+        except Exception:  # noqa: BLE001 - a VM going away mid-question has no state
+            return None
+
+    def state(self) -> str:
+        """One word for people: booting, running, paused, stopping or exited."""
+        self.poll_console()
+        if not self.alive():
+            return "exited"
+        if self.vm_status() == "paused":
+            return "paused"
+        if self.status.stopping or self.status.finished:
+            return "stopping"
+        return "running" if self.status.started else "booting"
+
+    def exit_code(self) -> int | None:
+        """The program's exit status as `engitor run` reports it (128+N for signal N), or None
+        while it runs or when the console never said (the VM was killed)."""
+        if self.status.code is not None:
+            return self.status.code
+        if self.status.signal is not None:
+            return 128 + self.status.signal
+        return None
 
     def wait_exit(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -222,6 +272,18 @@ class Instance:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def process_start(pid: int) -> int | None:
+    """When a process started (field 22 of /proc/PID/stat), None when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    try:
+        return int(stat[stat.rindex(")") + 2:].split()[19])
+    except (ValueError, IndexError):
+        return None
+
+
 def pid_is_qemu(pid: int) -> bool:
     try:
         exe = os.readlink(f"/proc/{pid}/exe")
@@ -246,6 +308,9 @@ def check_ports_free(ports: tuple[Port, ...]) -> None:
         kind = socket.SOCK_STREAM if port.proto.value == "tcp" else socket.SOCK_DGRAM
         family = socket.AF_INET6 if ":" in port.bind else socket.AF_INET
         with socket.socket(family, kind) as s:
+            if kind == socket.SOCK_STREAM:
+                # As QEMU's forwarder binds: a port with connections in TIME_WAIT is free.
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind((port.bind.strip("[]"), port.host))
             except PermissionError:
@@ -271,18 +336,22 @@ def start(spec: qemu.VMSpec, meta: Meta, directory: Path, *, detached: bool) -> 
                                 stderr=subprocess.STDOUT, start_new_session=True,
                                 preexec_fn=None if detached else _pdeathsig)
     meta.pid = proc.pid
+    if meta.owner is not None and meta.owner_start is None:
+        meta.owner_start = process_start(meta.owner)
     home.atomic_write(directory / "instance.json", json.dumps(asdict(meta), indent=2))
     return Instance(directory, meta, proc)
 
 
 def reap() -> list[str]:
-    """Clean up instances whose QEMU died or whose owner died; returns what was cleaned."""
+    """Clean up instances whose owner died (killing their QEMU if it outlived the owner);
+    returns what was cleaned. An owned instance whose QEMU ended while its owner lives is the
+    owner's to read (its exit code) and remove; detached ones stay until `engitor stop`."""
     cleaned = []
     for inst in Instance.all():
-        owner_gone = inst.meta.owner is not None and not pid_alive(inst.meta.owner)
-        if owner_gone and inst.alive():
+        if inst.meta.owner is None or inst.owner_alive():
+            continue
+        if inst.alive():
             inst.kill()
-        if owner_gone or (inst.meta.owner is not None and not inst.alive()):
-            inst.remove()
-            cleaned.append(inst.name)
+        inst.remove()
+        cleaned.append(inst.name)
     return cleaned
