@@ -27,12 +27,15 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(message, hint=f"see '{self.prog} --help'")
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; given argv naming a verb, only that verb's module is imported (start-up
+    time is part of every `engitor run`), else all of them (for help and errors)."""
     p = _Parser(prog="engitor", description="Any Linux program as a single-application micro-VM.")
     p.add_argument("--version", action="version", version=f"engitor {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = p.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
-    for verb in VERBS:
+    first = next((a for a in argv or () if not a.startswith("-")), None)
+    for verb in (first,) if first in VERBS else VERBS:
         importlib.import_module(f"engitor.commands.{verb}").add(sub)
     return p
 
@@ -65,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         argv, rest = argv[:at], argv[at + 1:]
     argv = join_arg_values(argv)
     try:
-        args = parser().parse_args(argv)
+        args = parser(argv).parse_args(argv)
         args.program_args = rest
         if not getattr(args, "func", None):
             parser().print_help()

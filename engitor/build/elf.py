@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from elftools.common.exceptions import ELFError
-from elftools.elf.dynamic import DynamicSection
+from elftools.elf.dynamic import DynamicSegment
 from elftools.elf.elffile import ELFFile
 
 from engitor.errors import UserError
@@ -61,8 +61,12 @@ class Closure:
     info: ElfInfo | None = None
 
 
-def read_elf(path: Path, shown: str | None = None) -> ElfInfo:
-    """Parse the headers we need; UserError for what is not a usable ELF file."""
+def read_elf(path: Path, shown: str | None = None, *, detail: bool = True) -> ElfInfo:
+    """Parse the headers we need; UserError for what is not a usable ELF file.
+
+    `detail` also looks at section names (is it a Go binary?): wanted for the program, not for
+    each library searched.
+    """
     shown = shown or str(path)
     if path.is_dir():
         raise UserError(f"{shown} is a directory, not a program",
@@ -86,12 +90,13 @@ def read_elf(path: Path, shown: str | None = None) -> ElfInfo:
             rpath: list[str] = []
             runpath: list[str] = []
             soname = None
+            # The dynamic table is read from its segment, as ld.so does: walking the section
+            # headers of every library costs ten times more and a stripped object may lack them.
             for seg in elf.iter_segments():
                 if seg["p_type"] == "PT_INTERP":
                     interp = seg.get_interp_name()
-            for sec in elf.iter_sections():
-                if isinstance(sec, DynamicSection):
-                    for tag in sec.iter_tags():
+                elif isinstance(seg, DynamicSegment):
+                    for tag in seg.iter_tags():
                         t = tag.entry.d_tag
                         if t == "DT_NEEDED":
                             needed.append(tag.needed)
@@ -101,10 +106,11 @@ def read_elf(path: Path, shown: str | None = None) -> ElfInfo:
                             runpath += tag.runpath.split(":")
                         elif t == "DT_SONAME":
                             soname = tag.soname
-            go = elf.get_section_by_name(".go.buildinfo") is not None or \
-                elf.get_section_by_name(".gopclntab") is not None
+            go = detail and (elf.get_section_by_name(".go.buildinfo") is not None
+                             or elf.get_section_by_name(".gopclntab") is not None)
             return ElfInfo(elf["e_machine"], elf.elfclass, elf["e_type"], interp, tuple(needed),
-                           tuple(p for p in rpath if p), tuple(p for p in runpath if p), soname, go)
+                           tuple(p for p in rpath if p), tuple(p for p in runpath if p), soname,
+                           bool(go))
         except ELFError as e:
             raise UserError(f"{shown} is a damaged ELF file ({e})", hint="rebuild it") from None
 
@@ -166,18 +172,23 @@ class Resolver:
                 return candidate
         return None
 
-    def info(self, host: Path) -> ElfInfo:
+    def info(self, host: Path, detail: bool = False) -> ElfInfo:
         real = host.resolve()
         if real not in self._infos:
-            self._infos[real] = read_elf(real, str(host))
+            self._infos[real] = read_elf(real, str(host), detail=detail)
         return self._infos[real]
 
-    def compatible(self, host: Path) -> bool:
+    @staticmethod
+    def compatible(host: Path) -> bool:
+        """An x86-64 ELF object, judged from its first 20 bytes as ld.so does."""
         try:
-            info = self.info(host)
-        except UserError:
+            with host.open("rb") as f:
+                head = f.read(20)
+        except OSError:
             return False
-        return info.machine == EM_X86_64 and info.elfclass == 64
+        # magic, ELFCLASS64, little-endian, e_machine EM_X86_64 (62)
+        return (len(head) == 20 and head[:4] == b"\x7fELF" and head[4] == 2 and head[5] == 1
+                and int.from_bytes(head[18:20], "little") == 62)
 
     def find(self, name: str, dirs: Sequence[str]) -> tuple[str, Path] | None:
         for d in dirs:
@@ -188,7 +199,7 @@ class Resolver:
         return None
 
     def closure(self, program_guest: str, program_host: Path) -> Closure:
-        info = self.info(program_host)
+        info = self.info(program_host, detail=True)
         check_machine(info, str(program_host))
         result = Closure(program=program_guest, info=info)
         result.objects[program_guest] = program_host
