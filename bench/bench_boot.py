@@ -163,13 +163,13 @@ def bench_redis_build(tmp: Path) -> dict:
             subprocess.run([sys.executable, "-m", "engitor", "build", "-q", redis], env=env,
                            check=True, capture_output=True)
             cli_warm.append(time.perf_counter() - t)
+        m = stored.manifest
         shutil.rmtree(fresh / "images")
         shutil.rmtree(fresh / "keys")
         t = time.perf_counter()
         subprocess.run([sys.executable, "-m", "engitor", "build", "-q", redis], env=env,
                        check=True, capture_output=True)
         cli_cold = time.perf_counter() - t
-        m = stored.manifest
         sizes = m["sizes"]
         kernel = m["kernel"]["size"]
         app = sizes.get("program", 0) + sizes.get("libraries", 0)

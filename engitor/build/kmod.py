@@ -65,9 +65,25 @@ def modinfo(path: Path) -> dict[str, list[str]]:
     return info
 
 
+DEPENDS_FILE = "engitor-depends.json"
+
+
+def _depends_cache(modules_dir: Path) -> dict[str, list[str]]:
+    try:
+        return json.loads((modules_dir / DEPENDS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def resolve(modules_dir: Path, wanted: list[str]) -> list[Module]:
-    """The closure of `wanted` over depends=, in load order (dependencies first)."""
+    """The closure of `wanted` over depends=, in load order (dependencies first).
+
+    Each module's depends= is remembered beside the modules once read (an unpacked kernel is
+    immutable), so an unchanged rebuild parses no module.
+    """
     known = index(modules_dir)
+    cache = _depends_cache(modules_dir)
+    learned = False
     order: list[Module] = []
     done: set[str] = set()
     visiting: set[str] = set()
@@ -84,7 +100,12 @@ def resolve(modules_dir: Path, wanted: list[str]) -> list[Module]:
             raise UserError(f"kernel module {name} not found in {modules_dir.name}{who}",
                             hint=did_you_mean(name, known) or "it may be built into the kernel")
         visiting.add(name)
-        deps = tuple(d for dep in modinfo(path).get("depends", []) for d in dep.split(",") if d)
+        nonlocal learned
+        if name not in cache:
+            cache[name] = [d for dep in modinfo(path).get("depends", [])
+                           for d in dep.split(",") if d]
+            learned = True
+        deps = tuple(cache[name])
         for dep in deps:
             visit(dep, name)
         visiting.discard(name)
@@ -93,6 +114,9 @@ def resolve(modules_dir: Path, wanted: list[str]) -> list[Module]:
 
     for name in wanted:
         visit(name, None)
+    if learned:
+        with contextlib.suppress(OSError):
+            home.atomic_write(modules_dir / DEPENDS_FILE, json.dumps(cache, sort_keys=True))
     return order
 
 

@@ -24,8 +24,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qemu.qmp.legacy import QEMUMonitorProtocol
-
 from engitor import home
 from engitor.errors import UserError
 from engitor.home import pid_alive
@@ -189,6 +187,9 @@ class Instance:
         return [(line, self.status.feed(line)) for line in new]
 
     def qmp(self, command: str, **arguments: Any) -> Any:
+        # Imported here: it pulls in asyncio, which a plain `engitor run` never needs to pay.
+        from qemu.qmp.legacy import QEMUMonitorProtocol
+
         mon = QEMUMonitorProtocol(str(self.qmp_path))
         mon.settimeout(QMP_TIMEOUT)
         try:
