@@ -94,3 +94,23 @@ def test_watchdog_reports_a_vm_that_never_reaches_the_program(programs: Path, tm
     proc = engitor("run", str(recipe), cwd=tmp_path)
     assert proc.returncode == 125
     assert "the VM did not start the program within 1 s" in proc.stderr
+
+
+def test_init_reaps_orphans_and_sets_the_workdir(programs: Path, tmp_path: Path):
+    recipe = tmp_path / "orphans.lua"
+    recipe.write_text(f'image "o" {{ program = "{programs / "orphans"}", workdir = "/tmp" }}\n')
+    proc = engitor("run", "-q", str(recipe), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "zombies=0 cwd=/tmp ppid=1"
+
+
+def test_doctor_reports_this_host(tmp_path: Path, kernel_pkg):
+    proc = engitor("doctor", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout
+    assert "accel      accel " in proc.stdout and "kernel     linux-image-" in proc.stdout
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    proc = engitor("doctor", cwd=tmp_path, env={"PATH": str(bare)})
+    assert proc.returncode == 1
+    assert "MISSING qemu" in proc.stdout
+    assert "apt-get install qemu-system-x86" in proc.stdout.split("to fix:")[1]
