@@ -114,3 +114,13 @@ def test_doctor_reports_this_host(tmp_path: Path, kernel_pkg):
     assert proc.returncode == 1
     assert "MISSING qemu" in proc.stdout
     assert "apt-get install qemu-system-x86" in proc.stdout.split("to fix:")[1]
+
+
+def test_tcg_guest_keeps_the_tsc_clocksource_and_the_wall_clock(programs: Path, tmp_path: Path):
+    """tsc_early_khz= and tsc=reliable keep the guest on the TSC (not 4 ms jiffies); the RTC
+    gives it the date."""
+    import time
+
+    proc = engitor("run", "-q", "--accel", "tcg", str(programs / "clock"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"clocksource=tsc year={time.gmtime().tm_year}"

@@ -57,7 +57,10 @@ def host_cmdline() -> tuple[str, ...]:
     """
     override = os.environ.get("ENGITOR_TSC_KHZ")
     khz = int(override) if override and override.isdigit() else host.tsc_khz()
-    return (f"tsc_early_khz={khz}",) if khz else ()
+    # Under TCG the guest's TSC is the host's constant one; the kernel's clocksource watchdog,
+    # comparing it with emulated timer ticks that arrive late, would otherwise mark it unstable
+    # and fall back to jiffies (4 ms resolution for the program's clocks).
+    return (f"tsc_early_khz={khz}", "tsc=reliable") if khz else ()
 
 
 def launch(stored: store.StoredImage, image: Image, *, detached: bool = False,
