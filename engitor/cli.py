@@ -14,7 +14,7 @@ from engitor import __version__
 from engitor.errors import EXIT_USAGE, UserError
 
 VERBS = (
-    "run", "build", "images", "kernel", "doctor", "schema", "c",
+    "run", "build", "images", "kernel", "doctor", "schema", "c", "compile",
 )
 
 

@@ -133,7 +133,10 @@ def load(target: str, args: argparse.Namespace) -> tuple[Recipe, str | None]:
         if args.config:
             from engitor.recipe import ops_compat  # issue 4's front end
 
-            recipe = ops_compat.load_with_program(Path(args.config), path, name=args.name)
+            # The command line's arguments replace the config's Args (ops' -a) before ops'
+            # copy of a file the first argument names.
+            recipe = ops_compat.load_with_program(Path(args.config), path, name=args.name,
+                                                  args=flags.get("args"))
         else:
             name = args.name or _default_name(path)
             image = make_image(name, {"program": path}, where="command line",
