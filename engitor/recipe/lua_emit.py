@@ -293,6 +293,8 @@ class Writer:
                 parts.append(f"{key(e.key)} = {value}")
             return "{ " + ", ".join(parts) + " }" if parts else "{}"
         if isinstance(node, Merge):
+            if node.leading or node.trailing:
+                return None
             parts = [self.inline(s) for s in (*node.sources, *_own(node))]
             if any(p is None for p in parts):
                 return None
@@ -319,13 +321,15 @@ class Writer:
                 self.value(item, indent + INDENT, "", ",", trailing=item.trailing)
             self.put(f"{indent}}}{tail}", [owner])
         elif isinstance(node, Merge):
+            trailing = trailing or node.trailing
             sources = [self.inline(s) for s in node.sources]
-            if not _own(node) and text is not None:
-                self.put(f"{indent}{head}{text}{tail}", list(walk(owner)), trailing)
-            elif all(s is not None for s in sources):
+            if all(s is not None for s in sources):
                 joined = ", ".join(sources)  # type: ignore[arg-type]
-                self.value(node.own, indent, f"{head}merge({joined}, ",
-                           f"){tail}", owner=owner, trailing=trailing, force_block=True)
+                if not _own(node):
+                    self.put(f"{indent}{head}merge({joined}){tail}", list(walk(owner)), trailing)
+                else:
+                    self.value(node.own, indent, f"{head}merge({joined}, ", f"){tail}",
+                               owner=owner, trailing=trailing, force_block=True)
             else:
                 self.put(f"{indent}{head}merge(", [owner], trailing)
                 for source in (*node.sources, *_own(node)):
@@ -389,7 +393,7 @@ def render(program: Program) -> Output:
     spans = []
     for decl in program.images:
         w.put("")
-        w.comments(decl.leading, "")
+        w.comments(decl.leading + decl.body.leading, "")
         first = len(w.lines) + 1
         head = f"image {string(decl.name)} "
         body = decl.body

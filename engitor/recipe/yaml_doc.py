@@ -82,6 +82,7 @@ _COMMENT = re.compile(r"(?:^|(?<=[ \t]))#", re.M)
 _LINE_END = re.compile(r"[\r\n\x85\u2028\u2029]|$")
 _ENV_REF = re.compile(r"\$\$|\$\{([^}]*)\}|\$\{")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _PAIR = re.compile(r"(?<!\\)((?:\\\\)*)\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})", re.I)
 
 
@@ -207,7 +208,7 @@ class Document:
 
     def string(self, node: ScalarNode) -> str:
         value = node.value
-        if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+        if not value.isascii() and _SURROGATE.search(value):
             try:  # "\ud83d\ude00" (JSON's escape of one character) is a pair
                 value = value.encode("utf-16", "surrogatepass").decode("utf-16")
             except UnicodeDecodeError:

@@ -228,10 +228,12 @@ class _Compiler:
         if node.tag != MAP:
             raise doc.error(node, f"the tag {node.tag} is not allowed here")
         merges: list[lua_emit.Node] = []
+        merge_key: Node | None = None
         entries = []
         for key, value in doc.pairs(node, path or "the image"):
             if _is_merge(key):
                 merges = self._merge_sources(value, path, settings_table)
+                merge_key = key
                 continue
             name = doc.text_key(key, "a key")
             sub = f"{path}.{name}" if path else name
@@ -245,7 +247,11 @@ class _Compiler:
             entries.append(entry)
         table = Table(origin, entries)
         if merges:
-            return Merge(origin, merges, table)
+            merged = Merge(origin, merges, table)
+            self._attach(merged, merge_key)  # the comments of the `<<:` line
+            if entries and merged.leading:
+                entries[0].leading[:0], merged.leading = merged.leading, []
+            return merged
         return table
 
     def _merge_sources(self, node: Node, path: str, settings_table: bool) -> list[lua_emit.Node]:
@@ -450,7 +456,7 @@ def json_schema() -> dict[str, Any]:
     """The JSON Schema of a config file, from the settings table (for editors' YAML language
     servers: `# yaml-language-server: $schema=…`, or `engitor schema --json > …`)."""
     image = settings.image_json_schema()
-    props = image["properties"]
+    props = {name: _env_allowed(prop) for name, prop in image["properties"].items()}
     extension = {"^x-": {"description": "Ignored by engitor: a place for anchors (&name) "
                                         "that images merge (<<: *name)."}}
     merge = {"description": "YAML merge key: settings shared through an anchor."}
@@ -475,3 +481,26 @@ def json_schema() -> dict[str, Any]:
         "then": several,
         "else": single,
     }
+
+
+# What a value tagged !env looks like to an editor: text with a ${NAME} in it.
+ENV_TEXT = {"type": "string", "pattern": r"\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}",
+            "description": "Text tagged !env: ${NAME} is read from the environment."}
+
+
+def _env_allowed(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` where every scalar may also be !env text."""
+    schema = dict(schema)
+    if schema.get("type") == "array":
+        schema["items"] = _env_allowed(schema["items"])
+        return schema
+    if schema.get("type") == "object":
+        schema["additionalProperties"] = _env_allowed(schema["additionalProperties"])
+        return schema
+    if "anyOf" in schema and any(s.get("type") in ("array", "object") for s in schema["anyOf"]):
+        schema["anyOf"] = [_env_allowed(s) for s in schema["anyOf"]]
+        return schema
+    if "not" in schema:
+        return schema
+    meta = {k: schema.pop(k) for k in ("description", "default") if k in schema}
+    return {"anyOf": [schema, ENV_TEXT], **meta}
