@@ -123,6 +123,7 @@ def test_one_image_with_a_name(tmp_path):
 def test_every_setting_in_snake_case(tmp_path):
     text = """\
 program: bin/app
+package: python3
 args: [--port, 8080, -v]
 env: {MODE: prod, EMPTY: ""}
 files: [conf/app.toml]
@@ -142,7 +143,7 @@ boot_timeout: 60
 stop_timeout: 3
 """
     data = yaml.safe_load(text)
-    assert set(data) == {s.name for s in settings.SETTINGS} - {"package"}
+    assert set(data) == {s.name for s in settings.SETTINGS}
     (image,) = load(tmp_path, text, "box.yaml")
     assert image == settings.make_image("box", data, base_dir=tmp_path)
     assert image.ports[1] == Port(53, 53, Proto.UDP) and image.accel is Accel.TCG

@@ -137,6 +137,7 @@ def port_lists(draw):
 
 SETTING_VALUES = {
     "program": NONEMPTY,
+    "package": st.one_of(st.none(), NONEMPTY),
     "args": st.lists(st.one_of(TEXT, EXACT_INT), max_size=5),
     "env": st.dictionaries(NONEMPTY.filter(lambda k: "=" not in k), TEXT, max_size=4),
     "files": st.lists(TEXT, max_size=3),
@@ -156,7 +157,7 @@ SETTING_VALUES = {
     "boot_timeout": st.integers(1, 10 ** 6),
     "stop_timeout": st.integers(0, 10 ** 6),
 }
-assert set(SETTING_VALUES) == {s.name for s in table.SETTINGS} - {"package"}
+assert set(SETTING_VALUES) == {s.name for s in table.SETTINGS}
 
 IMAGE_NAME = st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,15}\Z")
 
