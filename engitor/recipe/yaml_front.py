@@ -118,7 +118,7 @@ class _Compiler:
                                root.start_mark, root.end_mark)
             name = default_name
             if "name" in keys:
-                name_key, name_node = keys["name"]
+                _, name_node = keys["name"]
                 name = self._image_name(name_node)
             if not any(_is_merge(k) or not k.value.startswith("x-") for k, _ in body.value):
                 raise doc.error(root, "the file declares no settings", EXAMPLE_HINT)
