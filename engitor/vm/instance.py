@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import json
+import logging
 import os
 import re
 import shutil
@@ -29,6 +30,10 @@ from engitor.errors import UserError
 from engitor.home import pid_alive
 from engitor.recipe.model import Port
 from engitor.vm import qemu
+
+# qemu.qmp logs a refused connection (a VM that is going away) as an error; engitor reports
+# what matters itself, and Python would print those records on stderr.
+logging.getLogger("qemu.qmp").addHandler(logging.NullHandler())
 
 MARKER = "@@engitor:"
 # Kernel lines that are part of every normal boot and power-off on microvm (it has no PCI bus
