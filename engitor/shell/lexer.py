@@ -1,0 +1,185 @@
+"""Just enough of Lua's lexical grammar for the shell: where strings and comments are, which
+names are keywords, and how deep in blocks a token sits.
+
+The shell needs this to complete paths inside a string being typed, to complete the names of
+a dotted chain (`fs.re`, `vm:wa`) and nothing inside comments, and to keep a line's top-level
+`local` names for the next line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+KEYWORDS = frozenset(
+    "and break do else elseif end false for function goto if in local nil not or repeat "
+    "return then true until while".split())
+# Words that open a block closed by `end` (`while`/`for` open theirs with `do`), and `repeat`
+# closed by `until`.
+OPENERS = frozenset({"function", "do", "if", "repeat"})
+CLOSERS = frozenset({"end", "until"})
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NUMBER = re.compile(r"0[xX][0-9a-fA-F.]*(?:[pP][+-]?\d+)?|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+                     r"(?:ULL|LL|i)?", re.I)
+_LONG_OPEN = re.compile(r"\[(=*)\[")
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # name keyword number string comment op
+    text: str
+    start: int
+    end: int
+    closed: bool = True  # False: a string or comment still open at the end of the text
+
+
+def tokens(text: str) -> list[Token]:
+    out: list[Token] = []
+    i, n = 0, len(text)
+    while i < n:
+        m = _SPACE.match(text, i)
+        if m:
+            i = m.end()
+            continue
+        c = text[i]
+        if text.startswith("--", i):
+            long = _LONG_OPEN.match(text, i + 2)
+            if long:
+                close = "]" + long.group(1) + "]"
+                j = text.find(close, long.end())
+                end = n if j < 0 else j + len(close)
+                out.append(Token("comment", text[i:end], i, end, j >= 0))
+            else:
+                j = text.find("\n", i)
+                end = n if j < 0 else j
+                out.append(Token("comment", text[i:end], i, end))
+            i = end
+            continue
+        if c in "\"'":
+            j = i + 1
+            closed = False
+            while j < n:
+                if text[j] == "\\":
+                    j += 2
+                    continue
+                if text[j] == c:
+                    closed = True
+                    j += 1
+                    break
+                if text[j] == "\n":
+                    break
+                j += 1
+            end = min(j, n)
+            out.append(Token("string", text[i:end], i, end, closed))
+            i = end
+            continue
+        long = _LONG_OPEN.match(text, i)
+        if long:
+            close = "]" + long.group(1) + "]"
+            j = text.find(close, long.end())
+            end = n if j < 0 else j + len(close)
+            out.append(Token("string", text[i:end], i, end, j >= 0))
+            i = end
+            continue
+        m = _NAME.match(text, i)
+        if m:
+            word = m.group()
+            out.append(Token("keyword" if word in KEYWORDS else "name", word, i, m.end()))
+            i = m.end()
+            continue
+        m = _NUMBER.match(text, i)
+        if m and m.end() > i:
+            out.append(Token("number", m.group(), i, m.end()))
+            i = m.end()
+            continue
+        op = next((o for o in ("...", "..", "==", "~=", "<=", ">=", "::") if text.startswith(o, i)),
+                  c)
+        out.append(Token("op", op, i, i + len(op)))
+        i += len(op)
+    return out
+
+
+def open_string(text: str) -> tuple[int, str] | None:
+    """When `text` ends inside a string literal: where its content starts and the content so
+    far (escapes left as typed)."""
+    toks = tokens(text)
+    if not toks or toks[-1].kind != "string" or toks[-1].closed or toks[-1].end != len(text):
+        return None
+    tok = toks[-1]
+    if tok.text[0] in "\"'":
+        if "\n" in tok.text:
+            return None
+        return tok.start + 1, tok.text[1:]
+    opening = _LONG_OPEN.match(tok.text)
+    assert opening is not None
+    return tok.start + opening.end(), tok.text[opening.end():]
+
+
+def in_comment(text: str) -> bool:
+    toks = tokens(text)
+    return bool(toks) and toks[-1].kind == "comment" and toks[-1].end == len(text) and \
+        (not toks[-1].closed or not toks[-1].text.startswith("--["))
+
+
+_CHAIN = re.compile(r"((?:[A-Za-z_]\w*\s*[.:]\s*)*)([A-Za-z_]\w*)?$")
+
+
+def chain_at_end(text: str) -> tuple[list[str], str, str] | None:
+    """The dotted chain being typed at the end of `text`: (names before the last separator,
+    the separator '.', ':' or '' for a plain name, the partial last name). None when the
+    end of the text is not a place for a name (inside a string or comment, after a number)."""
+    if open_string(text) is not None or in_comment(text):
+        return None
+    m = _CHAIN.search(text)
+    assert m is not None  # both parts are optional: it matches at the end at least
+    before = text[:m.start()]
+    concat = before.endswith("..") and not before.endswith("...")
+    if before and not concat and (before[-1].isalnum() or before[-1] in "_.:])}\"'"):
+        return None  # after a number, a call, an index: not a name to complete
+    chain, last = m.group(1), m.group(2) or ""
+    parts = [p for p in re.split(r"\s*[.:]\s*", chain.strip()) if p]
+    seps = re.findall(r"[.:]", chain)
+    if not seps:
+        return [], "", last
+    if ":" in seps[:-1]:
+        return None  # `a:b.c` is not an expression
+    return parts, seps[-1], last
+
+
+def persist_locals(code: str) -> str:
+    """The chunk with its top-level `local` declarations made global, so that a name defined
+    on one line of the shell is there on the next (each line is its own chunk). Locals inside
+    functions and blocks stay local."""
+    toks = tokens(code)
+    depth = 0
+    cuts: list[tuple[int, int, str]] = []  # (start, end, replacement)
+    for i, tok in enumerate(toks):
+        if tok.kind != "keyword":
+            continue
+        if tok.text == "local" and depth == 0:
+            nxt = toks[i + 1] if i + 1 < len(toks) else None
+            if nxt is not None and nxt.kind == "keyword" and nxt.text == "function":
+                cuts.append((tok.start, nxt.start, ""))
+                continue
+            # `local a, b` without `=` declares nils: as globals that must be said.
+            j = i + 1
+            while j < len(toks) and toks[j].kind == "name":
+                if j + 1 < len(toks) and toks[j + 1].text == ",":
+                    j += 2
+                    continue
+                break
+            last_name = toks[j] if j < len(toks) and toks[j].kind == "name" else None
+            cuts.append((tok.start, toks[i + 1].start if nxt else tok.end, ""))
+            if last_name is not None:
+                after = toks[j + 1] if j + 1 < len(toks) else None
+                if after is None or after.text != "=":
+                    cuts.append((last_name.end, last_name.end, " = nil"))
+        elif tok.text in OPENERS:
+            depth += 1
+        elif tok.text in CLOSERS:
+            depth = max(0, depth - 1)
+    for start, end, new in reversed(cuts):
+        code = code[:start] + new + code[end:]
+    return code
