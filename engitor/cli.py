@@ -14,7 +14,8 @@ from engitor import __version__
 from engitor.errors import EXIT_USAGE, UserError
 
 VERBS = (
-    "run", "build", "images", "kernel", "doctor", "schema", "c", "compile",
+    "run", "build", "images", "kernel", "doctor", "schema", "c", "compile", "shell", "ps", "logs",
+    "stop",
 )
 
 
