@@ -101,3 +101,18 @@ def test_malformed_flags(argv, needle):
         common.overrides(parse(*argv))
     assert needle in str(e.value)
     assert e.value.hint
+
+
+def test_numbers_in_string_lists_read_as_lua_writes_them(tmp_path: Path):
+    """args = {1/3, 8080, 0.5, 0} gives what Lua's tostring gives, from every front end."""
+    from lupa import luajit21
+
+    from engitor.recipe.lua_front import load_recipe
+
+    recipe = tmp_path / "n.lua"
+    recipe.write_text('image "n" { program = "p", args = {1/3, 8080, 0.5, 0, 1e20} }\n')
+    lua = luajit21.LuaRuntime()
+    expected = tuple(lua.eval(f"tostring({x})") for x in ("1/3", "8080", "0.5", "0", "1e20"))
+    assert load_recipe(recipe).images[0].args == expected
+    assert make_image("n", {"program": "p", "args": [1 / 3, 8080.0, 0.5, 0, 1e20]},
+                      base_dir=tmp_path).args == expected

@@ -72,6 +72,12 @@ def _integral(value: Any) -> int | None:
     return None
 
 
+def _number_text(value: int | float) -> str:
+    """A number where a string is meant, written as LuaJIT's tostring would ("%.14g"): 8080,
+    not 8080.0, so a recipe's {"-p", 8080} and the YAML or CLI spelling give the same argv."""
+    return str(value) if isinstance(value, int) else "%.14g" % value
+
+
 @dataclass(frozen=True)
 class Str(SType):
     optional: bool = False
@@ -158,7 +164,7 @@ class StrList(SType):
             if isinstance(item, bool) or not isinstance(item, str | int | float):
                 raise SettingTypeError(f"item {i}: expected a string, got a {_type_name(item)}")
             # Numbers are accepted where argv-like strings are meant: args = {"-p", 8080}.
-            out.append(item if isinstance(item, str) else str(_integral(item) or item))
+            out.append(item if isinstance(item, str) else _number_text(item))
             if "\0" in out[-1]:
                 raise SettingTypeError(f"item {i}: strings cannot contain NUL bytes")
         return tuple(out)
@@ -184,7 +190,7 @@ class StrMap(SType):
                 raise SettingTypeError(f"key {key!r}: {problem}")
             if isinstance(item, bool) or not isinstance(item, str | int | float):
                 raise SettingTypeError(f"{key}: expected a string, got a {_type_name(item)}")
-            out[key] = item if isinstance(item, str) else str(_integral(item) or item)
+            out[key] = item if isinstance(item, str) else _number_text(item)
             if "\0" in key or "\0" in out[key]:
                 raise SettingTypeError(f"{key}: strings cannot contain NUL bytes")
         return out
