@@ -13,8 +13,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-
-from engitor.shell.session import Session, ShellExit, wants_color
+from typing import Any
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +28,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=main)
 
 
-def _second_interrupt_ends(shell: Session) -> None:
+def _second_interrupt_ends(shell: Any) -> None:
     """Scripts run with the JIT on, where Ctrl-C may not reach a compiled loop: the first
     Ctrl-C interrupts as usual, a second one ends the process (its VMs go with it)."""
     pressed = {"n": 0}
@@ -45,6 +44,9 @@ def _second_interrupt_ends(shell: Session) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    # Imported here: every engitor command builds its parser from this module.
+    from engitor.shell.session import Session, ShellExit, wants_color
+
     script_args = [*(args.args or []), *(getattr(args, "program_args", None) or [])]
     interactive = args.code is None and args.script is None and sys.stdin.isatty()
     color = interactive and wants_color(sys.stdout)
