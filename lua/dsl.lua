@@ -4,6 +4,7 @@
 --   image "web" { program = "./server", ports = {8080} }
 --   image("web", { program = "./server" })
 --   image { name = "web", program = "./server" }
+--   package "python3" { debs = {"python3"}, program = "/usr/bin/python3" }   (packages/*.lua)
 --
 -- Declarations are recorded (a deep copy of the settings as they were at the call, with the
 -- call's file and line); validation happens in Python against the settings table.
@@ -52,49 +53,56 @@ function M.new()
   local decls = {}
   local open = true
 
-  -- `level` is the stack level of the recipe's call, seen from here.
-  local function declare(name, settings, level)
+  -- `level` is the stack level of the recipe's call, seen from here. `kind` is what is
+  -- declared: "image" (recipes) or "package" (runtime package recipes, packages/NAME.lua).
+  local function declare(kind, name, settings, level)
     if not open then
-      error("image() declares images while the recipe is read; it cannot be called from a hook", level)
+      error(string_format("%s() declares %ss while the recipe is read; it cannot be called from "
+                          .. "a hook", kind, kind), level)
     end
     if type(name) ~= "string" then
-      error(string_format("image: expected a name (a string), got a %s; write image \"web\" { … }",
-                          type(name)), level)
+      error(string_format("%s: expected a name (a string), got a %s; write %s \"%s\" { … }",
+                          kind, type(name), kind, kind == "image" and "web" or "python3"), level)
     end
     if type(settings) ~= "table" then
-      error(string_format("image %q: expected a table of settings, got a %s; write image %q { … }",
-                          name, type(settings), name), level)
+      error(string_format("%s %q: expected a table of settings, got a %s; write %s %q { … }",
+                          kind, name, type(settings), kind, name), level)
     end
     local info = getinfo(level, "Sl")
     local ok, copy = pcall(snapshot, settings, {}, 0, "")
-    if not ok then error(string_format("image %q: %s", name, tostring(copy)), level) end
+    if not ok then error(string_format("%s %q: %s", kind, name, tostring(copy)), level) end
     decls[#decls + 1] = { name = name, settings = copy, source = info.source,
-                          line = info.currentline }
+                          line = info.currentline, kind = kind }
   end
 
   -- Never tail-call declare(): a tail call would drop the recipe's frame from the stack.
-  local function image(a, b)
-    if type(a) == "table" and b == nil then
-      local name = rawget(a, "name")
-      if name == nil then
-        error("image { … }: the table needs a name = \"…\" (or write image \"web\" { … })", 2)
+  local function declarer(kind)
+    return function(a, b)
+      if type(a) == "table" and b == nil then
+        local name = rawget(a, "name")
+        if name == nil then
+          error(string_format("%s { … }: the table needs a name = \"…\" (or write %s \"%s\" { … })",
+                              kind, kind, kind == "image" and "web" or "python3"), 2)
+        end
+        local settings = {}
+        for k, v in next, a do
+          if k ~= "name" then settings[k] = v end
+        end
+        declare(kind, name, settings, 3)
+        return nil
       end
-      local settings = {}
-      for k, v in next, a do
-        if k ~= "name" then settings[k] = v end
+      if b ~= nil or type(a) ~= "string" then
+        declare(kind, a, b, 3)
+        return nil
       end
-      declare(name, settings, 3)
-      return nil
-    end
-    if b ~= nil or type(a) ~= "string" then
-      declare(a, b, 3)
-      return nil
-    end
-    return function(settings)
-      declare(a, settings, 3)
-      return nil
+      return function(settings)
+        declare(kind, a, settings, 3)
+        return nil
+      end
     end
   end
+  local image = declarer("image")
+  local package = declarer("package")
 
   -- merge(a, b, …): a new table with the keys of every argument, later ones winning. Sharing
   -- settings between images: image "api" (merge(common, { ports = {8081} })).
@@ -112,7 +120,7 @@ function M.new()
     return out
   end
 
-  local api = { image = image, merge = merge }
+  local api = { image = image, merge = merge, package = package }
   local function close() open = false end
   return api, decls, close
 end
@@ -198,7 +206,7 @@ function M.export(decls)
     local d = decls[i]
     if i > 1 then put(",") end
     put("[") encode(d.name) put(",") encode(d.source) put(",") encode(d.line) put(",")
-    encode(d.settings) put("]")
+    encode(d.settings) put(",") encode(d.kind) put("]")
   end
   put("]")
   return concat(out), functions

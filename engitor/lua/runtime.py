@@ -85,6 +85,7 @@ class Declaration:
     chunk: str  # display name of the file
     line: int
     functions: Any = None
+    kind: str = "image"  # or "package" (a runtime package recipe, packages/NAME.lua)
 
     @property
     def where(self) -> str:
@@ -121,12 +122,16 @@ class Runtime:
 
     # -- scopes ---------------------------------------------------------------------------------
 
-    def description_env(self) -> Any:
-        """A fresh description scope: Lua's safe base library plus `image` and `merge`."""
+    def description_env(self, *, packages: bool = False) -> Any:
+        """A fresh description scope: Lua's safe base library plus `image` and `merge`; with
+        `packages`, also `package` (runtime package recipes, where it stands in for Lua's
+        `package` library, which recipes never see)."""
         env = self._sandbox.new_env(self._print)
         dsl, decls, close = self._dsl.new()
         env.image = dsl.image
         env.merge = dsl.merge
+        if packages:
+            env.package = dsl.package
         self._described.append((env, decls, close))
         return env
 
@@ -143,8 +148,8 @@ class Runtime:
                 finally:
                     if self.memory_limit and not self._script_envs:
                         self.lua.set_max_memory(self.memory_limit)
-                return [Declaration(name, settings, self.display(source), line, functions)
-                        for name, source, line, settings in json.loads(text)]
+                return [Declaration(name, settings, self.display(source), line, functions, kind)
+                        for name, source, line, settings, kind in json.loads(text)]
         raise ValueError("not a description scope of this runtime")
 
     def script_env(self, staging: Path | None = None, *, env: Any = None, label: str = "",

@@ -19,6 +19,8 @@ Each raises `UserError` located in the recipe when the hook fails.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +60,47 @@ def load_recipe(path: Path, *, source: str | None = None, chunkname: str | None 
         images.append(_image(rt, env, decl, path.parent))
         seen[decl.name] = decl
     return Recipe(source=str(path), images=tuple(images))
+
+
+def load_declarations(path: Path, kind: str, *, time_limit: float | None = DEFAULT_TIME_LIMIT,
+                      memory_limit: int | None = DEFAULT_MEMORY_LIMIT) -> list[Declared]:
+    """Evaluate a Lua file and return its `kind` declarations ("package" for runtime package
+    recipes) as plain data with their locations; the caller validates them against its own
+    table. Functions are refused: such a file is pure description."""
+    path = Path(path)
+    display = str(path)
+    source = _read(path, display)
+    rt = Runtime(base_dir=path.parent, time_limit=time_limit, memory_limit=memory_limit)
+    env = rt.description_env(packages=kind == "package")
+    rt.eval(source, env, display, time_limit=time_limit)
+    out: list[Declared] = []
+    for decl in rt.declarations(env):
+        if decl.kind != kind:
+            raise UserError(f"{decl.kind} {decl.name!r} is declared in a file of {kind}s",
+                            hint=f"this file declares {kind}s only: {kind} \"NAME\" {{ … }}",
+                            where=decl.where)
+        locate = functools.partial(_locate, rt, decl)
+        table = decl.settings if isinstance(decl.settings, dict) else \
+            _plain(rt, env, decl.settings, "settings", decl, locate)
+        plain = {}
+        for key, value in table.items():
+            value = _plain(rt, env, value, key, decl, locate)
+            if isinstance(value, Hook):
+                raise UserError(f"{key}: a {kind} recipe holds values, not functions",
+                                hint="write the value itself", where=locate(key) or decl.where)
+            plain[key] = value
+        out.append(Declared(decl.name, plain, decl.where, locate))
+    return out
+
+
+@dataclass(frozen=True)
+class Declared:
+    """One declaration as plain data: `locate(key)` gives the FILE:LINE of a key, or None."""
+
+    name: Any
+    table: dict[str, Any]
+    where: str
+    locate: Callable[[str], str | None]
 
 
 def _read(path: Path, display: str) -> str:
