@@ -108,7 +108,11 @@ def resolve_package(ctx: Context) -> None:
     from engitor import packages  # a heavier import, only for package images
 
     tree = packages.prepare(ctx.image, log=ctx.log)
-    ctx.roots = [tree.root, Path("/")]
+    # The package's root alone: the closure searches each library directory across all roots in
+    # turn, so with the host as a second root a usr-merged host's /lib/x86_64-linux-gnu/libX
+    # would shadow the package's /usr/lib/x86_64-linux-gnu/libX (another version, and a second
+    # copy in the image). A runtime's Debian dependencies hold every library it links.
+    ctx.roots = [tree.root]
     ctx.image = tree.image  # the package's program, args and env merged under the image's
     for guest, host in sorted(tree.files.items()):
         ctx.add(_entry_for(guest, host), "package")
@@ -161,6 +165,8 @@ def add_closure(ctx: Context) -> None:
                           library_path=library_path)
     first_copy: dict[Path, str] = {}
     for guest, host in closure.objects.items():
+        if ctx.category.get(guest) == "package":
+            continue  # the runtime package has it already, symlinks and all: no second copy
         real = host.resolve()
         if real in first_copy:
             # The same file under two names (ld.so as PT_INTERP and as libc's DT_NEEDED).
