@@ -46,6 +46,18 @@ class Terminal:
     def screen(self, *, escapes: bool = False) -> str:
         return self.tmux("capture-pane", "-p", *(["-e"] if escapes else []))
 
+    def settle(self, quiet: float = 0.5, timeout: float = 30) -> str:
+        """Wait until the screen stops changing, as a person would before typing on."""
+        deadline = time.monotonic() + timeout
+        last = self.screen()
+        while time.monotonic() < deadline:
+            time.sleep(quiet)
+            now = self.screen()
+            if now == last:
+                return now
+            last = now
+        return last
+
     def wait_for(self, pattern: str, timeout: float = 30) -> str:
         deadline = time.monotonic() + timeout
         while True:
@@ -85,6 +97,7 @@ def test_a_multi_line_function_then_a_call(term):
 def test_tab_completes_a_c_name(term):
     term.line('z = c.include("zlib.h", {lib = "z"})')
     term.wait_for(r"^>$", timeout=60)
+    term.settle()
     term.type("z.crc3")
     term.key("Tab")
     # the menu, with signatures, and the common part inserted
