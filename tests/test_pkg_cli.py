@@ -57,6 +57,19 @@ def test_pkg_show_gives_version_packages_and_size(tmp_path):
     assert text.splitlines()[0] == "python3: Python 3 (CPython), the whole standard library"
 
 
+def test_pkg_show_before_any_fetch_asks_apt_and_downloads_nothing(tmp_path):
+    home = tmp_path / "home"
+    proc = engitor("pkg", "show", "nginx", "--json", cwd=tmp_path, env={"ENGITOR_HOME": str(home)})
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    assert not info["cached"] and info["version"][0].startswith("nginx 1.22.1")
+    assert {"nginx", "nginx-common"} <= {p["package"] for p in info["packages"]}
+    assert not any(p["cached"] for p in info["packages"])
+    assert not list((home / "debs").glob("*.deb"))
+    text = engitor("pkg", "show", "nginx", cwd=tmp_path, env={"ENGITOR_HOME": str(home)}).stdout
+    assert "not fetched: 'engitor pkg get nginx' downloads" in text
+
+
 def test_pkg_get_prints_what_it_fetched(tmp_path):
     proc = engitor("pkg", "get", "nginx", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -21,6 +21,7 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -115,10 +116,9 @@ def fetch(recipe: PackageRecipe, *, log: Log = lambda _: None,
         if not host_fallback:
             raise UserError(f"{what}: {e.message}", hint=_prefetch_hint(recipe)) from None
         problem = e
+    fresh = unpack_all(paths) if paths else {}
     for d in debs:
-        unit = cache.load_unpacked(d)
-        if unit is None and paths is not None:
-            unit = cache.unpack(d, paths[d])
+        unit = fresh.get(d) or cache.load_unpacked(d)
         if unit is None:
             unit = cache.from_host(d)
         if unit is None:
@@ -132,6 +132,13 @@ def fetch(recipe: PackageRecipe, *, log: Log = lambda _: None,
             f"took {sum(u.source == 'host' for u in units)} of {len(units)} Debian packages "
             "from this host's installed files")
     return units, skipped
+
+
+def unpack_all(paths: dict[apt.Deb, Path]) -> dict[apt.Deb, cache.Unpacked]:
+    """Unpack downloaded packages into the cache, one dpkg-deb per core at a time."""
+    debs = sorted(paths)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        return dict(zip(debs, pool.map(lambda d: cache.unpack(d, paths[d]), debs), strict=True))
 
 
 def _prefetch_hint(recipe: PackageRecipe) -> str:
