@@ -138,7 +138,7 @@ def load(target: str, args: argparse.Namespace) -> tuple[Recipe, str | None]:
             recipe = ops_compat.load_with_program(Path(args.config), path, name=args.name,
                                                   args=flags.get("args"))
         else:
-            name = args.name or _default_name(path)
+            name = args.name or default_name(path)
             image = make_image(name, {"program": path}, where="command line",
                                base_dir=Path.cwd())
             recipe = Recipe("command line", (image,))
@@ -161,7 +161,7 @@ def _existing(path: str) -> Path:
     return p
 
 
-def _default_name(program: str) -> str:
+def default_name(program: str) -> str:
     base = Path(program).name or "app"
     cleaned = "".join(c if c.isalnum() or c in "_.-" else "-" for c in base).lstrip(".-_")
     return cleaned or "app"

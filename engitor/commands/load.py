@@ -8,17 +8,12 @@ at the same relative path, as ops does; folders named by relative paths come alo
 from __future__ import annotations
 
 import argparse
-import sys
-import time
 from pathlib import Path
 
-from engitor.build import pipeline
-from engitor.commands import common
+from engitor.commands import common, run
 from engitor.packages import recipes
 from engitor.recipe.model import Image
 from engitor.recipe.settings import make_image
-from engitor.vm import runner
-from engitor.vm.instance import Status
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -40,7 +35,7 @@ def image_for(args: argparse.Namespace) -> Image:
     """The image `engitor load` builds, flags applied; memory at least what the runtime needs
     unless -m says otherwise."""
     recipe = recipes.find(args.package, Path.cwd())
-    name = args.name or common._default_name(args.package)
+    name = args.name or common.default_name(args.package)
     table: dict[str, object] = {"package": recipe.name}
     if recipe.memory:
         table["memory"] = f"{recipe.memory // 2**20}M"
@@ -50,35 +45,4 @@ def image_for(args: argparse.Namespace) -> Image:
 
 def main(args: argparse.Namespace) -> int:
     log = (lambda _: None) if args.quiet else common.say
-    image = image_for(args)
-    began = time.monotonic()
-    stored = pipeline.build(image, log=log)
-    log(f"image {image.name} {stored.short} ({stored.size() / 2**20:.1f} MiB) "
-        f"ready in {time.monotonic() - began:.2f} s")
-    inst = runner.launch(stored, image, detached=args.detach, log=log)
-    if args.detach:
-        print(inst.name)
-        return 0
-
-    def started(status: Status) -> None:
-        ports = ", ".join(f"{p.bind}:{p.host}->{p.guest}/{p.proto.value}" for p in image.ports)
-        log(f"{inst.name} started in {time.monotonic() - began:.1f} s"
-            + (f"; forwarding {ports}" if ports else ""))
-
-    stop_requested, restore = runner.interruptible()
-    try:
-        outcome = runner.follow(inst, out=sys.stdout, on_start=started,
-                                stop_requested=stop_requested)
-    except KeyboardInterrupt:
-        inst.kill()
-        common.say(f"{inst.name} killed")
-        inst.remove()
-        return 130
-    finally:
-        restore()
-    if outcome.message:
-        common.say(outcome.message)
-    for line in outcome.last_lines:
-        print(f"  | {line}", file=sys.stderr)
-    inst.remove()
-    return outcome.exit_status
+    return run.boot(image_for(args), detach=args.detach, log=log)

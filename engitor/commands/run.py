@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 
 from engitor.build import pipeline
 from engitor.commands import common
@@ -42,13 +43,19 @@ def main(args: argparse.Namespace) -> int:
     qemu.find_qemu()  # before building anything: a run without QEMU writes nothing
     recipe, selected = common.load(args.target, args)
     image = pick(common.select(recipe, [selected] if selected else []), recipe.source)
-    check_ports_free(image.ports)  # likewise before building
+    return boot(image, detach=args.detach, log=log)
+
+
+def boot(image: Image, *, detach: bool, log: Callable[[str], None]) -> int:
+    """Build `image`, start it, and (unless detached) stream it to its end: the exit status."""
+    qemu.find_qemu()
+    check_ports_free(image.ports)  # before building: a refused run writes nothing
     began = time.monotonic()
     stored = pipeline.build(image)
     log(f"image {image.name} {stored.short} ({stored.size() / 2**20:.1f} MiB) "
         f"ready in {time.monotonic() - began:.2f} s")
-    inst = runner.launch(stored, image, detached=args.detach, log=log)
-    if args.detach:
+    inst = runner.launch(stored, image, detached=detach, log=log)
+    if detach:
         print(inst.name)
         return 0
 
