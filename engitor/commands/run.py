@@ -40,7 +40,6 @@ def pick(images: list[Image], source: str) -> Image:
 
 def main(args: argparse.Namespace) -> int:
     log = (lambda _: None) if args.quiet else common.say
-    qemu.find_qemu()  # before building anything: a run without QEMU writes nothing
     recipe, selected = common.load(args.target, args)
     image = pick(common.select(recipe, [selected] if selected else []), recipe.source)
     return boot(image, detach=args.detach, log=log)
@@ -48,8 +47,9 @@ def main(args: argparse.Namespace) -> int:
 
 def boot(image: Image, *, detach: bool, log: Callable[[str], None]) -> int:
     """Build `image`, start it, and (unless detached) stream it to its end: the exit status."""
+    # Before building: a run refused for want of QEMU or a port writes nothing.
     qemu.find_qemu()
-    check_ports_free(image.ports)  # before building: a refused run writes nothing
+    check_ports_free(image.ports)
     began = time.monotonic()
     stored = pipeline.build(image)
     log(f"image {image.name} {stored.short} ({stored.size() / 2**20:.1f} MiB) "
