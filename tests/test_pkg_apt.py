@@ -64,8 +64,8 @@ def test_argv_is_apt_over_our_own_state(own_home, monkeypatch):
     assert opts["Dir::State::status"] == str(status)
     assert opts["Dir::Etc::preferences"] == str(home / "apt/preferences")
     assert opts["APT::Install-Recommends"] == "false"
-    # Options of our own (other sources, say) get caches of their own.
-    assert opts["Dir::Cache::pkgcache"].startswith(str(home / "apt/pkgcache-"))
+    # Options of our own (other sources, say) leave the usual cache files alone.
+    assert opts["Dir::Cache::pkgcache"] == opts["Dir::Cache::srcpkgcache"] == ""
     monkeypatch.delenv("ENGITOR_APT_OPTIONS")
     opts = dict(a.split("=", 1) for a in apt.argv("apt-get", status)[2::2])
     assert opts["Dir::Cache::pkgcache"] == str(home / "apt/pkgcache.bin")

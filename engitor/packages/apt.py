@@ -80,15 +80,14 @@ def argv(tool: str, status: Path, *args: str) -> list[str]:
     Only the empty status gets a package cache file (37 MB each, and apt rebuilds one whenever
     its status differs); the others are built in memory from the shared source cache."""
     state = apt_dir()
-    empty = status.stat().st_size == 0
-    # Another apt configuration (other sources) gets its own cache file rather than replacing
-    # the usual one.
-    config = os.environ.get("APT_CONFIG", "") + "\0" + os.environ.get("ENGITOR_APT_OPTIONS", "")
-    tag = "" if config == "\0" else "-" + hashlib.sha256(config.encode()).hexdigest()[:12]
+    # Another apt configuration (other sources, say) works from caches in memory rather than
+    # replacing the usual files.
+    usual = not os.environ.get("APT_CONFIG") and not os.environ.get("ENGITOR_APT_OPTIONS")
     opts = {
         "Dir::State::status": str(status),
-        "Dir::Cache::pkgcache": str(state / f"pkgcache{tag}.bin") if empty else "",
-        "Dir::Cache::srcpkgcache": str(state / f"srcpkgcache{tag}.bin"),
+        "Dir::Cache::pkgcache": str(state / "pkgcache.bin")
+        if usual and status.stat().st_size == 0 else "",
+        "Dir::Cache::srcpkgcache": str(state / "srcpkgcache.bin") if usual else "",
         "Dir::Etc::preferences": str(state / "preferences"),
         "Dir::Etc::preferencesparts": str(state / "preferences.d"),
         "Debug::NoLocking": "1",
