@@ -89,3 +89,8 @@ def test_paths_cannot_escape():
     with pytest.raises(ValueError):
         cpio.normalize("../etc/passwd")
     assert cpio.normalize("a/./b//c") == "/a/b/c"
+
+
+def test_double_slash_paths_are_normalized_not_looped_on():
+    raw = cpio.archive({"//b/lib.so": Entry.file("//b/lib.so", data=b"x")})
+    assert [p for p, _, _ in cpio.read_archive(raw)] == ["/b", "/b/lib.so"]

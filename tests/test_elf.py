@@ -153,3 +153,15 @@ def test_ld_so_conf_parsing(tmp_path: Path):
     (tmp_path / "etc/ld.so.conf.d/b.conf").write_text("# comment\n/opt/b\n")
     (tmp_path / "etc/ld.so.conf.d/a.conf").write_text("/opt/a/\n")
     assert elf.ld_so_conf_dirs(tmp_path) == ["/opt/a", "/opt/b", "/opt/first"]
+
+
+def test_origin_relative_libraries_of_a_program_placed_elsewhere_in_the_guest(tmp_path: Path):
+    """`engitor run ./app` puts app at /app; its $ORIGIN/lib libraries are found beside it on
+    the host and placed under /lib in the guest, where the loader will look."""
+    (tmp_path / "lib").mkdir()
+    cc(tmp_path / "lib", "libanswer.so", LIB, "-shared", "-fPIC")
+    prog = cc(tmp_path, "app", USES_LIB, "-L", str(tmp_path / "lib"), "-lanswer",
+              "-Wl,-rpath,$ORIGIN/missing:$ORIGIN/lib")
+    result = elf.closure("/app", prog)
+    assert result.objects["/lib/libanswer.so"] == tmp_path / "lib/libanswer.so"
+    assert result.searched[:2] == [str(tmp_path / "missing"), str(tmp_path / "lib")]

@@ -127,3 +127,16 @@ def test_tcg_guest_keeps_the_tsc_clocksource_and_the_wall_clock(programs: Path, 
     # tsc-early until the kernel's late TSC init switches to tsc; both read the TSC
     assert source in ("clocksource=tsc", "clocksource=tsc-early")
     assert year == f"year={time.gmtime().tm_year}"
+
+
+def test_a_program_with_its_own_origin_relative_libraries_runs(tmp_path: Path):
+    """Bundled libraries next to the program ($ORIGIN/lib) come along and load in the guest."""
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "answer.c").write_text("int answer(void){return 42;}\n")
+    (tmp_path / "main.c").write_text("int answer(void);\nint main(void){return answer();}\n")
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", "lib/libanswer.so", "answer.c"],
+                   cwd=tmp_path, check=True)
+    subprocess.run(["cc", "-o", "app", "main.c", "-Llib", "-lanswer", "-Wl,-rpath,$ORIGIN/lib"],
+                   cwd=tmp_path, check=True)
+    proc = engitor("run", "-q", "./app", cwd=tmp_path)
+    assert proc.returncode == 42, proc.stderr

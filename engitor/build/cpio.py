@@ -8,12 +8,11 @@ deterministic too.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-
-import zstandard
 
 ZSTD_LEVEL = 9
 # Our own kernel command line is built knowing the initrd is zstd; Debian kernels have RD_ZSTD=y.
@@ -72,13 +71,20 @@ def normalize(path: str) -> str:
 
 
 def with_parents(entries: dict[str, Entry]) -> dict[str, Entry]:
-    """Add the directories the kernel needs to exist before their children."""
-    out = dict(entries)
-    for path in list(entries):
-        parent = PurePosixPath(path).parent
-        while str(parent) != "/":
+    """Add the directories the kernel needs to exist before their children.
+
+    Paths are normalized first: a key like "//lib/x" (POSIX lets a path start with two
+    slashes) must not become an entry of its own, nor a parent chain that never reaches "/".
+    """
+    out: dict[str, Entry] = {}
+    for path, entry in entries.items():
+        norm = normalize(path)
+        out[norm] = entry if entry.path == norm else dataclasses.replace(entry, path=norm)
+    for path in list(out):
+        for parent in PurePosixPath(path).parents:
+            if str(parent) == "/":
+                break
             out.setdefault(str(parent), Entry.directory(str(parent)))
-            parent = parent.parent
     return out
 
 
@@ -118,7 +124,9 @@ def archive(entries: dict[str, Entry], mtime: int | None = None) -> bytes:
 
 
 def compress(raw: bytes) -> bytes:
-    # write_content_size keeps the frame self-describing; threads=0 keeps output deterministic.
+    import zstandard  # only when an image is really assembled
+
+    # threads=0 (single-threaded) keeps the output deterministic.
     return zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=0, write_checksum=True).compress(raw)
 
 

@@ -17,10 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.dynamic import DynamicSegment
-from elftools.elf.elffile import ELFFile
-
 from engitor.errors import UserError
 
 EM_X86_64 = "EM_X86_64"
@@ -59,6 +55,9 @@ class Closure:
     # has no ld.so.cache, so the image points LD_LIBRARY_PATH at them.
     extra_dirs: list[str] = field(default_factory=list)
     info: ElfInfo | None = None
+    # Host directories looked in, in order: a library appearing in one of them could change
+    # the result, so an unchanged-rebuild check watches them (engitor.build.quick).
+    searched: list[str] = field(default_factory=list)
 
 
 def read_elf(path: Path, shown: str | None = None, *, detail: bool = True) -> ElfInfo:
@@ -77,6 +76,11 @@ def read_elf(path: Path, shown: str | None = None, *, detail: bool = True) -> El
         raise UserError(f"{shown}: no such file", hint="check the path") from None
     except PermissionError:
         raise UserError(f"{shown}: permission denied", hint="check the file's mode") from None
+    # pyelftools is imported here: an unchanged rebuild (engitor.build.quick) never needs it.
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.dynamic import DynamicSegment
+    from elftools.elf.elffile import ELFFile
+
     with f:
         if f.read(4) != b"\x7fELF":
             raise UserError(f"{shown} is not an ELF executable",
@@ -123,11 +127,25 @@ def check_machine(info: ElfInfo, shown: str) -> None:
                         hint="engitor runs x86-64 guests: build the program for x86-64")
 
 
-def _expand(entry: str, origin: str) -> str:
-    def sub(m: re.Match[str]) -> str:
-        name = m.group(1) or m.group(2)
-        return {"ORIGIN": origin, "LIB": LIB_EXPANSION, "PLATFORM": PLATFORM}.get(name, m.group(0))
-    return re.sub(r"\$\{(\w+)\}|\$(\w+)", sub, entry)
+# A search directory: its guest path, and where it is on the host when that is not simply the
+# guest path under one of the roots ($ORIGIN entries: the object's own folder on the host).
+SearchDir = tuple[str, str | None]
+_TOKEN = re.compile(r"\$\{(\w+)\}|\$(\w+)")
+
+
+def _expand(entry: str, guest_origin: str, host_origin: str) -> SearchDir:
+    """An RPATH/RUNPATH entry as a search directory. $ORIGIN is where the object sits: in the
+    guest for the path the loader will use, on the host for where the files are now."""
+    def sub(origin: str) -> str:
+        def one(m: re.Match[str]) -> str:
+            name = m.group(1) or m.group(2)
+            return {"ORIGIN": origin, "LIB": LIB_EXPANSION,
+                    "PLATFORM": PLATFORM}.get(name, m.group(0))
+        path = os.path.normpath(_TOKEN.sub(one, entry))
+        return "/" + path.lstrip("/") if path.startswith("//") else path  # POSIX keeps a //
+    if "ORIGIN" not in entry:
+        return sub(guest_origin), None
+    return sub(guest_origin), sub(host_origin)
 
 
 def ld_so_conf_dirs(root: Path = Path("/")) -> list[str]:
@@ -163,6 +181,7 @@ class Resolver:
             conf += [d for d in ld_so_conf_dirs(r) if d not in conf]
         self.conf_dirs = [d for d in conf if d not in SYSTEM_DIRS]
         self._infos: dict[Path, ElfInfo] = {}
+        self.searched: dict[str, None] = {}
 
     def host(self, guest: str) -> Path | None:
         """The first root holding `guest` (a file, after symlinks)."""
@@ -190,10 +209,17 @@ class Resolver:
         return (len(head) == 20 and head[:4] == b"\x7fELF" and head[4] == 2 and head[5] == 1
                 and int.from_bytes(head[18:20], "little") == 62)
 
-    def find(self, name: str, dirs: Sequence[str]) -> tuple[str, Path] | None:
-        for d in dirs:
-            guest = os.path.normpath(str(PurePosixPath(d) / name))
-            host = self.host(guest)
+    def find(self, name: str, dirs: Sequence[SearchDir]) -> tuple[str, Path] | None:
+        for guest_dir, host_dir in dirs:
+            guest = os.path.normpath(str(PurePosixPath(guest_dir) / name))
+            if host_dir is not None:
+                self.searched.setdefault(host_dir)
+                candidate = Path(host_dir) / name
+                host = candidate if candidate.is_file() else None
+            else:
+                for root in self.roots:
+                    self.searched.setdefault(os.path.normpath(str(root / guest_dir.lstrip("/"))))
+                host = self.host(guest)
             if host and self.compatible(host):
                 return guest, host
         return None
@@ -203,8 +229,8 @@ class Resolver:
         check_machine(info, str(program_host))
         result = Closure(program=program_guest, info=info)
         result.objects[program_guest] = program_host
-        # Worklist of (guest path, host path, rpath chain of the loaders above it).
-        todo: list[tuple[str, Path, tuple[str, ...]]] = [(program_guest, program_host, ())]
+        # Worklist of (guest path, host path, DT_RPATH dirs of the loaders above it, nearest first).
+        todo: list[tuple[str, Path, tuple[SearchDir, ...]]] = [(program_guest, program_host, ())]
         if info.interp:
             host = self.host(info.interp)
             if host is None:
@@ -216,22 +242,25 @@ class Resolver:
         while todo:
             guest, host, chain = todo.pop(0)
             obj = self.info(host)
-            origin = str(PurePosixPath(guest).parent)
-            rpath = [_expand(p, origin) for p in obj.rpath]
-            runpath = [_expand(p, origin) for p in obj.runpath]
-            # DT_RPATH applies (for this object and what it loads) only without DT_RUNPATH.
-            chain_here = chain + tuple(rpath) if not runpath else ()
+            guest_origin = str(PurePosixPath(guest).parent)
+            host_origin = str(host.resolve().parent)
+            rpath = tuple(_expand(p, guest_origin, host_origin) for p in obj.rpath)
+            runpath = [_expand(p, guest_origin, host_origin) for p in obj.runpath]
+            # Without DT_RUNPATH, this object's DT_RPATH and then its loaders' apply.
+            chain_here = rpath + chain if not runpath else ()
+            plain = [(d, None) for d in (*self.library_path, *SYSTEM_DIRS, *self.conf_dirs)]
             for name in obj.needed:
                 if "/" in name:
-                    dirs: list[str] = [str(PurePosixPath(name).parent)]
+                    dirs: list[SearchDir] = [(str(PurePosixPath(name).parent), None)]
                     base = PurePosixPath(name).name
                 else:
-                    dirs = [*chain_here, *self.library_path, *runpath, *SYSTEM_DIRS,
-                            *self.conf_dirs]
+                    dirs = [*chain_here, *plain[:len(self.library_path)], *runpath,
+                            *plain[len(self.library_path):]]
                     base = name
                 found = self.find(base, dirs)
                 if found is None:
-                    searched = ", ".join(dict.fromkeys(dirs))
+                    searched = ", ".join(dict.fromkeys(
+                        g if h is None or h == g else f"{g} (on the host {h})" for g, h in dirs))
                     raise UserError(f"library {name} not found (needed by {guest})",
                                     hint=f"install the package that provides it; searched {searched}")
                 lib_guest, lib_host = found
@@ -243,7 +272,8 @@ class Resolver:
                 seen.add(lib_guest)
                 result.objects[lib_guest] = lib_host
                 result.needed_by[lib_guest] = guest
-                todo.append((lib_guest, lib_host, chain_here if not runpath else chain))
+                todo.append((lib_guest, lib_host, rpath + chain))
+        result.searched = list(self.searched)
         return result
 
 

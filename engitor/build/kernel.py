@@ -55,13 +55,13 @@ def kernels_dir() -> Path:
     return home.subdir("kernels")
 
 
-def _names_file() -> Path:
+def names_file() -> Path:
     return kernels_dir() / "names.json"
 
 
 def _names() -> dict[str, str]:
     try:
-        return json.loads(_names_file().read_text())
+        return json.loads(names_file().read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return {}
 
@@ -161,13 +161,18 @@ def fetch(name: str = DEFAULT_KERNEL) -> Kernel:
         kernel = unpack(debs[0])
     names = _names()
     names[name] = names[real] = kernel.root.name
-    home.atomic_write(_names_file(), json.dumps(names, indent=2, sort_keys=True))
+    home.atomic_write(names_file(), json.dumps(names, indent=2, sort_keys=True))
     return kernel
+
+
+def is_deb_path(spec: str) -> bool:
+    """A kernel setting naming a .deb file rather than a package."""
+    return spec.endswith(".deb") or "/" in spec
 
 
 def get(spec: str = DEFAULT_KERNEL, *, base_dir: Path | None = None) -> Kernel:
     """The kernel for a setting value: a .deb path, or a package name (pinned, else fetched)."""
-    if spec.endswith(".deb") or "/" in spec:
+    if is_deb_path(spec):
         path = Path(spec)
         if not path.is_absolute() and base_dir:
             path = base_dir / path

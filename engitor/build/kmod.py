@@ -11,8 +11,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from elftools.elf.elffile import ELFFile
-
 from engitor import home
 from engitor.errors import UserError, did_you_mean
 
@@ -54,6 +52,8 @@ def index(modules_dir: Path) -> dict[str, Path]:
 
 
 def modinfo(path: Path) -> dict[str, list[str]]:
+    from elftools.elf.elffile import ELFFile
+
     with path.open("rb") as f:
         sec = ELFFile(f).get_section_by_name(".modinfo")
         raw = sec.data() if sec is not None else b""

@@ -3,7 +3,8 @@
 Declared `Image` in, `StoredImage` out. Steps resolve (kernel, program, its ELF closure, files,
 modules, init) into `ctx.entries` — the guest root, guest path -> `cpio.Entry` — then hash that
 root into an input key. If the store already has an image for the key, nothing is written;
-otherwise the deterministic initramfs is assembled and stored.
+otherwise the deterministic initramfs is assembled and stored. Before all that, `quick` checks
+whether what the last build of the same declaration read is unchanged (by stat alone).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from engitor import __version__, store
-from engitor.build import cpio, elf, kernel, kmod
+from engitor.build import cpio, elf, kernel, kmod, quick
 from engitor.build import init as guest_init
 from engitor.build.cpio import Entry
 from engitor.errors import UserError
@@ -58,6 +59,8 @@ class Context:
     stored: store.StoredImage | None = None
     new: bool = False
     staging: Path | None = None
+    watched: list[str] = field(default_factory=list)  # folders/files read besides the entries
+    inputs: dict[str, list[int] | None] = field(default_factory=dict)  # their fingerprints
 
     def add(self, entry: Entry, category: str) -> None:
         self.entries[entry.path] = entry
@@ -79,6 +82,11 @@ def build(image: Image, *, log: Callable[[str], None] = lambda _: None) -> store
 
 def _build(ctx: Context) -> store.StoredImage:
     image = ctx.image
+    quick_key = quick.declaration_key(image)
+    if quick_key and (same := quick.lookup(quick_key)):
+        ctx.log(f"unchanged: image {same.short}")
+        store.tag(image.name, same)
+        return same
     with tempfile.TemporaryDirectory(prefix="engitor-stage-") as staging:
         ctx.staging = Path(staging) / "root"
         ctx.staging.mkdir()
@@ -97,6 +105,10 @@ def _build(ctx: Context) -> store.StoredImage:
         if not reuse(ctx):
             assemble_and_store(ctx)
     store.tag(image.name, ctx.stored)  # type: ignore[arg-type]
+    if quick_key:
+        for path in ctx.watched:
+            ctx.inputs.setdefault(path, quick.fingerprint(path))
+        quick.remember(quick_key, ctx.stored, ctx.inputs)  # type: ignore[arg-type]
     run_after_build(ctx)
     return ctx.stored  # type: ignore[return-value]
 
@@ -123,6 +135,10 @@ def resolve_package(ctx: Context) -> None:
 
 def resolve_kernel(ctx: Context) -> None:
     ctx.kernel = kernel.get(ctx.image.kernel, base_dir=ctx.image.base_dir)
+    # What decides which kernel a name means (the pins) or a .deb path holds.
+    ctx.watched += [str(kernel.names_file()), str(ctx.kernel.root / "kernel.json")]
+    if kernel.is_deb_path(ctx.image.kernel):
+        ctx.watched.append(str(_host_path(ctx, ctx.image.kernel)))
     ctx.log(f"kernel {ctx.kernel.describe()}")
 
 
@@ -166,6 +182,7 @@ def add_closure(ctx: Context) -> None:
     library_path = [d for d in ctx.image.env.get("LD_LIBRARY_PATH", "").split(":") if d]
     closure = elf.closure(ctx.program_guest, ctx.program_host, roots=ctx.roots,
                           library_path=library_path)
+    ctx.watched += closure.searched
     first_copy: dict[Path, str] = {}
     for guest, host in closure.objects.items():
         if ctx.category.get(guest) == "package":
@@ -202,6 +219,7 @@ def _add_tree(ctx: Context, host: Path, guest: str, category: str) -> None:
     ctx.add(_entry_for(guest, host), category)
     if host.is_dir() and not host.is_symlink():
         for dirpath, dirnames, filenames in os.walk(host):
+            ctx.watched.append(dirpath)  # a file added or removed there changes the image
             dirnames.sort()
             rel = Path(dirpath).relative_to(host)
             for name in sorted(dirnames) + sorted(filenames):
@@ -226,7 +244,11 @@ def add_files(ctx: Context) -> None:
                             hint=f"paths are relative to {image.base_dir}", where=ctx.where())
         _add_tree(ctx, host, _guest_path(spec), "files")
     for pattern, dest in image.map.items():
-        matches = sorted(globmod.glob(str(_host_path(ctx, pattern)), recursive=True))
+        spec = str(_host_path(ctx, pattern))
+        matches = sorted(globmod.glob(spec, recursive=True))
+        # the folders the glob listed: a new match there changes the image
+        ctx.watched += sorted({os.path.dirname(m) for m in matches} |
+                              {spec.split("*")[0].rsplit("/", 1)[0] or "/"})
         if not matches:
             raise UserError(f"map {pattern!r} matches no files",
                             hint=f"globs are relative to {image.base_dir}", where=ctx.where())
@@ -323,6 +345,9 @@ def compute_input_key(ctx: Context) -> None:
     for path in sorted(ctx.entries):
         e = ctx.entries[path]
         h.update(f"{path}\0{e.mode:o}\0{e.target or ''}\0{e.rdev}\0".encode())
+        if e.source is not None:
+            # Taken before the contents are read: a change during the read shows next time.
+            ctx.inputs[str(e.source)] = quick.fingerprint(str(e.source))
         if stat.S_ISREG(e.mode):
             h.update(_digest(e).encode())
     ctx.input_key = h.hexdigest()

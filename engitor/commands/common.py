@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from engitor.build.kernel import is_deb_path
 from engitor.errors import UserError
 from engitor.recipe import frontends
 from engitor.recipe.model import Image, Recipe
@@ -110,7 +111,7 @@ def apply(image: Image, changes: dict[str, Any]) -> Image:
     if "kernel" in changes:
         # A relative .deb path on the command line is relative to where the user is.
         kernel = changes["kernel"]
-        if (kernel.endswith(".deb") or "/" in kernel) and not os.path.isabs(kernel):
+        if is_deb_path(kernel) and not os.path.isabs(kernel):
             merged["kernel"] = str(Path.cwd() / kernel)
     return dataclasses.replace(image, **merged)
 

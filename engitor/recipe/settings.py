@@ -75,7 +75,7 @@ def _integral(value: Any) -> int | None:
 def _number_text(value: int | float) -> str:
     """A number where a string is meant, written as LuaJIT's tostring would ("%.14g"): 8080,
     not 8080.0, so a recipe's {"-p", 8080} and the YAML or CLI spelling give the same argv."""
-    return str(value) if isinstance(value, int) else "%.14g" % value
+    return str(value) if isinstance(value, int) else f"{value:.14g}"
 
 
 @dataclass(frozen=True)
