@@ -72,6 +72,17 @@ def test_reap_removes_only_instances_whose_owner_died(engitor_home):
     assert mine.exists() and detached.exists()  # the living owner reads its VM's end itself
 
 
+def test_reap_removes_launches_killed_before_they_wrote_their_record(engitor_home):
+    old, fresh = run_dir() / "killed-early", run_dir() / "starting-now"
+    for d in (old, fresh):
+        d.mkdir()
+        (d / "qemu.log").write_text("")
+    past = time.time() - 120
+    os.utime(old, (past, past))
+    assert reap() == ["killed-early"]
+    assert not old.exists() and fresh.exists()
+
+
 def test_state_and_exit_code_of_an_ended_instance(engitor_home):
     record("done", owner=None)
     inst = Instance.load("done")

@@ -41,6 +41,7 @@ MARKER = "@@engitor:"
 NOISE = ("PCI: Fatal: No config space access function found", "reboot: Power down",
          "ACPI: PM: Preparing to enter system sleep state S5")
 PR_SET_PDEATHSIG = 1
+ABANDONED_LAUNCH_SECONDS = 30  # a launch writes instance.json within milliseconds
 QMP_TIMEOUT = 10.0  # seconds for one QMP command; a paused VM still answers at once
 
 
@@ -353,6 +354,12 @@ def reap() -> list[str]:
     returns what was cleaned. An owned instance whose QEMU ended while its owner lives is the
     owner's to read (its exit code) and remove; detached ones stay until `engitor stop`."""
     cleaned = []
+    for d in run_dir().iterdir():
+        # A launch killed before it wrote instance.json (its QEMU, owned, died with it).
+        if d.is_dir() and not (d / "instance.json").exists() and \
+                time.time() - d.stat().st_mtime > ABANDONED_LAUNCH_SECONDS:
+            shutil.rmtree(d, ignore_errors=True)
+            cleaned.append(d.name)
     for inst in Instance.all():
         if inst.meta.owner is None or inst.owner_alive():
             continue
