@@ -397,7 +397,6 @@ def assemble_and_store(ctx: Context) -> None:
         "env": ctx.env,
         "workdir": ctx.image.workdir,
         "modules": [m.name for m in ctx.modules],
-        "ports": [str(p) for p in ctx.image.ports],
         "initrd": {"compression": cpio.COMPRESSION, "uncompressed": len(raw)},
         "sizes": _sizes(ctx),
         "input_key": ctx.input_key,

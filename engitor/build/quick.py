@@ -28,6 +28,8 @@ from engitor.recipe.model import Image
 # tick; such a record is not written, so the next build hashes contents again.
 RACY_SECONDS = 2.0
 BUILDER_SOURCES = ("build/*.py", "guest/*.c", "recipe/model.py", "recipe/settings.py")
+# Settings only the runner reads: a run on another port is the same image.
+RUN_ONLY = frozenset({"ports", "cpus", "accel", "boot_timeout"})
 
 
 @cache
@@ -46,7 +48,7 @@ def declaration_key(image: Image) -> str | None:
     if image.hooks:
         return None
     declared = {f.name: repr(getattr(image, f.name)) for f in dataclasses.fields(image)
-                if f.compare}
+                if f.compare and f.name not in RUN_ONLY}
     text = json.dumps([builder_identity(), declared, os.environ.get("SOURCE_DATE_EPOCH")],
                       sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
