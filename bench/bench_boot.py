@@ -92,7 +92,8 @@ def boot_engitor(server: Path, port: int) -> tuple[float, float]:
     try:
         ready = wait_ready(f"http://127.0.0.1:{port}/healthz", proc) - t0
         # instance.json's `started` is taken just before QEMU is spawned
-        meta = json.loads((home.home() / "run" / server.name / "instance.json").read_text())
+        metas = (json.loads(p.read_text()) for p in (home.home() / "run").glob("*/instance.json"))
+        meta = next(m for m in metas if m["owner"] == proc.pid)
         return ready, meta["started"] - wall0
     finally:
         stop(proc)
