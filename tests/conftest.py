@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 from support import compile_c
 
-from engitor import ROOT
+from engitor import ROOT, home
 from engitor.build import kernel
 
 TEST_PROGRAMS = Path(__file__).resolve().parent / "programs"
@@ -27,3 +28,24 @@ def programs(tmp_path_factory: pytest.TempPathFactory) -> Path:
         compile_c(source, out / source.stem)
     compile_c(ROOT / "recipes/web/server.c", out / "server")
     return out
+
+
+@pytest.fixture(scope="session")
+def recipes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of recipes/ with the web server compiled in it (the repository stays clean)."""
+    root = tmp_path_factory.mktemp("examples") / "recipes"
+    shutil.copytree(ROOT / "recipes", root, ignore=shutil.ignore_patterns("server"))
+    compile_c(root / "web/server.c", root / "web/server")
+    return root
+
+
+@pytest.fixture
+def fresh_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel_pkg) -> Path:
+    """An empty engitor home (store, runs) sharing only the content-addressed kernel and
+    compile caches with the real one."""
+    h = tmp_path / "home"
+    h.mkdir()
+    (h / "kernels").symlink_to(home.home() / "kernels")
+    (h / "cache").symlink_to(home.home() / "cache")
+    monkeypatch.setenv("ENGITOR_HOME", str(h))
+    return h

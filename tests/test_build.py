@@ -19,17 +19,6 @@ from engitor.errors import UserError
 from engitor.recipe.settings import make_image
 
 
-@pytest.fixture
-def fresh_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel_pkg) -> Path:
-    """An empty store that shares the content-addressed kernel and compile caches."""
-    h = tmp_path / "home"
-    h.mkdir()
-    (h / "kernels").symlink_to(home.home() / "kernels")
-    (h / "cache").symlink_to(home.home() / "cache")
-    monkeypatch.setenv("ENGITOR_HOME", str(h))
-    return h
-
-
 def snapshot(root: Path) -> dict[str, tuple[int, int]]:
     return {str(p.relative_to(root)): (p.stat().st_mtime_ns, p.stat().st_size)
             for p in root.rglob("*") if not p.is_symlink() and p.is_file()}

@@ -10,21 +10,8 @@ from pathlib import Path
 import pytest
 from support import engitor
 
-from engitor import home
-
 EMPTY_APT = "Dir::Etc::sourcelist \"/dev/null\";\nDir::Etc::sourceparts \"/nonexistent\";\n" \
             "Dir::State::lists \"{lists}\";\nDir::Cache \"{cache}\";\n"
-
-
-@pytest.fixture
-def isolated_home(tmp_path: Path, kernel_pkg) -> Path:
-    """A fresh engitor home sharing only the (content-addressed) kernel and compile caches."""
-    h = tmp_path / "home"
-    h.mkdir()
-    real = home.home()
-    (h / "kernels").symlink_to(real / "kernels")
-    (h / "cache").symlink_to(real / "cache")
-    return h
 
 
 def check_one_line(proc: subprocess.CompletedProcess, *needles: str) -> str:
@@ -48,52 +35,52 @@ def run(h: Path, *args: str, cwd: Path, env: dict | None = None) -> subprocess.C
     return engitor(*args, cwd=cwd, env={"ENGITOR_HOME": str(h), **(env or {})}, timeout=120)
 
 
-def test_missing_program(isolated_home: Path, tmp_path: Path):
-    check_one_line(run(isolated_home, "run", "./nope", cwd=tmp_path), "program ./nope: no such file")
-    nothing_stored(isolated_home)
+def test_missing_program(fresh_home: Path, tmp_path: Path):
+    check_one_line(run(fresh_home, "run", "./nope", cwd=tmp_path), "program ./nope: no such file")
+    nothing_stored(fresh_home)
 
 
-def test_directory(isolated_home: Path, tmp_path: Path):
+def test_directory(fresh_home: Path, tmp_path: Path):
     (tmp_path / "adir").mkdir()
-    check_one_line(run(isolated_home, "build", "adir", cwd=tmp_path), "adir is a directory")
-    nothing_stored(isolated_home)
+    check_one_line(run(fresh_home, "build", "adir", cwd=tmp_path), "adir is a directory")
+    nothing_stored(fresh_home)
 
 
-def test_not_elf(isolated_home: Path, tmp_path: Path):
+def test_not_elf(fresh_home: Path, tmp_path: Path):
     (tmp_path / "app.py").write_text("print('hi')\n")
-    line = check_one_line(run(isolated_home, "run", "app.py", cwd=tmp_path), "not an ELF")
+    line = check_one_line(run(fresh_home, "run", "app.py", cwd=tmp_path), "not an ELF")
     assert "engitor load python3" in line
-    nothing_stored(isolated_home)
+    nothing_stored(fresh_home)
 
 
-def test_other_architecture(isolated_home: Path, tmp_path: Path, programs: Path):
+def test_other_architecture(fresh_home: Path, tmp_path: Path, programs: Path):
     data = bytearray((programs / "exit3").read_bytes())
     data[18:20] = (183).to_bytes(2, "little")  # EM_AARCH64
     (tmp_path / "arm").write_bytes(bytes(data))
-    check_one_line(run(isolated_home, "run", "./arm", cwd=tmp_path), "built for arm64")
-    nothing_stored(isolated_home)
+    check_one_line(run(fresh_home, "run", "./arm", cwd=tmp_path), "built for arm64")
+    nothing_stored(fresh_home)
 
 
-def test_missing_shared_library(isolated_home: Path, tmp_path: Path):
+def test_missing_shared_library(fresh_home: Path, tmp_path: Path):
     (tmp_path / "lib").mkdir()
     (tmp_path / "a.c").write_text("int answer(void){return 42;}\n")
     subprocess.run(["cc", "-shared", "-fPIC", "-o", "lib/libanswer.so", "a.c"], cwd=tmp_path,
                    check=True)
     (tmp_path / "m.c").write_text("int answer(void);\nint main(void){return answer();}\n")
     subprocess.run(["cc", "-o", "app", "m.c", "-Llib", "-lanswer"], cwd=tmp_path, check=True)
-    check_one_line(run(isolated_home, "run", "./app", cwd=tmp_path),
+    check_one_line(run(fresh_home, "run", "./app", cwd=tmp_path),
                    "library libanswer.so not found (needed by /app)")
-    nothing_stored(isolated_home)
+    nothing_stored(fresh_home)
 
 
-def test_port_in_use(isolated_home: Path, tmp_path: Path, programs: Path):
+def test_port_in_use(fresh_home: Path, tmp_path: Path, programs: Path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        check_one_line(run(isolated_home, "run", str(programs / "server"), "-p", f"{port}:8080",
+        check_one_line(run(fresh_home, "run", str(programs / "server"), "-p", f"{port}:8080",
                            cwd=tmp_path), f"host port {port}/tcp on 127.0.0.1 is already in use")
-    nothing_stored(isolated_home)
+    nothing_stored(fresh_home)
 
 
 @pytest.mark.parametrize("flags,needle", [
@@ -101,19 +88,19 @@ def test_port_in_use(isolated_home: Path, tmp_path: Path, programs: Path):
     (["-e", "JUSTNAME"], "-e JUSTNAME: expected KEY=VALUE"),
     (["-m", "lots"], "-m lots"), (["-m", "1.5G"], "-m 1.5G"),
 ])
-def test_malformed_flags(isolated_home: Path, tmp_path: Path, programs: Path, flags, needle):
-    check_one_line(run(isolated_home, "run", str(programs / "exit3"), *flags, cwd=tmp_path), needle)
-    nothing_stored(isolated_home)
+def test_malformed_flags(fresh_home: Path, tmp_path: Path, programs: Path, flags, needle):
+    check_one_line(run(fresh_home, "run", str(programs / "exit3"), *flags, cwd=tmp_path), needle)
+    nothing_stored(fresh_home)
 
 
-def test_qemu_not_installed(isolated_home: Path, tmp_path: Path, programs: Path):
+def test_qemu_not_installed(fresh_home: Path, tmp_path: Path, programs: Path):
     # A PATH without QEMU (python runs from its absolute path).
     bare = tmp_path / "bin"
     bare.mkdir()
-    line = check_one_line(run(isolated_home, "run", str(programs / "exit3"), cwd=tmp_path,
+    line = check_one_line(run(fresh_home, "run", str(programs / "exit3"), cwd=tmp_path,
                               env={"PATH": str(bare)}), "qemu-system-x86_64 is not installed")
     assert "apt-get install qemu-system-x86" in line
-    nothing_stored(isolated_home)
+    nothing_stored(fresh_home)
 
 
 def test_kernel_unavailable_offline(tmp_path: Path, programs: Path):

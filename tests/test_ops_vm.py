@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,18 +26,13 @@ from pathlib import Path
 
 import pytest
 from elftools.elf.elffile import ELFFile
+from support import free_port
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 ENGITOR = [sys.executable, "-m", "engitor"]
 BOOT_WAIT = 180  # seconds: boots share two cores with other builds and guests
 
 pytestmark = pytest.mark.vm
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from support import free_port
 
 from engitor import home
 from engitor.vm.instance import Instance, Meta, pid_is_qemu, process_start, reap, run_dir
@@ -137,23 +137,6 @@ def test_stop_removes_an_ended_instance_and_refuses_unknown_names(engitor_home):
 # ---------------------------------------------------------------------------------------------
 # Real VMs (TCG). They use the default engitor home, where the kernel is cached; names are
 # unique to each run because other runs may share that home.
-
-
-@pytest.fixture(scope="module")
-def recipes(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("psvm") / "recipes"
-    shutil.copytree(RECIPES, root, ignore=shutil.ignore_patterns("server"))
-    subprocess.run(["cc", "-O2", "-o", str(root / "web/server"), str(root / "web/server.c")],
-                   check=True)
-    return root
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(check, timeout: float, what: str):

@@ -5,24 +5,11 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
-from engitor import home
 from engitor.build import pipeline, quick
 from engitor.recipe.model import Hook
 from engitor.recipe.settings import make_image
 
 OLD = time.time() - 3600
-
-
-@pytest.fixture
-def fresh_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel_pkg) -> Path:
-    h = tmp_path / "home"
-    h.mkdir()
-    (h / "kernels").symlink_to(home.home() / "kernels")
-    (h / "cache").symlink_to(home.home() / "cache")
-    monkeypatch.setenv("ENGITOR_HOME", str(h))
-    return h
 
 
 def age(*paths: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import free_port
 
 from engitor.recipe import settings
 from engitor.recipe.lua_front import load_recipe
@@ -94,22 +94,6 @@ def test_the_server_compiles_cleanly(tmp_path):
 
 # ---------------------------------------------------------------------------------------------
 # Integration: real builds, real VMs under TCG.
-
-
-@pytest.fixture(scope="module")
-def recipes(tmp_path_factory) -> Path:
-    """A copy of recipes/ with the web server compiled in it (the repository stays clean)."""
-    root = tmp_path_factory.mktemp("examples") / "recipes"
-    shutil.copytree(RECIPES, root, ignore=shutil.ignore_patterns("server"))
-    subprocess.run(["cc", "-O2", "-o", str(root / "web/server"), str(root / "web/server.c")],
-                   check=True)
-    return root
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def engitor(*args: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import jsonschema
-import pytest
 
 from engitor.commands import schema
 from engitor.recipe import settings

@@ -11,7 +11,6 @@ import contextlib
 import io
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import free_port
 
 from engitor.build import pipeline
 from engitor.recipe.model import Accel, Port
@@ -28,12 +28,6 @@ from engitor.recipe.settings import make_image
 from engitor.vm import runner
 
 pytestmark = pytest.mark.vm
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager

@@ -8,7 +8,6 @@ not after."""
 from __future__ import annotations
 
 import io
-import shutil
 import subprocess
 import sys
 import uuid
@@ -55,16 +54,6 @@ for _, vm in ipairs(vms) do print("stopped", vm.name, vm:stop()) end
 print("ps after")
 print(ps())
 """
-
-
-@pytest.fixture(scope="module")
-def recipes(tmp_path_factory) -> Path:
-    """A copy of recipes/ with the web server compiled in it (the repository stays clean)."""
-    root = tmp_path_factory.mktemp("shellvm") / "recipes"
-    shutil.copytree(RECIPES, root, ignore=shutil.ignore_patterns("server"))
-    subprocess.run(["cc", "-O2", "-o", str(root / "web/server"), str(root / "web/server.c")],
-                   check=True)
-    return root
 
 
 @pytest.mark.vm

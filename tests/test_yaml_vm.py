@@ -3,28 +3,19 @@ web.yaml:site` compile the YAML, evaluate it through the Lua front end and run w
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from support import free_port
+from test_ops_vm import BOOT_WAIT, ENGITOR, curl, engitor_run
 
 from engitor.recipe import yaml_front
-from tests.test_ops_vm import BOOT_WAIT, ENGITOR, curl, engitor_run, free_port
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
 pytestmark = pytest.mark.vm
-
-
-@pytest.fixture(scope="module")
-def recipes(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("yaml") / "recipes"
-    shutil.copytree(RECIPES, root, ignore=shutil.ignore_patterns("server"))
-    subprocess.run(["cc", "-O2", "-o", str(root / "web/server"), str(root / "web/server.c")],
-                   check=True)
-    return root
 
 
 def test_engitor_build_builds_every_image_of_the_yaml(recipes):
