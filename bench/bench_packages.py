@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchlib import cpu
+
 from engitor import packages
 from engitor.build import kernel, pipeline
 from engitor.packages import apt, cache, recipes
@@ -38,13 +40,6 @@ from engitor.recipe.settings import make_image
 COLD = 3
 WARM = 5
 ORDER = ("python3", "node", "ruby", "java", "erlang", "php", "nginx")
-
-
-def cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def fresh_home(root: Path, kernels: Path) -> Path:

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import lupa
+from benchlib import cpu, summary
 
 from engitor.lua.runtime import DEFAULT_TIME_LIMIT, Runtime
 from engitor.recipe import lua_front, settings
@@ -79,21 +80,6 @@ def stages(path: Path) -> dict[str, float]:
     t4 = time.perf_counter()
     return {"runtime and sandbox": t1 - t0, "description scope (Lua)": t2 - t1,
             "export to Python": t3 - t2, "validation into the model": t4 - t3}
-
-
-def summary(samples: list[float]) -> str:
-    q = statistics.quantiles(samples, n=10)
-    return f"{statistics.median(samples) * 1000:.1f} ms ({q[0] * 1000:.1f}-{q[-1] * 1000:.1f})"
-
-
-def cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> int:

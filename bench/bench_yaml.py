@@ -33,6 +33,7 @@ from pathlib import Path
 
 import lupa
 import yaml
+from benchlib import cpu, summary
 
 from engitor.lua.runtime import Runtime
 from engitor.recipe import lua_emit, lua_front, ops_compat, settings, yaml_front
@@ -112,21 +113,6 @@ def stages(path: Path) -> dict[str, float]:
     return {"parse (libyaml, nodes with marks)": t1 - t0,
             "compile (checks, anchors, comments)": t2 - t1, "lay out the Lua text": t3 - t2,
             "evaluate (lua_front.load_recipe)": t4 - t3}
-
-
-def summary(samples: list[float]) -> str:
-    q = statistics.quantiles(samples, n=10)
-    return f"{statistics.median(samples) * 1000:.1f} ms ({q[0] * 1000:.1f}-{q[-1] * 1000:.1f})"
-
-
-def cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> int:

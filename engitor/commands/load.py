@@ -25,9 +25,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("package", metavar="NAME",
                    help="a runtime package ('engitor pkg list' shows them)")
     common.add_image_flags(p)
-    p.add_argument("-d", "--detach", action="store_true",
-                   help="start in the background; see 'engitor ps', 'logs', 'stop'")
-    p.add_argument("-q", "--quiet", action="store_true", help="only the program's output")
+    run.add_run_flags(p)
     p.set_defaults(func=main)
 
 

@@ -24,10 +24,15 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("target", metavar="TARGET",
                    help="a program path, recipe.lua[:IMAGE], or config.yaml/config.json[:IMAGE]")
     common.add_image_flags(p)
+    add_run_flags(p)
+    p.set_defaults(func=main)
+
+
+def add_run_flags(p: argparse.ArgumentParser) -> None:
+    """How a boot is followed; shared by the verbs that boot (run, load)."""
     p.add_argument("-d", "--detach", action="store_true",
                    help="start in the background; see 'engitor ps', 'logs', 'stop'")
     p.add_argument("-q", "--quiet", action="store_true", help="only the program's output")
-    p.set_defaults(func=main)
 
 
 def pick(images: list[Image], source: str) -> Image:
