@@ -177,3 +177,25 @@ def test_a_killed_build_leaves_no_half_image(fresh_home: Path, programs: Path, t
     subprocess.run(argv, check=True, capture_output=True)
     leftovers = [p for p in (fresh_home / "images").iterdir() if p.name.startswith(".")]
     assert leftovers == []
+
+
+def test_a_kernel_deb_given_offline_is_unpacked_and_cached(tmp_path: Path, programs: Path,
+                                                           kernel_pkg, monkeypatch):
+    """--kernel PATH.deb needs no apt: with an apt that knows no archive, the build works."""
+    h = tmp_path / "offline-home"
+    monkeypatch.setenv("ENGITOR_HOME", str(h))
+    (tmp_path / "lists/partial").mkdir(parents=True)
+    conf = tmp_path / "apt.conf"
+    conf.write_text(f'Dir::Etc::sourcelist "/dev/null";\nDir::Etc::sourceparts "/nonexistent";\n'
+                    f'Dir::State::lists "{tmp_path / "lists"}";\n')
+    monkeypatch.setenv("APT_CONFIG", str(conf))
+    deb = tmp_path / "linux-image.deb"
+    deb.symlink_to(kernel_pkg.deb)
+    proc = subprocess.run([sys.executable, "-m", "engitor", "build", "-q", "--kernel", str(deb),
+                           str(programs / "exit3")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    image = store.get(proc.stdout.strip())
+    assert image is not None
+    assert image.manifest["kernel"]["sha256"] == kernel_pkg.sha256
+    cached = list((h / "kernels").glob("linux-image-*"))
+    assert len(cached) == 1 and (cached[0] / "package.deb").is_file()
