@@ -105,3 +105,28 @@ def test_run_only_settings_neither_change_the_image_nor_miss_the_record(
     assert quick.RUN_ONLY == {"ports", "cpus", "accel", "boot_timeout"}
     (fresh_home / "keys").joinpath(f"direct-{quick.declaration_key(other)}").unlink()
     assert pipeline.build(other) == first
+
+
+def test_a_package_image_is_rechecked_when_its_resolution_or_recipe_changes(
+        tmp_path: Path, kernel_pkg):
+    """`engitor pkg get` re-pins a runtime's versions; the old tree's files are still there,
+    so the record must watch the pin and the recipe file, not only the files it read."""
+    from engitor.packages import cache, recipes
+
+    image = make_image("web", {"package": "nginx"}, base_dir=tmp_path)
+    first = pipeline.build(image)
+    pin = cache.resolved_path("nginx")
+    recipe_file = recipes.names(tmp_path)["nginx"]
+    age(pin)
+    key = quick.declaration_key(image)
+    pipeline.build(image)  # records now that the pin is settled
+    assert quick.lookup(key) == first
+    pin.write_text(pin.read_text())  # a re-resolution to the same versions: new mtime
+    assert quick.lookup(key) is None
+    assert pipeline.build(image) == first  # the full path finds the same image
+    age(pin)
+    pipeline.build(image)
+    assert quick.lookup(key) == first
+    (tmp_path / "packages").mkdir()  # a recipe of the same name beside the image's recipe
+    (tmp_path / "packages/nginx.lua").write_text(recipe_file.read_text())
+    assert quick.lookup(key) is None

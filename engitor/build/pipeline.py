@@ -123,6 +123,12 @@ def resolve_package(ctx: Context) -> None:
     from engitor import packages  # a heavier import, only for package images
 
     tree = packages.prepare(ctx.image, log=ctx.log)
+    # What decided this tree besides its files: which recipe file the name finds (and its
+    # text), and which versions the last resolution pinned (`engitor pkg get` moves them).
+    search = [str(d) for d in packages.recipes.candidate_dirs(ctx.image.base_dir)]
+    recipe_file = packages.recipes.names(ctx.image.base_dir)[tree.recipe.name]
+    ctx.watched += [*search, str(recipe_file),
+                    str(packages.cache.resolved_path(tree.recipe.name))]
     # The package's root alone: the closure searches each library directory across all roots in
     # turn, so with the host as a second root a usr-merged host's /lib/x86_64-linux-gnu/libX
     # would shadow the package's /usr/lib/x86_64-linux-gnu/libX (another version, and a second

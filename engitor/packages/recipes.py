@@ -169,12 +169,17 @@ def make_recipe(name: Any, table: Mapping[str, Any], *, where: str = "",
 # Finding recipes
 
 
-def search_path(base_dir: Path | None = None) -> list[Path]:
+def candidate_dirs(base_dir: Path | None = None) -> list[Path]:
+    """Where package recipes are looked for, in order, whether or not the folders exist."""
     dirs = [base_dir / "packages"] if base_dir else []
     dirs += [Path(d) for d in os.environ.get("ENGITOR_PACKAGES", "").split(":") if d]
     dirs.append(SHIPPED_DIR)
+    return dirs
+
+
+def search_path(base_dir: Path | None = None) -> list[Path]:
     out: list[Path] = []
-    for d in dirs:
+    for d in candidate_dirs(base_dir):
         if d.is_dir() and d.resolve() not in [o.resolve() for o in out]:
             out.append(d)
     return out
