@@ -189,6 +189,7 @@ def add_closure(ctx: Context) -> None:
     closure = elf.closure(ctx.program_guest, ctx.program_host, roots=ctx.roots,
                           library_path=library_path)
     ctx.watched += closure.searched
+    ctx.watched += [str(r / "etc" / name) for r in ctx.roots for name in ("ld.so.conf", "ld.so.conf.d")]
     first_copy: dict[Path, str] = {}
     for guest, host in closure.objects.items():
         if ctx.category.get(guest) == "package":
