@@ -111,10 +111,14 @@ def test_a_package_image_is_rechecked_when_its_resolution_or_recipe_changes(
         tmp_path: Path, kernel_pkg):
     """`engitor pkg get` re-pins a runtime's versions; the old tree's files are still there,
     so the record must watch the pin and the recipe file, not only the files it read."""
+    from engitor import packages
     from engitor.packages import cache, recipes
 
     image = make_image("web", {"package": "nginx"}, base_dir=tmp_path)
     first = pipeline.build(image)
+    # A root merged just now has fresh folders, which would make the record racy (not kept).
+    for dirpath, _, _ in os.walk(packages.prepare(image).root):
+        os.utime(dirpath, (OLD, OLD))
     pin = cache.resolved_path("nginx")
     recipe_file = recipes.names(tmp_path)["nginx"]
     age(pin)
@@ -130,3 +134,13 @@ def test_a_package_image_is_rechecked_when_its_resolution_or_recipe_changes(
     (tmp_path / "packages").mkdir()  # a recipe of the same name beside the image's recipe
     (tmp_path / "packages/nginx.lua").write_text(recipe_file.read_text())
     assert quick.lookup(key) is None
+
+
+def test_the_key_covers_the_code_that_makes_package_trees():
+    """A new engitor that merges runtime roots differently (a trigger's product added, a drop
+    rule changed) must not find images built by the old one through their old roots' files."""
+    root = Path(quick.__file__).resolve().parent.parent
+    covered = {p.resolve() for pattern in quick.BUILDER_SOURCES for p in root.glob(pattern)}
+    for module in ("packages/cache.py", "packages/rules.py", "packages/triggers.py",
+                   "packages/__init__.py", "build/pipeline.py", "guest/init.c"):
+        assert (root / module).resolve() in covered, module
