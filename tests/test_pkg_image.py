@@ -128,3 +128,17 @@ def test_merged_root_has_no_absolute_symlinks(python3):
             target = os.readlink(host)
             assert not target.startswith("/"), (guest, target)
             assert Path(os.path.realpath(host)).is_relative_to(python3.root.resolve())
+
+
+def test_the_trust_store_is_made_and_openssls_default_file_reaches_it(python3):
+    """ca-certificates' postinst never runs; engitor makes its bundle, so openssl's own
+    /usr/lib/ssl/cert.pem link (OpenSSL's default CA file) is not dropped as dangling."""
+    tree = python3
+    assert "ca-certificates" in {u.deb.package for u in tree.units}
+    bundle = tree.root / "etc/ssl/certs/ca-certificates.crt"
+    assert "/etc/ssl/certs/ca-certificates.crt" in tree.files
+    assert "/usr/lib/ssl/cert.pem" in tree.files
+    assert (tree.root / "usr/lib/ssl/cert.pem").resolve() == bundle.resolve()
+    crts = list((tree.root / "usr/share/ca-certificates").rglob("*.crt"))
+    assert len(crts) > 100
+    assert bundle.read_bytes().count(b"-----BEGIN CERTIFICATE-----") == len(crts)

@@ -78,6 +78,7 @@ def test_python3_http_server(tmp_path):
 import http.server, sys, ssl, sqlite3, json, zlib, decimal, lzma, bz2, ctypes, uuid, hashlib
 import asyncio, curses, readline, csv, datetime, email, xml.etree.ElementTree, zoneinfo
 print("stdlib ok", sys.version.split()[0], sqlite3.sqlite_version, ssl.OPENSSL_VERSION)
+print("trusted CAs", ssl.create_default_context().cert_store_stats()["x509_ca"])
 class Hello(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         body = f"hello from python {sys.version.split()[0]}\\n".encode()
@@ -91,6 +92,9 @@ http.server.ThreadingHTTPServer(("0.0.0.0", 8000), Hello).serve_forever()
         assert get(inst, f"http://127.0.0.1:{port}/") == "hello from python 3.11.2\n"
         assert "stdlib ok 3.11.2" in wait_for(inst, "stdlib ok")
         assert "OpenSSL 3." in console(inst)
+        # OpenSSL's default CA file, made from ca-certificates without its postinst.
+        trusted = int(wait_for(inst, "trusted CAs").split("trusted CAs ")[1].split()[0])
+        assert trusted > 100
 
 
 def test_node_http_server(tmp_path):
@@ -117,6 +121,9 @@ def test_ruby_webrick(tmp_path):
    time uri fileutils].each { |lib| require lib }
 $stdout.sync = true
 puts "stdlib ok #{RUBY_VERSION} #{Digest::SHA256.hexdigest('x')[0, 8]} #{JSON.generate([1])}"
+store = OpenSSL::X509::Store.new.tap(&:set_default_paths)
+root = OpenSSL::X509::Certificate.new(File.read('/usr/share/ca-certificates/mozilla/ISRG_Root_X1.crt'))
+puts "trusted #{store.verify(root)}"
 server = WEBrick::HTTPServer.new(Port: 8000, BindAddress: '0.0.0.0', AccessLog: [])
 server.mount_proc('/') { |_, res| res.body = "hello from ruby #{RUBY_VERSION}\\n" }
 server.start
@@ -124,6 +131,8 @@ server.start
     with booted("ruby", tmp_path, 8000, package="ruby", args=["app.rb"]) as (inst, port):
         assert get(inst, f"http://127.0.0.1:{port}/") == "hello from ruby 3.1.2\n"
         assert "stdlib ok 3.1.2 2d711642 [1]" in wait_for(inst, "stdlib ok")
+        # OpenSSL's default trust store, made from ca-certificates without its postinst.
+        assert "trusted true" in wait_for(inst, "trusted ")
 
 
 JAVA = """\
@@ -215,6 +224,8 @@ $want = ['ctype', 'tokenizer', 'iconv', 'json', 'pcre', 'posix', 'sockets', 'fil
 $missing = array_values(array_filter($want, fn($e) => !extension_loaded($e)));
 echo "hello from php " . PHP_VERSION . "\\n";
 echo "missing [" . implode(",", $missing) . "] tz " . date_default_timezone_get() . "\\n";
+$root = file_get_contents('/usr/share/ca-certificates/mozilla/ISRG_Root_X1.crt');
+echo "trusted " . var_export(openssl_x509_checkpurpose($root, X509_PURPOSE_ANY), true) . "\\n";
 """)
     # "www", named in the args, is copied into the image.
     with booted("php", tmp_path, 8000, package="php",
@@ -222,6 +233,7 @@ echo "missing [" . implode(",", $missing) . "] tz " . date_default_timezone_get(
         body = get(inst, f"http://127.0.0.1:{port}/")
         assert body.startswith("hello from php 8.2."), body
         assert "missing [] tz UTC" in body, body
+        assert "trusted true" in body, body
 
 
 NGINX_CONF = """\

@@ -63,8 +63,9 @@ def prepare(image: Image, *, log: Log = lambda _: None) -> Tree:
 
 
 def units_of_interest(recipe: PackageRecipe, units: list[cache.Unpacked]) -> list[cache.Unpacked]:
-    """The packages the recipe names (the runtime's version), not their dependencies."""
-    named = [u for u in units if u.deb.package in recipe.debs]
+    """The first package the recipe names (the runtime's version; later ones are additions
+    such as ca-certificates), not their dependencies."""
+    named = [u for u in units if u.deb.package == recipe.debs[0]]
     return named or units[-1:]
 
 

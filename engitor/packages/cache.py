@@ -8,9 +8,10 @@ Layout under ~/.engitor (every entry written with `home.atomic_dir`/`atomic_writ
                                          hard links into unpacked/) + root.json
   packages/resolved/NAME.json            the last resolution of runtime NAME (which versions)
 
-Maintainer scripts never run. Absolute symlinks are made relative when a package is unpacked,
-so that every lookup inside a root stays inside it (the host's /etc/alternatives is not the
-guest's).
+Maintainer scripts never run; `triggers` makes the few of their products that runtimes read
+(the CA trust store) when a root is merged. Absolute symlinks are made relative when a package
+is unpacked, so that every lookup inside a root stays inside it (the host's /etc/alternatives is
+not the guest's).
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ from typing import Any
 
 from engitor import home
 from engitor.errors import UserError
+from engitor.packages import triggers
 from engitor.packages.apt import Deb, deb_fields
 from engitor.packages.rules import Rules
 
-FORMAT = 1  # bump when what is stored in an unpacked tree or a root changes
+FORMAT = 1  # bump when what is stored in an unpacked tree changes
+ROOT_FORMAT = 2  # bump when what a merged root holds changes (2: triggers' products)
 
 
 def cache_dir() -> Path:
@@ -179,7 +182,7 @@ class Root:
 
 def root_key(units: list[Unpacked], rules: Rules) -> str:
     ident = [[u.deb.id, u.source, u.sha256] for u in units]
-    text = json.dumps([FORMAT, ident, rules.key()])
+    text = json.dumps([FORMAT, ROOT_FORMAT, ident, rules.key()])
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
@@ -205,6 +208,9 @@ def merge(units: list[Unpacked], rules: Rules) -> Root:
         root = tmp / "root"
         root.mkdir()
         dropped = sum(_merge_one(unit.root, root, rules) for unit in units)
+        # Before dangling links go: some point at what a trigger makes (openssl's
+        # /usr/lib/ssl/cert.pem at the CA bundle).
+        made = triggers.run(root)
         dangling = _drop_dangling(root)
         files = kept = 0
         for dirpath, _, filenames in os.walk(root):
@@ -214,7 +220,7 @@ def merge(units: list[Unpacked], rules: Rules) -> Root:
                 kept += st.st_size if stat.S_ISREG(st.st_mode) else 0
         (tmp / "root.json").write_text(json.dumps({
             "files": files, "bytes": kept, "dropped_bytes": dropped, "dangling": dangling,
-            "packages": [u.deb.id for u in units], "rules": rules.key(),
+            "packages": [u.deb.id for u in units], "rules": rules.key(), "triggers": made,
             "made": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=2))
     found = load_root(key)
     assert found is not None

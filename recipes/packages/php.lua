@@ -1,7 +1,8 @@
 -- PHP's command line (and built-in web server: php -S) from Debian.
 package "php" {
   description = "PHP command line interpreter and built-in web server",
-  debs = {"php-cli"},
+  -- ca-certificates: the trust store, so HTTPS clients in the guest verify servers.
+  debs = {"php-cli", "ca-certificates"},
   program = "/usr/bin/php[0-9].[0-9]",
   -- Debian's maintainer scripts would copy the production php.ini and enable the bundled
   -- extensions (ctype, iconv, tokenizer, opcache, …) through conf.d links; none runs here, so

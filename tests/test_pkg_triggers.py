@@ -1,0 +1,59 @@
+"""What maintainer scripts would make, made from the unpacked files: the CA trust store."""
+
+from __future__ import annotations
+
+import os
+import ssl
+from pathlib import Path
+
+import pytest
+
+from engitor.packages import triggers
+
+HOST_CERTS = Path("/usr/share/ca-certificates/mozilla")
+
+
+def _two_certs() -> list[Path]:
+    certs = sorted(HOST_CERTS.glob("*.crt"))[:2]
+    if len(certs) < 2:
+        pytest.skip("this host has no ca-certificates to take real certificates from")
+    return certs
+
+
+def test_the_bundle_holds_every_certificate_in_order_each_ending_in_a_newline(tmp_path):
+    a, b = _two_certs()
+    share = tmp_path / "usr/share/ca-certificates"
+    (share / "mozilla").mkdir(parents=True)
+    (share / "local").mkdir()
+    # update-ca-certificates adds a newline to a certificate without one (Debian #635570).
+    (share / "mozilla/B, Trust (Root).crt").write_bytes(b.read_bytes().rstrip(b"\n"))
+    (share / "local/A.crt").write_bytes(a.read_bytes())
+    made = triggers.run(tmp_path)
+    bundle = tmp_path / "etc/ssl/certs/ca-certificates.crt"
+    assert bundle.read_bytes() == a.read_bytes() + b.read_bytes().rstrip(b"\n") + b"\n"
+    assert made == ["/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/certs/A.pem",
+                    "/etc/ssl/certs/B__Trust_=Root=.pem"]
+    # The postinst's link names, relative so they stay inside the image.
+    link = tmp_path / "etc/ssl/certs/B__Trust_=Root=.pem"
+    assert os.readlink(link) == "../../../usr/share/ca-certificates/mozilla/B, Trust (Root).crt"
+    assert link.read_bytes() == (share / "mozilla/B, Trust (Root).crt").read_bytes()
+    stats = ssl.create_default_context(cafile=bundle).cert_store_stats()
+    assert stats["x509_ca"] == 2
+
+
+def test_making_it_again_gives_the_same_bytes(tmp_path):
+    a, b = _two_certs()
+    share = tmp_path / "usr/share/ca-certificates/mozilla"
+    share.mkdir(parents=True)
+    for cert in (a, b):
+        (share / cert.name).write_bytes(cert.read_bytes())
+    first = triggers.run(tmp_path)
+    before = (tmp_path / triggers.CA_BUNDLE).read_bytes()
+    assert triggers.run(tmp_path) == first
+    assert (tmp_path / triggers.CA_BUNDLE).read_bytes() == before
+
+
+def test_a_root_without_ca_certificates_gets_nothing(tmp_path):
+    (tmp_path / "usr/share/ca-certificates").mkdir(parents=True)
+    assert triggers.run(tmp_path) == []
+    assert not (tmp_path / "etc").exists()
