@@ -104,6 +104,7 @@ for (const m of ['fs', 'os', 'url', 'util', 'stream', 'events', 'path', 'net', '
                  'child_process', 'readline', 'assert', 'querystring', 'string_decoder']) require(m);
 const digest = crypto.createHash('sha256').update('x').digest('hex').slice(0, 8);
 console.log('stdlib ok ' + process.version + ' ' + digest + ' ' + zlib.gzipSync('x').length);
+console.log('root CAs ' + require('tls').rootCertificates.length);
 http.createServer((req, res) => res.end('hello from node ' + process.version + '\\n'))
     .listen(8000, '0.0.0.0');
 """)
@@ -113,6 +114,10 @@ http.createServer((req, res) => res.end('hello from node ' + process.version + '
         assert body.startswith("hello from node v18.")
         assert "stdlib ok v18." in wait_for(inst, "stdlib ok")
         assert " 2d711642 " in console(inst)  # sha256("x"): OpenSSL answers
+        # Node.js carries Mozilla's roots itself; the recipe adds ca-certificates for what
+        # reads OpenSSL's default store (--use-openssl-ca, addons, child programs).
+        roots = int(wait_for(inst, "root CAs ").split("root CAs ")[1].split()[0])
+        assert roots > 100
 
 
 def test_ruby_webrick(tmp_path):
