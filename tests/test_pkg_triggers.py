@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import ssl
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -57,3 +59,48 @@ def test_a_root_without_ca_certificates_gets_nothing(tmp_path):
     (tmp_path / "usr/share/ca-certificates").mkdir(parents=True)
     assert triggers.run(tmp_path) == []
     assert not (tmp_path / "etc").exists()
+
+
+def _jdk_tree(root: Path, certs: list[Path]) -> None:
+    share = root / "usr/share/ca-certificates/mozilla"
+    share.mkdir(parents=True)
+    for cert in certs:
+        (share / cert.name).write_bytes(cert.read_bytes())
+    security = root / "usr/lib/jvm/java-17-openjdk-amd64/lib/security"
+    security.mkdir(parents=True)
+    os.symlink("../../../../../../etc/ssl/certs/java/cacerts", security / "cacerts")
+
+
+def test_the_java_trust_store_is_a_key_store_keytool_reads_and_verifies(tmp_path):
+    keytool = shutil.which("keytool")
+    assert keytool, "the tests need a JDK (openjdk-17-jdk-headless, in the Makefile's APT_TEST)"
+    certs = sorted(HOST_CERTS.glob("*.crt"))
+    if len(certs) < 3:
+        pytest.skip("this host has no ca-certificates to take real certificates from")
+    # A name with non-ASCII letters exercises Java's modified UTF-8 in the aliases.
+    certs = certs[:3] + [c for c in certs if not c.name.isascii()][:1]
+    _jdk_tree(tmp_path, certs)
+    assert "/etc/ssl/certs/java/cacerts" in triggers.run(tmp_path)
+    store = tmp_path / "usr/lib/jvm/java-17-openjdk-amd64/lib/security/cacerts"
+    # With the password keytool checks the store's integrity digest.
+    proc = subprocess.run([keytool, "-list", "-rfc", "-keystore", str(store), "-storepass",
+                           "changeit"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"Your keystore contains {len(certs)} entries" in proc.stdout
+    for cert in certs:
+        alias = "debian:" + cert.name[:-4].replace(" ", "_").lower() + ".pem"
+        assert f"Alias name: {alias}\n" in proc.stdout, alias
+        assert "trustedCertEntry" in proc.stdout
+    pems = {"".join(c.read_text().split()) for c in certs}
+    listed = {"".join(b.split("-----END")[0].split()) + "-----ENDCERTIFICATE-----"
+              for b in proc.stdout.split("-----BEGIN")[1:]}
+    assert {"-----BEGIN" + b for b in listed} == pems
+
+
+def test_no_java_trust_store_without_a_jdk_linking_to_it(tmp_path):
+    a, b = _two_certs()
+    share = tmp_path / "usr/share/ca-certificates/mozilla"
+    share.mkdir(parents=True)
+    (share / a.name).write_bytes(a.read_bytes())
+    assert "/etc/ssl/certs/java/cacerts" not in triggers.run(tmp_path)
+    assert not (tmp_path / "etc/ssl/certs/java").exists()

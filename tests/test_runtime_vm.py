@@ -158,6 +158,12 @@ public class Hello {
         java.sql.Timestamp.valueOf("2024-01-01 00:00:00");
         System.out.println("stdlib ok " + System.getProperty("java.version") + " "
                            + HexFormat.of().formatHex(d).substring(0, 8));
+        // The default trust store (lib/security/cacerts), as an HTTPS client would use it.
+        javax.net.ssl.TrustManagerFactory tmf = javax.net.ssl.TrustManagerFactory.getInstance(
+            javax.net.ssl.TrustManagerFactory.getDefaultAlgorithm());
+        tmf.init((java.security.KeyStore) null);
+        System.out.println("trusted CAs " + ((javax.net.ssl.X509TrustManager)
+            tmf.getTrustManagers()[0]).getAcceptedIssuers().length);
         HttpServer s = HttpServer.create(new InetSocketAddress(8000), 0);
         s.createContext("/", ex -> {
             byte[] body = ("hello from java " + System.getProperty("java.version") + "\\n")
@@ -185,6 +191,9 @@ def test_java_headless_jre_with_a_class_compiled_here(tmp_path):
         body = get(inst, f"http://127.0.0.1:{port}/", timeout=240)
         assert body.startswith("hello from java 17.")
         assert " 2d711642" in wait_for(inst, "stdlib ok 17.")
+        # The JKS store engitor writes where ca-certificates-java's postinst would.
+        trusted = int(wait_for(inst, "trusted CAs").split("trusted CAs ")[1].split()[0])
+        assert trusted > 100
 
 
 ERLANG = """\

@@ -34,7 +34,7 @@ from engitor.packages.apt import Deb, deb_fields
 from engitor.packages.rules import Rules
 
 FORMAT = 1  # bump when what is stored in an unpacked tree changes
-ROOT_FORMAT = 2  # bump when what a merged root holds changes (2: triggers' products)
+ROOT_FORMAT = 3  # bump when what a merged root holds changes (3: the Java trust store)
 
 
 def cache_dir() -> Path:

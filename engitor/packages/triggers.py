@@ -7,7 +7,10 @@ root alone, deterministically, and returns the guest paths it wrote.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
+import struct
 from pathlib import Path
 
 CA_SHARE = "usr/share/ca-certificates"
@@ -37,10 +40,7 @@ def ca_certificates(root: Path) -> list[str]:
     for rel in certs:
         text = (share / rel).read_bytes()
         chunks.append(text if text.endswith(b"\n") else text + b"\n")
-        # The postinst's own spelling of a certificate's link name.
-        stem = rel.rsplit("/", 1)[-1][:-len(".crt")]
-        link = out / (stem.replace(" ", "_").replace("(", "=").replace(")", "=")
-                      .replace(",", "_") + ".pem")
+        link = out / (_pem_name(rel.rsplit("/", 1)[-1][:-len(".crt")]) + ".pem")
         if link.is_symlink() or link.exists():
             link.unlink()
         os.symlink(os.path.relpath(share / rel, out), link)
@@ -53,6 +53,80 @@ def ca_certificates(root: Path) -> list[str]:
     return ["/" + CA_BUNDLE, *made]
 
 
+JAVA_CACERTS = "etc/ssl/certs/java/cacerts"
+JKS_MAGIC = 0xFEEDFEED
+JKS_TRUSTED_CERT = 2
+# Java's customary cacerts password; a trust store read with no password (the JDK's default)
+# skips the integrity check, one read with this one passes it.
+JKS_PASSWORD = "changeit"
+
+
+def java_cacerts(root: Path) -> list[str]:
+    """The Java trust store ca-certificates-java's postinst makes by running Java: every
+    certificate of the CA bundle as a trusted entry of a JKS key store at the path the JDK's
+    lib/security/cacerts links to. Only made when a JDK in the root links there."""
+    wanted = root / JAVA_CACERTS
+    # The links dangle until the store exists, and Path.glob skips dangling names.
+    links = [p for d in root.glob("usr/lib/jvm/*/lib/security") if (p := d / "cacerts")
+             .is_symlink() and Path(os.path.normpath(d / os.readlink(p))) == wanted]
+    share = root / CA_SHARE
+    if not links or not share.is_dir():
+        return []
+    entries = []
+    for cert in sorted(share.rglob("*.crt")):
+        if not cert.is_file():
+            continue
+        # ca-certificates-java's alias: "debian:" and the /etc/ssl/certs link name; JKS keeps
+        # aliases in lower case.
+        alias = "debian:" + _pem_name(cert.name[:-len(".crt")]).lower() + ".pem"
+        entries.append((alias, _der(cert.read_bytes())))
+    if not entries:
+        return []
+    wanted.parent.mkdir(parents=True, exist_ok=True)
+    if wanted.is_symlink() or wanted.exists():
+        wanted.unlink()
+    wanted.write_bytes(jks_truststore(entries, JKS_PASSWORD))
+    wanted.chmod(0o644)
+    return ["/" + JAVA_CACERTS]
+
+
+def jks_truststore(entries: list[tuple[str, bytes]], password: str) -> bytes:
+    """A JKS key store (version 2) of trusted certificates: (alias, DER) pairs. Entries carry
+    time 0 so the same certificates always give the same bytes."""
+    out = bytearray(struct.pack(">III", JKS_MAGIC, 2, len(entries)))
+    for alias, der in sorted(entries):
+        out += struct.pack(">I", JKS_TRUSTED_CERT) + _java_utf(alias) + struct.pack(">q", 0)
+        out += _java_utf("X.509") + struct.pack(">I", len(der)) + der
+    # The key store's integrity digest, as the JDK computes it.
+    digest = hashlib.sha1(password.encode("utf-16-be") + b"Mighty Aphrodite" + bytes(out))
+    return bytes(out) + digest.digest()
+
+
+def _java_utf(text: str) -> bytes:
+    """DataOutputStream.writeUTF: a length, then modified UTF-8 over UTF-16 code units."""
+    data = text.encode("utf-16-be")
+    out = bytearray()
+    for i in range(0, len(data), 2):
+        unit = (data[i] << 8) | data[i + 1]
+        if 0 < unit < 0x80:
+            out.append(unit)
+        elif unit < 0x800:
+            out += bytes((0xC0 | unit >> 6, 0x80 | unit & 0x3F))
+        else:
+            out += bytes((0xE0 | unit >> 12, 0x80 | unit >> 6 & 0x3F, 0x80 | unit & 0x3F))
+    return struct.pack(">H", len(out)) + bytes(out)
+
+
+def _der(pem: bytes) -> bytes:
+    body = pem.split(b"-----BEGIN CERTIFICATE-----", 1)[1].split(b"-----END CERTIFICATE-----")[0]
+    return base64.b64decode(b"".join(body.split()))
+
+
+def _pem_name(stem: str) -> str:
+    """The postinst's spelling of a certificate's /etc/ssl/certs link name (without .pem)."""
+    return stem.replace(" ", "_").replace("(", "=").replace(")", "=").replace(",", "_")
+
+
 def run(root: Path) -> list[str]:
     """Every product whose inputs are in `root`; the guest paths written."""
-    return ca_certificates(root)
+    return ca_certificates(root) + java_cacerts(root)
