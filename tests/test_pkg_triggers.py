@@ -33,8 +33,16 @@ def test_the_bundle_holds_every_certificate_in_order_each_ending_in_a_newline(tm
     made = triggers.run(tmp_path)
     bundle = tmp_path / "etc/ssl/certs/ca-certificates.crt"
     assert bundle.read_bytes() == a.read_bytes() + b.read_bytes().rstrip(b"\n") + b"\n"
+    hashes = {}
+    for name, cert in (("A.pem", a), ("B__Trust_=Root=.pem", b)):
+        hashes[subprocess.run(["openssl", "x509", "-noout", "-subject_hash", "-in", str(cert)],
+                              capture_output=True, text=True, check=True).stdout.strip()] = name
     assert made == ["/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/certs/A.pem",
-                    "/etc/ssl/certs/B__Trust_=Root=.pem"]
+                    "/etc/ssl/certs/B__Trust_=Root=.pem",
+                    *sorted(f"/etc/ssl/certs/{h}.0" for h in hashes)]
+    # OpenSSL's lookup by folder: HASH.0 names the certificate's NAME.pem.
+    for h, name in hashes.items():
+        assert os.readlink(tmp_path / f"etc/ssl/certs/{h}.0") == name
     # The postinst's link names, relative so they stay inside the image.
     link = tmp_path / "etc/ssl/certs/B__Trust_=Root=.pem"
     assert os.readlink(link) == "../../../usr/share/ca-certificates/mozilla/B, Trust (Root).crt"

@@ -10,20 +10,23 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
+import shutil
 import struct
+import subprocess
 from pathlib import Path
 
 CA_SHARE = "usr/share/ca-certificates"
 CA_CERTS = "etc/ssl/certs"
 CA_BUNDLE = "etc/ssl/certs/ca-certificates.crt"
+HASH_LINK = re.compile(r"[0-9a-f]{8}\.r?[0-9]+")  # certificates' HASH.N, CRLs' HASH.rN
 
 
 def ca_certificates(root: Path) -> list[str]:
     """The trust store ca-certificates' postinst makes with update-ca-certificates: every
     certificate under /usr/share/ca-certificates trusted (the package's default answer), one
     PEM bundle in /etc/ssl/certs (OpenSSL's default CA file, through /usr/lib/ssl/cert.pem) and
-    a NAME.pem link per certificate. OpenSSL's subject-hash links are not made: the bundle is
-    what OpenSSL, Python, Ruby, PHP and Node.js read by default."""
+    a NAME.pem link per certificate, with OpenSSL's subject-hash links to those."""
     share = root / CA_SHARE
     if not share.is_dir():
         return []
@@ -50,7 +53,22 @@ def ca_certificates(root: Path) -> list[str]:
         bundle.unlink()
     bundle.write_bytes(b"".join(chunks))
     bundle.chmod(0o644)
-    return ["/" + CA_BUNDLE, *made]
+    return ["/" + CA_BUNDLE, *made, *_rehash(out)]
+
+
+def _rehash(certs: Path) -> list[str]:
+    """OpenSSL's subject-hash links (HASH.0 -> NAME.pem), for programs that look certificates
+    up by folder rather than read the bundle; made, as update-ca-certificates does, by the
+    host's `openssl rehash`. Without openssl on the host they are left out."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        return []
+    # It names, on stderr, the bundle it skips for holding many certificates.
+    proc = subprocess.run([openssl, "rehash", str(certs)], capture_output=True, check=False)
+    if proc.returncode != 0:
+        return []
+    return sorted("/" + CA_CERTS + "/" + name for name in os.listdir(certs)
+                  if HASH_LINK.fullmatch(name))
 
 
 JAVA_CACERTS = "etc/ssl/certs/java/cacerts"
