@@ -112,3 +112,12 @@ def test_no_java_trust_store_without_a_jdk_linking_to_it(tmp_path):
     (share / a.name).write_bytes(a.read_bytes())
     assert "/etc/ssl/certs/java/cacerts" not in triggers.run(tmp_path)
     assert not (tmp_path / "etc/ssl/certs/java").exists()
+
+
+def test_a_file_that_is_no_certificate_stays_out_of_the_java_store(tmp_path):
+    a, b = _two_certs()
+    _jdk_tree(tmp_path, [a, b])
+    (tmp_path / "usr/share/ca-certificates/mozilla/broken.crt").write_text("not a certificate\n")
+    triggers.run(tmp_path)
+    store = (tmp_path / triggers.JAVA_CACERTS).read_bytes()
+    assert int.from_bytes(store[8:12], "big") == 2  # the entry count after magic and version

@@ -85,10 +85,10 @@ def java_cacerts(root: Path) -> list[str]:
     lib/security/cacerts links to. Only made when a JDK in the root links there."""
     wanted = root / JAVA_CACERTS
     # The links dangle until the store exists, and Path.glob skips dangling names.
-    links = [p for d in root.glob("usr/lib/jvm/*/lib/security") if (p := d / "cacerts")
-             .is_symlink() and Path(os.path.normpath(d / os.readlink(p))) == wanted]
+    jdk_links = [p for d in root.glob("usr/lib/jvm/*/lib/security") if (p := d / "cacerts")
+                 .is_symlink() and Path(os.path.normpath(d / os.readlink(p))) == wanted]
     share = root / CA_SHARE
-    if not links or not share.is_dir():
+    if not jdk_links or not share.is_dir():
         return []
     entries = []
     for cert in sorted(share.rglob("*.crt")):
@@ -97,7 +97,9 @@ def java_cacerts(root: Path) -> list[str]:
         # ca-certificates-java's alias: "debian:" and the /etc/ssl/certs link name; JKS keeps
         # aliases in lower case.
         alias = "debian:" + _pem_name(cert.name[:-len(".crt")]).lower() + ".pem"
-        entries.append((alias, _der(cert.read_bytes())))
+        der = _der(cert.read_bytes())
+        if der is not None:
+            entries.append((alias, der))
     if not entries:
         return []
     wanted.parent.mkdir(parents=True, exist_ok=True)
@@ -135,9 +137,16 @@ def _java_utf(text: str) -> bytes:
     return struct.pack(">H", len(out)) + bytes(out)
 
 
-def _der(pem: bytes) -> bytes:
-    body = pem.split(b"-----BEGIN CERTIFICATE-----", 1)[1].split(b"-----END CERTIFICATE-----")[0]
-    return base64.b64decode(b"".join(body.split()))
+def _der(pem: bytes) -> bytes | None:
+    """The first certificate of a PEM file, or None (keytool skips such a file too)."""
+    begin, end = b"-----BEGIN CERTIFICATE-----", b"-----END CERTIFICATE-----"
+    if begin not in pem or end not in pem:
+        return None
+    body = pem.split(begin, 1)[1].split(end, 1)[0]
+    try:
+        return base64.b64decode(b"".join(body.split()), validate=True)
+    except ValueError:
+        return None
 
 
 def _pem_name(stem: str) -> str:
