@@ -32,6 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchlib import as_installed  # noqa: E402
+
 from engitor import home  # noqa: E402
 from engitor.build import pipeline  # noqa: E402
 from engitor.recipe.model import Accel  # noqa: E402
@@ -204,6 +206,7 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--json", type=Path)
     args = p.parse_args()
+    as_installed()
     with tempfile.TemporaryDirectory() as tmp:
         result = {
             "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.node()} {os.cpu_count()} cpus",

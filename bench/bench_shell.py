@@ -29,6 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchlib import as_installed  # noqa: E402
 
 
 def spawn_to_prompt(argv: list[str], prompt: str, env: dict[str, str], runs: int) -> list[float]:
@@ -120,6 +121,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--runs", type=int, default=15)
     args = p.parse_args()
+    as_installed()
     home = tempfile.mkdtemp(prefix="engitor-bench-")
     env = {**os.environ, "ENGITOR_HOME": home, "TERM": "xterm-256color",
            "PYTHONPATH": str(ROOT)}

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import statistics
+import subprocess
+import sys
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def cpu() -> str:
@@ -21,3 +26,11 @@ def summary(samples: list[float]) -> str:
     """Median in ms with the 10th-90th percentile range."""
     q = statistics.quantiles(samples, n=10)
     return f"{statistics.median(samples) * 1000:.1f} ms ({q[0] * 1000:.1f}-{q[-1] * 1000:.1f})"
+
+
+def as_installed() -> None:
+    """Measure engitor's start-up as users have it: with bytecode caches. pip compiles them when
+    it installs a package; an environment that turns writing them off (PYTHONDONTWRITEBYTECODE,
+    set on some CI machines) would make every command compile engitor from source."""
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "engitor")], check=True)

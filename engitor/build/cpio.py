@@ -14,7 +14,10 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-ZSTD_LEVEL = 9
+# zstd's own default. Measured on Java's 231 MiB initramfs: level 3 compresses in 1.2 s to
+# 75.7 MiB, level 9 in 5.0 s to 68.1 MiB, and the guest unpacks either at the same speed; every
+# new image pays the compression, so the faster build wins over 11 % of size.
+ZSTD_LEVEL = 3
 # Our own kernel command line is built knowing the initrd is zstd; Debian kernels have RD_ZSTD=y.
 COMPRESSION = "zstd"
 
