@@ -1,15 +1,18 @@
-"""Helpers for tests: the CLI in a child process, free ports, polling, compiling C."""
+"""Helpers for tests: the CLI in a child process, free ports, polling, compiling C, booting an
+image in-process."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 
 def compile_c(source: Path, out: Path, *flags: str) -> Path:
@@ -60,3 +63,22 @@ def http_get(url: str, timeout: float = 2) -> str:
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return r.read().decode()
 
+
+
+@contextlib.contextmanager
+def booted(image: Any, guest_port: int | None = None) -> Iterator[tuple[Any, int]]:
+    """Build `image` and boot it under TCG, `guest_port` forwarded from a free host port; yields
+    (instance, host port or 0). The VM is killed and its run folder removed afterwards."""
+    from engitor.build import pipeline
+    from engitor.recipe.model import Accel, Port
+    from engitor.vm import runner
+
+    host = free_port() if guest_port else 0
+    image = image.with_settings(accel=Accel.TCG,
+                                ports=(Port(host, guest_port),) if guest_port else ())
+    inst = runner.launch(pipeline.build(image), image)
+    try:
+        yield inst, host
+    finally:
+        inst.kill()
+        inst.remove()

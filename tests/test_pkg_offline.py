@@ -6,6 +6,7 @@ proxy nobody listens on (so no downloads)."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -13,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import support
 
 from engitor import packages
 from engitor.build import kernel, pipeline
@@ -122,18 +124,10 @@ def test_host_fallback_when_the_archive_is_unreachable(fresh_home, tmp_path, mon
     packages.prepare(image, log=lines.append)  # from the cache now, and still said
     assert any("are this host's installed files" in line for line in lines), lines
 
-    from engitor.recipe.model import Accel
     from engitor.vm import runner
 
-    image = image.with_settings(accel=Accel.TCG)
-    inst = runner.launch(pipeline.build(image), image)
-    try:
-        import io
-
-        out = io.StringIO()
+    out = io.StringIO()
+    with support.booted(image) as (inst, _):
         outcome = runner.follow(inst, out=out)
-    finally:
-        inst.kill()
-        inst.remove()
     assert "from the host [1]" in out.getvalue()
     assert outcome.exit_status == 0

@@ -15,11 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import free_port
+import support
 
 from engitor.recipe import settings
 from engitor.recipe.lua_front import load_recipe
-from engitor.recipe.model import Accel, Image, MiB, Port
+from engitor.recipe.model import Image, MiB, Port
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
@@ -113,19 +113,10 @@ def test_every_example_recipe_builds(recipes):
 
 @contextlib.contextmanager
 def booted(image: Image, guest_port: int) -> Iterator[tuple[object, int]]:
-    """Build and boot `image` with its guest port forwarded from a free host port."""
-    from engitor.build import pipeline
-    from engitor.vm import runner
-
-    host = free_port()
-    image = image.with_settings(ports=(Port(host, guest_port),), accel=Accel.TCG)
-    image = settings.expand_generators(image, {"name": image.name})
-    inst = runner.launch(pipeline.build(image), image)
-    try:
-        yield inst, host
-    finally:
-        inst.kill()
-        inst.remove()
+    """Build and boot `image` (its generators run first) with its guest port forwarded."""
+    with support.booted(settings.expand_generators(image, {"name": image.name}),
+                        guest_port) as booted_vm:
+        yield booted_vm
 
 
 def get(url: str, deadline: float) -> str:

@@ -20,10 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import free_port
+import support
 
-from engitor.build import pipeline
-from engitor.recipe.model import Accel, Port
 from engitor.recipe.settings import make_image
 from engitor.vm import runner
 
@@ -34,16 +32,9 @@ pytestmark = pytest.mark.vm
 def booted(name: str, folder: Path, guest_port: int | None,
            **settings: Any) -> Iterator[tuple[runner.Instance, int]]:
     """Build an image from `settings` (paths relative to `folder`) and boot it under TCG."""
-    host = free_port() if guest_port else 0
     image = make_image(name, settings, base_dir=folder, where=f"test {name}")
-    image = image.with_settings(accel=Accel.TCG, boot_timeout=180,
-                                ports=(Port(host, guest_port),) if guest_port else ())
-    inst = runner.launch(pipeline.build(image), image)
-    try:
-        yield inst, host
-    finally:
-        inst.kill()
-        inst.remove()
+    with support.booted(image.with_settings(boot_timeout=180), guest_port) as booted_vm:
+        yield booted_vm
 
 
 def console(inst: runner.Instance) -> str:
