@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import lupa
-from benchlib import cpu, summary
+from benchlib import cpu, summary, time_cases
 
 from engitor.lua.runtime import DEFAULT_TIME_LIMIT, Runtime
 from engitor.recipe import lua_front, settings
@@ -97,18 +97,7 @@ def main() -> int:
 
     cases = {"loop": lambda: load_recipe(loop), "literal": lambda: load_recipe(lit),
              "python": lambda: python_baseline(js, folder), "small": lambda: load_recipe(small)}
-    times: dict[str, list[float]] = {k: [] for k in cases}
-    parts: dict[str, list[float]] = {}
-    for _ in range(3):  # warm-up: imports, caches, page faults
-        for fn in cases.values():
-            fn()
-    for _ in range(REPEAT):
-        for name, fn in cases.items():
-            t = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t)
-        for stage, took in stages(loop).items():
-            parts.setdefault(stage, []).append(took)
+    times, parts = time_cases(cases, REPEAT, lambda: stages(loop))
 
     med = {k: statistics.median(v) for k, v in times.items()}
     out = [

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import lupa
 import yaml
-from benchlib import cpu, summary
+from benchlib import cpu, summary, time_cases
 
 from engitor.lua.runtime import Runtime
 from engitor.recipe import lua_emit, lua_front, ops_compat, settings, yaml_front
@@ -134,18 +134,7 @@ def main() -> int:
              "lua": lambda: lua_front.load_recipe(lua_path),
              "ops": lambda: ops_compat.load_with_program(ops_dir / "config.json", "server",
                                                          None)}
-    times: dict[str, list[float]] = {k: [] for k in cases}
-    parts: dict[str, list[float]] = {}
-    for _ in range(3):  # warm-up: imports, caches, page faults
-        for fn in cases.values():
-            fn()
-    for _ in range(REPEAT):
-        for name, fn in cases.items():
-            t = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t)
-        for stage, took in stages(path).items():
-            parts.setdefault(stage, []).append(took)
+    times, parts = time_cases(cases, REPEAT, lambda: stages(path))
 
     med = {k: statistics.median(v) for k, v in times.items()}
     load = os.getloadavg()[0]

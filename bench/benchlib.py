@@ -7,6 +7,8 @@ import platform
 import statistics
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +28,27 @@ def summary(samples: list[float]) -> str:
     """Median in ms with the 10th-90th percentile range."""
     q = statistics.quantiles(samples, n=10)
     return f"{statistics.median(samples) * 1000:.1f} ms ({q[0] * 1000:.1f}-{q[-1] * 1000:.1f})"
+
+
+def time_cases(cases: dict[str, Callable[[], object]], repeat: int,
+               stages: Callable[[], dict[str, float]]) -> tuple[dict[str, list[float]],
+                                                             dict[str, list[float]]]:
+    """Time each case `repeat` times, the cases alternating within each round so drift in the
+    machine's load hits all alike, after 3 warm-up rounds (imports, caches, page faults); each
+    round also records `stages()` (stage name -> seconds). Returns (times, stage times)."""
+    times: dict[str, list[float]] = {k: [] for k in cases}
+    parts: dict[str, list[float]] = {}
+    for _ in range(3):
+        for fn in cases.values():
+            fn()
+    for _ in range(repeat):
+        for name, fn in cases.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+        for stage, took in stages().items():
+            parts.setdefault(stage, []).append(took)
+    return times, parts
 
 
 def as_installed() -> None:
