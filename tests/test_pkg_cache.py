@@ -22,19 +22,13 @@ def home(tmp_path, monkeypatch):
 def build_deb(tmp_path: Path, name: str, version: str, files: dict[str, str],
               links: dict[str, str] = {}) -> Path:  # noqa: B006 - read only
     """A real .deb made by dpkg-deb from a tree of `files` (path -> text) and `links`."""
-    tree = tmp_path / f"{name}-build"
-    (tree / "DEBIAN").mkdir(parents=True)
-    (tree / "DEBIAN/control").write_text(
+    staging = tree(tmp_path / f"{name}-build", files, links)
+    (staging / "DEBIAN").mkdir(parents=True)
+    (staging / "DEBIAN/control").write_text(
         f"Package: {name}\nVersion: {version}\nArchitecture: all\nInstalled-Size: 12\n"
         f"Maintainer: t <t@example.org>\nDescription: test\n")
-    for path, text in files.items():
-        (tree / path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
-        (tree / path.lstrip("/")).write_text(text)
-    for path, target in links.items():
-        (tree / path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(target, tree / path.lstrip("/"))
     out = tmp_path / f"{name}_{version}_all.deb"
-    subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(tree), str(out)], check=True,
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(staging), str(out)], check=True,
                    capture_output=True)
     return out
 
