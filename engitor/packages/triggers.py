@@ -22,31 +22,32 @@ CA_BUNDLE = "etc/ssl/certs/ca-certificates.crt"
 HASH_LINK = re.compile(r"[0-9a-f]{8}\.r?[0-9]+")  # certificates' HASH.N, CRLs' HASH.rN
 
 
-def ca_certificates(root: Path) -> list[str]:
+def _ca_files(root: Path) -> list[Path]:
+    """The certificates ca-certificates ships, in the order update-ca-certificates adds them:
+    that of ca-certificates.conf, which the postinst writes sorted (the order does not change
+    what is trusted)."""
+    share = root / CA_SHARE
+    return sorted(p for p in share.rglob("*.crt") if p.is_file()) if share.is_dir() else []
+
+
+def ca_certificates(root: Path, certs: list[Path]) -> list[str]:
     """The trust store ca-certificates' postinst makes with update-ca-certificates: every
     certificate under /usr/share/ca-certificates trusted (the package's default answer), one
     PEM bundle in /etc/ssl/certs (OpenSSL's default CA file, through /usr/lib/ssl/cert.pem) and
     a NAME.pem link per certificate, with OpenSSL's subject-hash links to those."""
-    share = root / CA_SHARE
-    if not share.is_dir():
-        return []
-    # update-ca-certificates adds them in the order of ca-certificates.conf, which the postinst
-    # writes sorted; the bundle's order does not change what is trusted.
-    certs = sorted(p.relative_to(share).as_posix()
-                   for p in share.rglob("*.crt") if p.is_file())
     if not certs:
         return []
     out = root / CA_CERTS
     out.mkdir(parents=True, exist_ok=True)
     made = []
     chunks = []
-    for rel in certs:
-        text = (share / rel).read_bytes()
+    for cert in certs:
+        text = cert.read_bytes()
         chunks.append(text if text.endswith(b"\n") else text + b"\n")
-        link = out / (_pem_name(rel.rsplit("/", 1)[-1][:-len(".crt")]) + ".pem")
+        link = out / (_pem_name(cert.name[:-len(".crt")]) + ".pem")
         if link.is_symlink() or link.exists():
             link.unlink()
-        os.symlink(os.path.relpath(share / rel, out), link)
+        os.symlink(os.path.relpath(cert, out), link)
         made.append("/" + link.relative_to(root).as_posix())
     bundle = root / CA_BUNDLE
     if bundle.is_symlink() or bundle.exists():
@@ -79,7 +80,7 @@ JKS_TRUSTED_CERT = 2
 JKS_PASSWORD = "changeit"
 
 
-def java_cacerts(root: Path) -> list[str]:
+def java_cacerts(root: Path, certs: list[Path]) -> list[str]:
     """The Java trust store ca-certificates-java's postinst makes by running Java: every
     certificate of the CA bundle as a trusted entry of a JKS key store at the path the JDK's
     lib/security/cacerts links to. Only made when a JDK in the root links there."""
@@ -87,13 +88,10 @@ def java_cacerts(root: Path) -> list[str]:
     # The links dangle until the store exists, and Path.glob skips dangling names.
     jdk_links = [p for d in root.glob("usr/lib/jvm/*/lib/security") if (p := d / "cacerts")
                  .is_symlink() and Path(os.path.normpath(d / os.readlink(p))) == wanted]
-    share = root / CA_SHARE
-    if not jdk_links or not share.is_dir():
+    if not jdk_links:
         return []
     entries = []
-    for cert in sorted(share.rglob("*.crt")):
-        if not cert.is_file():
-            continue
+    for cert in certs:
         # ca-certificates-java's alias: "debian:" and the /etc/ssl/certs link name; JKS keeps
         # aliases in lower case.
         alias = "debian:" + _pem_name(cert.name[:-len(".crt")]).lower() + ".pem"
@@ -156,4 +154,5 @@ def _pem_name(stem: str) -> str:
 
 def run(root: Path) -> list[str]:
     """Every product whose inputs are in `root`; the guest paths written."""
-    return ca_certificates(root) + java_cacerts(root)
+    certs = _ca_files(root)
+    return ca_certificates(root, certs) + java_cacerts(root, certs)
