@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from benchlib import as_installed  # noqa: E402
 
 from engitor import home  # noqa: E402
-from engitor.build import pipeline  # noqa: E402
+from engitor.image import pipeline  # noqa: E402
 from engitor.recipe.model import Accel  # noqa: E402
 from engitor.recipe.settings import make_image  # noqa: E402
 from engitor.vm import qemu, runner  # noqa: E402

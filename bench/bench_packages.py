@@ -32,7 +32,7 @@ from pathlib import Path
 from benchlib import cpu
 
 from engitor import packages
-from engitor.build import kernel, pipeline
+from engitor.image import kernel, pipeline
 from engitor.packages import apt, cache, recipes
 from engitor.recipe.model import MiB
 from engitor.recipe.settings import make_image

@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engitor.build import pipeline  # noqa: E402
+from engitor.image import pipeline  # noqa: E402
 from engitor.recipe.settings import make_image  # noqa: E402
 from engitor.vm import runner  # noqa: E402
 

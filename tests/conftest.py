@@ -9,7 +9,7 @@ import pytest
 from support import compile_c
 
 from engitor import ROOT, home
-from engitor.build import kernel
+from engitor.image import kernel
 
 TEST_PROGRAMS = Path(__file__).resolve().parent / "programs"
 

@@ -69,7 +69,7 @@ def http_get(url: str, timeout: float = 2) -> str:
 def booted(image: Any, guest_port: int | None = None) -> Iterator[tuple[Any, int]]:
     """Build `image` and boot it under TCG, `guest_port` forwarded from a free host port; yields
     (instance, host port or 0). The VM is killed and its run folder removed afterwards."""
-    from engitor.build import pipeline
+    from engitor.image import pipeline
     from engitor.recipe.model import Accel, Port
     from engitor.vm import runner
 

@@ -13,9 +13,9 @@ import pytest
 import zstandard
 
 from engitor import home, store
-from engitor.build import cpio, elf, kmod, pipeline
-from engitor.build import init as guest_init
 from engitor.errors import UserError
+from engitor.image import cpio, elf, kmod, pipeline
+from engitor.image import init as guest_init
 from engitor.recipe.settings import make_image
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from engitor.build import cpio
-from engitor.build.cpio import Entry
+from engitor.image import cpio
+from engitor.image.cpio import Entry
 
 
 def sample(tmp_path: Path) -> dict[str, Entry]:

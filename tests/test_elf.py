@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engitor.build import elf
 from engitor.errors import UserError
+from engitor.image import elf
 
 HELLO = '#include <stdio.h>\nint main(void){puts("hi");return 0;}\n'
 LIB = "int answer(void){return 42;}\n"

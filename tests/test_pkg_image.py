@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from engitor import packages
-from engitor.build import pipeline
 from engitor.errors import UserError
+from engitor.image import pipeline
 from engitor.recipe.model import MiB
 from engitor.recipe.settings import make_image
 

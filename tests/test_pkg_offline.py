@@ -17,8 +17,8 @@ import pytest
 import support
 
 from engitor import packages
-from engitor.build import kernel, pipeline
 from engitor.errors import UserError
+from engitor.image import kernel, pipeline
 from engitor.packages import apt, cache
 from engitor.recipe.settings import make_image
 

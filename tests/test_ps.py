@@ -228,7 +228,7 @@ def test_a_vm_whose_shell_was_killed_goes_with_it(recipes):
 
 @pytest.mark.vm
 def test_reap_kills_a_vm_that_outlived_its_owner(recipes):
-    from engitor.build import pipeline
+    from engitor.image import pipeline
     from engitor.recipe.lua_front import load_recipe
     from engitor.recipe.model import Accel
     from engitor.vm import runner

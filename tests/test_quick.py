@@ -5,7 +5,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from engitor.build import pipeline, quick
+from engitor.image import pipeline, quick
 from engitor.recipe.model import Hook
 from engitor.recipe.settings import make_image
 
@@ -142,5 +142,5 @@ def test_the_key_covers_the_code_that_makes_package_trees():
     root = Path(quick.__file__).resolve().parent.parent
     covered = {p.resolve() for pattern in quick.BUILDER_SOURCES for p in root.glob(pattern)}
     for module in ("packages/cache.py", "packages/rules.py", "packages/triggers.py",
-                   "packages/__init__.py", "build/pipeline.py", "guest/init.c"):
+                   "packages/__init__.py", "image/pipeline.py", "guest/init.c"):
         assert (root / module).resolve() in covered, module

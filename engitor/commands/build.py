@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from engitor.build import pipeline
 from engitor.commands import common
+from engitor.image import pipeline
 
 
 def add(sub: argparse._SubParsersAction) -> None:

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engitor.build.kernel import is_deb_path
 from engitor.errors import UserError
+from engitor.image.kernel import is_deb_path
 from engitor.recipe import frontends
 from engitor.recipe.model import Image, Recipe
 from engitor.recipe.settings import SETTINGS_BY_NAME, SettingTypeError, make_image, parse_ports

@@ -6,7 +6,7 @@ import argparse
 import shutil
 import subprocess
 
-from engitor.build import cc, kernel
+from engitor.image import cc, kernel
 from engitor.recipe.model import Accel
 from engitor.vm import accel, host
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engitor.build import kernel
+from engitor.image import kernel
 
 
 def add(sub: argparse._SubParsersAction) -> None:

@@ -7,9 +7,9 @@ import sys
 import time
 from collections.abc import Callable
 
-from engitor.build import pipeline
 from engitor.commands import common
 from engitor.errors import UserError
+from engitor.image import pipeline
 from engitor.recipe.model import Image
 from engitor.vm import qemu, runner
 from engitor.vm.instance import Status, check_ports_free

@@ -1,7 +1,7 @@
 """The one recipe model every front end lowers to; the builder reads nothing else.
 
 Declared (`Image`, what the user wrote, validated and typed) is kept apart from resolved
-(`engitor.build.plan.BuildPlan`: files found, closure computed, kernel pinned) and from built
+(`engitor.image.plan.BuildPlan`: files found, closure computed, kernel pinned) and from built
 (`engitor.store.StoredImage`: hashed and on disk).
 """
 

@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from engitor.build import cpio
-from engitor.build import init as guest_init
+from engitor.image import cpio
+from engitor.image import init as guest_init
 from engitor.recipe.model import Accel
 from engitor.vm import host, qemu
 

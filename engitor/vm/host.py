@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from engitor import home
-from engitor.build import cc
+from engitor.image import cc
 
 TSC_SOURCE = Path(__file__).resolve().parent / "tsc.c"
 

@@ -195,7 +195,7 @@ class Machines:
     # -- starting and finding ------------------------------------------------------------------
 
     def run(self, target: Any, opts: Any = None) -> dict[str, Any]:
-        from engitor.build import pipeline
+        from engitor.image import pipeline
         from engitor.vm import runner
 
         o = _options(opts, RUN_OPTIONS + RUN_SETTINGS, "engitor.run")
@@ -364,7 +364,7 @@ class Machines:
         return rows(show_all=bool(show_all))
 
     def build(self, target: Any, opts: Any = None) -> Any:
-        from engitor.build import pipeline
+        from engitor.image import pipeline
 
         o = _options(opts, ("image", "verbose") + RUN_SETTINGS, "engitor.build")
         say = self.log if o.get("verbose") else (lambda _: None)

@@ -21,10 +21,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from engitor import __version__, store
-from engitor.build import cpio, elf, kernel, kmod, quick
-from engitor.build import init as guest_init
-from engitor.build.cpio import Entry
 from engitor.errors import UserError
+from engitor.image import cpio, elf, kernel, kmod, quick
+from engitor.image import init as guest_init
+from engitor.image.cpio import Entry
 from engitor.recipe import settings
 from engitor.recipe.model import Image
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from engitor.build import cc
+from engitor.image import cc
 
 SOURCE = Path(__file__).resolve().parent.parent / "guest" / "init.c"
 CONFIG_PATH = "/.engitor/init"

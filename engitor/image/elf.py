@@ -56,7 +56,7 @@ class Closure:
     extra_dirs: list[str] = field(default_factory=list)
     info: ElfInfo | None = None
     # Host directories looked in, in order: a library appearing in one of them could change
-    # the result, so an unchanged-rebuild check watches them (engitor.build.quick).
+    # the result, so an unchanged-rebuild check watches them (engitor.image.quick).
     searched: list[str] = field(default_factory=list)
 
 
@@ -76,7 +76,7 @@ def read_elf(path: Path, shown: str | None = None, *, detail: bool = True) -> El
         raise UserError(f"{shown}: no such file", hint="check the path") from None
     except PermissionError:
         raise UserError(f"{shown}: permission denied", hint="check the file's mode") from None
-    # pyelftools is imported here: an unchanged rebuild (engitor.build.quick) never needs it.
+    # pyelftools is imported here: an unchanged rebuild (engitor.image.quick) never needs it.
     from elftools.common.exceptions import ELFError
     from elftools.elf.dynamic import DynamicSegment
     from elftools.elf.elffile import ELFFile
