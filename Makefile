@@ -15,9 +15,12 @@ APT_RUN := python3 python3-venv qemu-system-x86 gcc libc6-dev linux-libc-dev mus
 # templates for Secure Boot, a GPT disk with a FAT ESP made without mounting, syslinux for BIOS,
 # qemu-img for the other disk formats.
 APT_RUN += systemd-boot-efi binutils sbsigntool ovmf mtools dosfstools gdisk syslinux syslinux-common qemu-utils
+# `engitor push` and `deploy libvirt`: skopeo speaks to registries; libvirt's header and library
+# are what the C bridge calls.
+APT_RUN += skopeo libvirt-dev libvirt-clients
 # What the tests bring up inside VMs or compile, and the tools they check with.
 APT_TEST := $(APT_RUN) cpio redis-server redis-tools golang-go zlib1g-dev libsqlite3-dev libexpat1-dev tmux nginx \
-            openjdk-17-jdk-headless
+            openjdk-17-jdk-headless docker-registry libvirt-daemon-system
 
 .PHONY: all deps test-deps demo test lint bench clean
 
