@@ -20,7 +20,11 @@ APT_RUN += systemd-boot-efi binutils sbsigntool ovmf mtools dosfstools gdisk sys
 APT_RUN += skopeo libvirt-dev libvirt-clients
 # What the tests bring up inside VMs or compile, and the tools they check with.
 APT_TEST := $(APT_RUN) cpio redis-server redis-tools golang-go zlib1g-dev libsqlite3-dev libexpat1-dev tmux nginx \
-            openjdk-17-jdk-headless docker-registry libvirt-daemon-system
+            openjdk-17-jdk-headless
+# The engines the deploy tests drive: a registry and libvirt.
+APT_TEST += docker-registry libvirt-daemon-system
+# The reference minisign, to check engitor's signatures interoperate.
+APT_TEST += minisign
 
 .PHONY: all deps test-deps demo test lint bench clean
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from engitor import __version__, store
+from engitor import __version__, reflog, store
 from engitor.errors import UserError
-from engitor.image import cpio, elf, kernel, kmod, quick
+from engitor.image import cpio, elf, kernel, kmod, quick, record
 from engitor.image import init as guest_init
 from engitor.image.cpio import Entry
 from engitor.recipe import settings
@@ -61,6 +61,7 @@ class Context:
     staging: Path | None = None
     watched: list[str] = field(default_factory=list)  # folders/files read besides the entries
     inputs: dict[str, list[int] | None] = field(default_factory=dict)  # their fingerprints
+    packages: list[dict[str, Any]] = field(default_factory=list)  # Debian packages, for the manifest
 
     def add(self, entry: Entry, category: str) -> None:
         self.entries[entry.path] = entry
@@ -72,7 +73,8 @@ class Context:
 
 def build(image: Image, *, log: Callable[[str], None] = lambda _: None) -> store.StoredImage:
     try:
-        return _build(Context(image, log))
+        with reflog.building():  # prune waits for no build: it refuses while one runs
+            return _build(Context(image, log))
     except UserError as e:
         # Whatever went wrong is reported at the image's declaration, unless it knows better.
         if image.where:
@@ -87,7 +89,8 @@ def _build(ctx: Context) -> store.StoredImage:
         ctx.log(f"unchanged: image {same.short}")
         store.tag(image.name, same)
         return same
-    with tempfile.TemporaryDirectory(prefix="engitor-stage-") as staging:
+    # The pid in the name tells `engitor prune` whether the build that made it still runs.
+    with tempfile.TemporaryDirectory(prefix=f"engitor-stage-{os.getpid()}-") as staging:
         ctx.staging = Path(staging) / "root"
         ctx.staging.mkdir()
         run_before_build(ctx)
@@ -134,6 +137,7 @@ def resolve_package(ctx: Context) -> None:
     # would shadow the package's /usr/lib/x86_64-linux-gnu/libX (another version, and a second
     # copy in the image). A runtime's Debian dependencies hold every library it links.
     ctx.roots = [tree.root]
+    ctx.packages = record.packages(tree)
     ctx.image = tree.image  # the package's program, args and env merged under the image's
     for guest, host in sorted(tree.files.items()):
         ctx.add(_entry_for(guest, host), "package")
@@ -409,6 +413,8 @@ def assemble_and_store(ctx: Context) -> None:
         "input_key": ctx.input_key,
         "files": files,
     }
+    manifest.update(record.extras(entries=ctx.entries, files=files, image=ctx.image,
+                                  packages_seen=ctx.packages))
     ctx.stored, ctx.new = store.put(kernel=ctx.kernel.vmlinuz, kernel_sha=ctx.kernel.sha256,
                                     initrd=initrd, cmdline=ctx.cmdline, manifest=manifest)
     store.write_pointer("keys", ctx.input_key, ctx.stored.id)
