@@ -9,10 +9,10 @@ from collections.abc import Callable
 
 from engitor.commands import common
 from engitor.errors import UserError
-from engitor.image import pipeline
+from engitor.image import kernel, pipeline
 from engitor.recipe.model import Image
-from engitor.vm import qemu, runner
-from engitor.vm.instance import Status, check_ports_free
+from engitor.vm import limits, qemu, runner
+from engitor.vm.instance import Status
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -52,15 +52,16 @@ def main(args: argparse.Namespace) -> int:
 
 def boot(image: Image, *, detach: bool, log: Callable[[str], None]) -> int:
     """Build `image`, start it, and (unless detached) stream it to its end: the exit status."""
-    # Before building: a run refused for want of QEMU or a port writes nothing.
-    qemu.find_qemu()
-    check_ports_free(image.ports)
+    # Before building: a run QEMU would refuse (no QEMU, CPUs, memory, ports) writes nothing.
+    known = kernel.pinned(image.kernel)
+    limits.before_build(image, qemu.find_qemu(), known.vmlinuz if known else None)
     began = time.monotonic()
     stored = pipeline.build(image)
     log(f"image {image.name} {stored.short} ({stored.size() / 2**20:.1f} MiB) "
         f"ready in {time.monotonic() - began:.2f} s")
     inst = runner.launch(stored, image, detached=detach, log=log)
     if detach:
+        runner.wait_started(inst)
         print(inst.name)
         return 0
 
