@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from engitor import store
-from engitor.recipe.model import MiB, Accel
+from engitor.recipe.model import Accel, MiB
 from engitor.vm import qemu, runner
 from engitor.vm.instance import MARKER
 

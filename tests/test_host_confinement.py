@@ -132,8 +132,9 @@ def test_a_sandboxed_vm_still_stops_gracefully(detached: Detached):
 
 @pytest.mark.vm
 def test_qmp_migrate_exec_runs_no_command(fresh_home: Path, recipes: Path, tmp_path: Path):
-    from engitor.recipe.lua_front import load_recipe
     from support import booted
+
+    from engitor.recipe.lua_front import load_recipe
 
     (web,) = load_recipe(recipes / "web.lua").images
     marker = tmp_path / "ran"
