@@ -11,11 +11,11 @@ from pathlib import Path
 from engitor import store
 from engitor.commands import common, stored_run
 from engitor.errors import UserError
-from engitor.image import pipeline
+from engitor.image import kernel, pipeline
 from engitor.recipe import frontends
 from engitor.recipe.model import Image
-from engitor.vm import qemu, runner
-from engitor.vm.instance import Status, check_ports_free
+from engitor.vm import limits, qemu, runner
+from engitor.vm.instance import Status
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -78,9 +78,9 @@ def boot(image: Image, *, detach: bool, log: Callable[[str], None],
          stored: store.StoredImage | None = None, verify: Path | bool | None = None) -> int:
     """Build `image` (unless `stored` is given), start it, and (unless detached) stream it to
     its end: the exit status. `verify`: check the image's signature first (True: home key)."""
-    # Before building: a run refused for want of QEMU or a port writes nothing.
-    qemu.find_qemu()
-    check_ports_free(image.ports)
+    # Before building: a run QEMU would refuse (no QEMU, CPUs, memory, ports) writes nothing.
+    known = kernel.pinned(image.kernel)
+    limits.before_build(image, qemu.find_qemu(), known.vmlinuz if known else None)
     began = time.monotonic()
     stored = stored or pipeline.build(image)
     if verify is not None:
@@ -91,6 +91,7 @@ def boot(image: Image, *, detach: bool, log: Callable[[str], None],
         f"ready in {time.monotonic() - began:.2f} s")
     inst = runner.launch(stored, image, detached=detach, log=log)
     if detach:
+        runner.wait_started(inst)
         print(inst.name)
         return 0
 

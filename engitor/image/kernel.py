@@ -198,3 +198,12 @@ def describe(kernel: Kernel) -> dict[str, str]:
     d = asdict(kernel)
     d["root"] = str(kernel.root)
     return d
+
+
+def pinned(spec: str) -> Kernel | None:
+    """The unpacked kernel a package name is pinned to, without asking apt; None when a fetch
+    (or a .deb) would decide it."""
+    if is_deb_path(spec):
+        return None
+    pinned = _names().get(spec)
+    return _load(kernels_dir() / pinned) if pinned else None
