@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 # Imported functions that run a command line through /bin/sh -c.
 SHELL_FUNCTIONS = frozenset({"popen", "system", "posix_spawnp_sh", "wordexp"})
 SH = "/bin/sh"
+HOST_DASH = "/usr/bin/dash"
 
 
 def resolve_debian(ctx: Context) -> bool:
@@ -96,9 +97,11 @@ def add_shell(ctx: Context) -> None:
     closure = elf.closure(ctx.program_guest, ctx.program_host, roots=ctx.roots)
     if not imports_shell(sorted(set(closure.objects.values()))):
         return
-    from engitor.packages import debian
+    dash = Path(HOST_DASH)
+    if ctx.image.debian or not dash.is_file():  # a host program may use the host's (Debian's)
+        from engitor.packages import debian
 
-    dash = (debian.dash_root(ctx.log) / "usr/bin/dash").resolve()
+        dash = (debian.dash_root(ctx.log) / "usr/bin/dash").resolve()
     ctx.add(Entry.file("/usr/bin/dash", source=dash, mode=0o755), "shell")
     bin_dir = ctx.entries.get("/bin")
     if bin_dir is not None and stat.S_ISLNK(bin_dir.mode):  # a merged /usr: /bin -> usr/bin
@@ -126,7 +129,7 @@ def add_users(ctx: Context) -> None:
     """Every image's user database, the program's user, and the folders made at boot."""
     from engitor.packages import debian, maintscripts, users
 
-    accounts = debian.base_accounts(ctx.log)
+    accounts = debian.base_accounts(ctx.log, from_archive=bool(ctx.image.debian))
     actions: Actions = ctx.actions or maintscripts.Actions()
     actions = _with_image_tmpfiles(ctx, actions)
     accounts = users.add(accounts, actions)

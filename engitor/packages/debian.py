@@ -149,9 +149,24 @@ def extra_entries(root: Path, actions: Actions) -> list[Entry]:
     return out
 
 
-def base_accounts(log: Log = lambda _: None) -> users.Accounts:
-    """Debian's fixed users and groups, from base-passwd's own master files."""
-    share = _unit_root(BASE_PASSWD, log) / "usr/share/base-passwd"
+HOST_BASE_PASSWD = Path("/usr/share/base-passwd")
+# What an image has when base-passwd is neither cached, nor reachable, nor on this host.
+MINIMAL_PASSWD = ("root:*:0:0:root:/root:/usr/sbin/nologin\n"
+                  "nobody:*:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
+MINIMAL_GROUP = "root:*:0:\nnogroup:*:65534:\n"
+
+
+def base_accounts(log: Log = lambda _: None, *, from_archive: bool = False) -> users.Accounts:
+    """Debian's fixed users and groups, from base-passwd's own master files: the archive's
+    (images with Debian packages), else this host's installed copy (the same fixed ids in
+    every release), else root and nobody."""
+    share: Path | None = None
+    if from_archive:
+        share = _unit_root(BASE_PASSWD, log) / "usr/share/base-passwd"
+    elif (HOST_BASE_PASSWD / "passwd.master").is_file():
+        share = HOST_BASE_PASSWD
+    if share is None:
+        return users.parse_master(MINIMAL_PASSWD, MINIMAL_GROUP)
     return users.parse_master((share / "passwd.master").read_text(),
                               (share / "group.master").read_text())
 
