@@ -36,6 +36,9 @@ def add_image_flags(p: argparse.ArgumentParser) -> None:
                    help="copy a host file in at the same relative path; repeatable")
     g.add_argument("--dir", action="append", default=[], metavar="PATH", dest="dirs",
                    help="copy a host directory in, recursively; repeatable")
+    g.add_argument("--deb", action="append", default=[], metavar="PKG", dest="debian",
+                   help="install a Debian package whole, with its dependencies; repeatable")
+    g.add_argument("--user", metavar="NAME[:GROUP]", help="run the program as this user")
     g.add_argument("-m", "--memory", metavar="SIZE", help="guest memory, e.g. 256M or 2G")
     g.add_argument("--smp", type=str, metavar="N", help="virtual CPUs")
     g.add_argument("--accel", metavar="auto|kvm|tcg", help="accelerator (default: auto)")
@@ -84,6 +87,10 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
     for name in ("files", "dirs"):
         if getattr(args, name):
             out[name] = _coerce(name, list(getattr(args, name)), f"--{name[:-1]}")
+    if getattr(args, "debian", None):
+        out["debian"] = _coerce("debian", list(args.debian), "--deb")
+    if getattr(args, "user", None) is not None:
+        out["user"] = _coerce("user", args.user, "--user")
     if args.memory is not None:
         out["memory"] = _coerce("memory", args.memory, "-m")
     if args.smp is not None:
@@ -106,7 +113,7 @@ def apply(image: Image, changes: dict[str, Any]) -> Image:
         merged["ports"] = _merge_ports(image.ports, changes["ports"])
     if "env" in changes:
         merged["env"] = {**image.env, **changes["env"]}
-    for name in ("files", "dirs"):
+    for name in ("files", "dirs", "debian"):
         if name in changes:
             merged[name] = tuple(dict.fromkeys((*getattr(image, name), *changes[name])))
     if "kernel" in changes:

@@ -22,7 +22,7 @@ from typing import Any
 
 from engitor import __version__, reflog, store
 from engitor.errors import UserError
-from engitor.image import cpio, elf, kernel, kmod, quick, record
+from engitor.image import cpio, elf, kernel, kmod, quick, record, system
 from engitor.image import init as guest_init
 from engitor.image.cpio import Entry
 from engitor.recipe import settings
@@ -60,6 +60,8 @@ class Context:
     new: bool = False
     staging: Path | None = None
     watched: list[str] = field(default_factory=list)  # folders/files read besides the entries
+    actions: Any = None  # what the image's Debian packages ask for (users, dirs: system.py)
+    init_extra: dict[str, Any] = field(default_factory=dict)  # more InitConfig fields
     inputs: dict[str, list[int] | None] = field(default_factory=dict)  # their fingerprints
     packages: list[dict[str, Any]] = field(default_factory=list)  # Debian packages, for the manifest
 
@@ -95,10 +97,14 @@ def _build(ctx: Context) -> store.StoredImage:
         ctx.staging.mkdir()
         run_before_build(ctx)
         expand_generators(ctx)
-        resolve_package(ctx)
+        if not system.resolve_debian(ctx):
+            resolve_package(ctx)
         resolve_program(ctx)
         add_closure(ctx)
         add_files(ctx)
+        system.add_file_libraries(ctx)
+        system.add_shell(ctx)
+        system.add_users(ctx)
         resolve_kernel(ctx)  # after the user's inputs are known good: it may download
         add_modules(ctx)
         add_init(ctx)
@@ -170,7 +176,7 @@ def _host_path(ctx: Context, spec: str) -> Path:
 def resolve_program(ctx: Context) -> None:
     image = ctx.image
     assert image.program is not None
-    if image.package:
+    if image.package or image.debian:
         guest = cpio.normalize(image.program)
         host = next((r / guest.lstrip("/") for r in ctx.roots if (r / guest.lstrip("/")).exists()),
                     None)
@@ -291,6 +297,7 @@ def add_init(ctx: Context) -> None:
         addr=GUEST_ADDR,
         gateway=GUEST_GATEWAY,
         stop_timeout=image.stop_timeout,
+        **ctx.init_extra,
     )
     ctx.add(Entry.file("/.engitor/init", data=ctx.init_config.render(), mode=0o600), "init")
     ctx.cmdline = " ".join((*BASE_CMDLINE, *image.kernel_args))
