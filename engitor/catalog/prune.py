@@ -68,7 +68,8 @@ def staging_dead(path: Path, now: float) -> bool:
     """Whether the build that made a staging folder has ended. The temporary folder is shared
     by every home on the machine, so the store lock says nothing about it: the folder's name
     carries its builder's pid (engitor-stage-PID-…); older names go by age."""
-    pid = next((int(p) for p in path.name.split("-")[2:3] if p.isdigit()), None)
+    parts = path.name.split("-")  # mkdtemp's random suffix has no "-": 4 parts carry a pid
+    pid = int(parts[2]) if len(parts) >= 4 and parts[2].isdigit() else None
     if pid is not None:
         return not home.pid_alive(pid)
     try:

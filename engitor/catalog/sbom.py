@@ -45,7 +45,15 @@ def _own_files(image: store.StoredImage, files: list[index.File]) -> list[dict[s
             "licenseConcluded": "NOASSERTION", "copyrightText": "NOASSERTION",
             "comment": f"put in the image as {f.kind or 'files'}, mode {f.mode:o}",
         })
-    return sorted(out, key=lambda d: d["fileName"])
+    out.sort(key=lambda d: d["fileName"])
+    seen: set[str] = set()
+    for d in out:  # two paths may sanitise alike (/a+b, /a-b): ids must stay unique
+        ident, n = d["SPDXID"], 1
+        while d["SPDXID"] in seen:
+            n += 1
+            d["SPDXID"] = f"{ident}-{n}"
+        seen.add(d["SPDXID"])
+    return out
 
 
 def _verification_code(files: list[dict[str, Any]]) -> str:
