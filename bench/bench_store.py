@@ -68,7 +68,7 @@ def synthesise(n: int, names: int, programs: Path) -> tuple[float, list[str]]:
     for i in range(n):
         name = all_names[i % names]
         variant = dict(entries)
-        for path, text in ((f"/www/index.html", f"build {i}\n"),
+        for path, text in (("/www/index.html", f"build {i}\n"),
                            (f"/www/page{i}.html", "x" * (100 + i))):
             variant[path] = cpio.Entry.file(path, data=text.encode(), mode=0o644)
         initrd = cpio.compress(cpio.archive(variant))
