@@ -33,7 +33,7 @@ def _own_files(image: store.StoredImage, files: list[index.File]) -> list[dict[s
 
     wanted = {f.path: f for f in files if f.sha256 and f.kind in OWN_KINDS}
     raw = zstandard.ZstdDecompressor().decompressobj().decompress(image.initrd.read_bytes())
-    out = []
+    out: list[dict[str, Any]] = []
     for path, mode, data in cpio.read_archive(raw):
         f = wanted.get(path)
         if f is None or not stat.S_ISREG(mode):
