@@ -92,12 +92,11 @@ def _image_plan(plan: Plan, *, running: set[str], all_: bool, keep: float) -> se
     kept = set(running)
     if not all_:
         kept |= set(tags.values()) | reflog.referenced(time.time() - keep)
-    for _, image in store.listing():
-        if image.id not in kept:
-            plan.images.append(image)
+    every = store.all_images()
+    plan.images = sorted((i for i in every if i.id not in kept), key=lambda i: i.id)
     gone = {i.id for i in plan.images}
     plan.untag = sorted(n for n, iid in tags.items() if iid in gone)
-    return {i.id for _, i in store.listing()} - gone
+    return {i.id for i in every} - gone
 
 
 def _kernel_plan(plan: Plan, kept_images: set[str], all_: bool) -> None:
