@@ -169,6 +169,8 @@ def test_prune_frees_an_untagged_image_and_keeps_named_ones(site: Path):
     assert "stays as copy" in engitor("rmi", "site", check=True).stdout
     assert "removed" in engitor("rmi", "copy", check=True).stdout
     assert store.get(second) is None and store.tags() == {}
+    assert engitor("history", "site", check=True).stdout.startswith(
+        "site points at no image since ")
     one_line_error(engitor("tag", second, "x"), "no image named")
 
 
