@@ -358,3 +358,25 @@ def test_keygen_writes_a_key_pair_once(tmp_path: Path):
     assert sign.read_public(tmp_path / "k.pub").key_id == \
         sign.read_secret(tmp_path / "k.key").key_id
     one_line_error(engitor("keygen", "--key", str(tmp_path / "k.key")), "exists")
+
+
+def test_prune_removes_kernels_no_image_uses(site: Path, fresh_home: Path, kernel_pkg):
+    """A kernel cache of its own (not linked to the real home's): the kernel the images use
+    (and the name pins) stays, an unused one goes."""
+    from engitor.image import kernel
+
+    (fresh_home / "kernels").unlink()
+    (fresh_home / "kernels").mkdir()
+    (fresh_home / "kernels" / kernel_pkg.root.name).symlink_to(kernel_pkg.root)
+    shutil.copy(kernel_pkg.root.parent / "names.json", fresh_home / "kernels" / "names.json")
+    build(site)
+    old = fresh_home / "kernels" / "linux-image-old_1.0_0000"
+    (old / "boot").mkdir(parents=True)
+    (old / "boot" / "vmlinuz-1.0-old").write_bytes(b"\0" * 4096)
+    (old / "kernel.json").write_text(json.dumps({"package": "linux-image-old", "version": "1.0",
+                                                 "sha256": "0" * 64, "release": "1.0-old"}))
+    assert {k.root.name for k in kernel.cached()} == {kernel_pkg.root.name, old.name}
+    out = engitor("prune", check=True).stdout
+    assert f"removed kernel {old}" in out and not old.exists()
+    assert kernel_pkg.root.name not in out
+    assert (fresh_home / "kernels" / kernel_pkg.root.name).exists()
