@@ -8,6 +8,7 @@ import pytest
 from engitor.cli import join_arg_values
 from engitor.commands import common
 from engitor.errors import UserError
+from engitor.recipe import targets
 from engitor.recipe.model import Accel, MiB, Port, Proto
 from engitor.recipe.settings import SettingTypeError, make_image, parse_port, parse_size
 
@@ -60,7 +61,7 @@ def test_flags_make_the_same_image_as_a_table(tmp_path: Path):
     args = parse("-p", "8080", "-p", "9000:90,9001:91", "--udp", "53", "-a", "-port", "-a", "8080",
                  "-e", "MODE=prod", "-e", "EMPTY=", "-m", "512M", "--smp", "2", "--accel", "tcg")
     flags = common.overrides(args)
-    from_flags = common.apply(make_image("prog", {"program": "./prog"}, base_dir=tmp_path), flags)
+    from_flags = targets.apply(make_image("prog", {"program": "./prog"}, base_dir=tmp_path), flags)
     from_table = make_image("prog", {
         "program": "./prog", "ports": [8080, "9000:90", "9001:91", "53/udp"],
         "args": ["-port", 8080], "env": {"MODE": "prod", "EMPTY": ""},
@@ -72,7 +73,7 @@ def test_flags_make_the_same_image_as_a_table(tmp_path: Path):
 def test_flags_over_a_recipe_add_ports_merge_env_replace_args(tmp_path: Path):
     declared = make_image("web", {"program": "./s", "ports": [8080, 9090], "env": {"A": "1", "B": "2"},
                                   "args": ["x"], "memory": "128M"}, base_dir=tmp_path)
-    changed = common.apply(declared, common.overrides(parse("-p", "18080:8080", "-e", "B=3", "-a", "y")))
+    changed = targets.apply(declared, common.overrides(parse("-p", "18080:8080", "-e", "B=3", "-a", "y")))
     assert changed.ports == (Port(9090, 9090), Port(18080, 8080))
     assert changed.env == {"A": "1", "B": "3"}
     assert changed.args == ("y",)

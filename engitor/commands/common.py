@@ -7,17 +7,13 @@ the way `ports = {"80x"}` does in a recipe, and a CLI-flag run yields the same m
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import os
 import sys
-from pathlib import Path
 from typing import Any
 
 from engitor.errors import UserError
-from engitor.image.kernel import is_deb_path
-from engitor.recipe import frontends
-from engitor.recipe.model import Image, Recipe
-from engitor.recipe.settings import SETTINGS_BY_NAME, SettingTypeError, make_image, parse_ports
+from engitor.recipe import targets
+from engitor.recipe.model import Recipe
+from engitor.recipe.settings import SETTINGS_BY_NAME, SettingTypeError, parse_ports
 
 
 def add_image_flags(p: argparse.ArgumentParser) -> None:
@@ -98,90 +94,9 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def apply(image: Image, changes: dict[str, Any]) -> Image:
-    """Flags over a declared image: ports add up, env merges, the rest replaces."""
-    merged = dict(changes)
-    if "ports" in changes:
-        merged["ports"] = _merge_ports(image.ports, changes["ports"])
-    if "env" in changes:
-        merged["env"] = {**image.env, **changes["env"]}
-    for name in ("files", "dirs"):
-        if name in changes:
-            merged[name] = tuple(dict.fromkeys((*getattr(image, name), *changes[name])))
-    if "kernel" in changes:
-        # A relative .deb path on the command line is relative to where the user is.
-        kernel = changes["kernel"]
-        if is_deb_path(kernel) and not os.path.isabs(kernel):
-            merged["kernel"] = str(Path.cwd() / kernel)
-    return dataclasses.replace(image, **merged)
-
-
-def _merge_ports(old: tuple, new: tuple) -> tuple:
-    """A flag's port replaces a declared one for the same guest port (a remap: the recipe says
-    8080, -p 18080:8080 moves it) or the same host port."""
-    hosts = {(p.host, p.proto) for p in new}
-    guests = {(p.guest, p.proto) for p in new}
-    kept = (p for p in old if (p.host, p.proto) not in hosts and (p.guest, p.proto) not in guests)
-    return (*kept, *new)
-
-
 def load(target: str, args: argparse.Namespace) -> tuple[Recipe, str | None]:
     """A target and the flags -> the recipe and the image selected by `target:IMAGE`."""
-    path, selected = frontends.split_target(target)
-    kind = frontends.kind_of(path)
-    flags = overrides(args)
-    if kind == "program":
-        if args.config:
-            from engitor.recipe import ops_compat  # issue 4's front end
-
-            # The command line's arguments replace the config's Args (ops' -a) before ops'
-            # copy of a file the first argument names.
-            recipe = ops_compat.load_with_program(Path(args.config), path, name=args.name,
-                                                  args=flags.get("args"))
-        else:
-            name = args.name or default_name(path)
-            image = make_image(name, {"program": path}, where="command line",
-                               base_dir=Path.cwd())
-            recipe = Recipe("command line", (image,))
-    elif kind == "lua":
-        from engitor.recipe import lua_front
-
-        recipe = lua_front.load_recipe(_existing(path))
-    else:
-        from engitor.recipe import yaml_front
-
-        recipe = yaml_front.load_config(_existing(path))
-    images = tuple(apply(i, flags) for i in recipe.images)
-    return dataclasses.replace(recipe, images=images), selected
-
-
-def _existing(path: str) -> Path:
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"{path}: no such file", hint="check the path")
-    return p
-
-
-def default_name(program: str) -> str:
-    base = Path(program).name or "app"
-    cleaned = "".join(c if c.isalnum() or c in "_.-" else "-" for c in base).lstrip(".-_")
-    return cleaned or "app"
-
-
-def select(recipe: Recipe, names: list[str]) -> list[Image]:
-    if not names:
-        return list(recipe.images)
-    out = []
-    for name in names:
-        image = recipe.get(name)
-        if image is None:
-            from engitor.errors import did_you_mean
-
-            raise UserError(f"{recipe.source} declares no image {name!r}",
-                            hint=did_you_mean(name, [i.name for i in recipe.images])
-                            or "declared: " + ", ".join(i.name for i in recipe.images))
-        out.append(image)
-    return out
+    return targets.load(target, overrides(args), config=args.config, name=args.name)
 
 
 def say(message: str) -> None:

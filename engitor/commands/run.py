@@ -9,10 +9,12 @@ from collections.abc import Callable
 
 from engitor.commands import common
 from engitor.errors import UserError
-from engitor.image import pipeline
+from engitor.image import hosttools, pipeline
+from engitor.recipe import targets
 from engitor.recipe.model import Image
-from engitor.vm import qemu, runner
-from engitor.vm.instance import Status, check_ports_free
+from engitor.units import mib
+from engitor.vm import runner
+from engitor.vm.instance import Status
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -46,20 +48,18 @@ def pick(images: list[Image], source: str) -> Image:
 def main(args: argparse.Namespace) -> int:
     log = (lambda _: None) if args.quiet else common.say
     recipe, selected = common.load(args.target, args)
-    image = pick(common.select(recipe, [selected] if selected else []), recipe.source)
+    image = pick(targets.select(recipe, [selected] if selected else []), recipe.source)
     return boot(image, detach=args.detach, log=log)
 
 
 def boot(image: Image, *, detach: bool, log: Callable[[str], None]) -> int:
     """Build `image`, start it, and (unless detached) stream it to its end: the exit status."""
-    # Before building: a run refused for want of QEMU or a port writes nothing.
-    qemu.find_qemu()
-    check_ports_free(image.ports)
+    runner.preflight(image)  # before building: a refused run writes nothing
     began = time.monotonic()
     stored = pipeline.build(image)
-    log(f"image {image.name} {stored.short} ({stored.size() / 2**20:.1f} MiB) "
+    log(f"image {image.name} {stored.short} ({mib(stored.size())}) "
         f"ready in {time.monotonic() - began:.2f} s")
-    inst = runner.launch(stored, image, detached=detach, log=log)
+    inst = runner.launch(stored, image, detached=detach, log=log, tools=hosttools)
     if detach:
         print(inst.name)
         return 0

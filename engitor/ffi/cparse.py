@@ -16,12 +16,12 @@ import functools
 import os
 import re
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engitor.errors import UserError
+from engitor.proc import run
 
 if TYPE_CHECKING:
     from pycparser import c_ast
@@ -173,9 +173,9 @@ def _probe(cc: str, identity: str) -> Toolchain:
         return Toolchain(cc=cc, identity=identity, version=cached["version"],
                          include_dirs=tuple(cached["include_dirs"]),
                          lib_dirs=tuple(cached["lib_dirs"]))
-    version = subprocess.run([cc, "-dumpfullversion"], capture_output=True, text=True).stdout.strip()
-    machine = subprocess.run([cc, "-dumpmachine"], capture_output=True, text=True).stdout.strip()
-    probe = subprocess.run([cc, "-E", "-v", "-xc", "/dev/null"], capture_output=True, text=True)
+    version = run([cc, "-dumpfullversion"]).stdout.strip()
+    machine = run([cc, "-dumpmachine"]).stdout.strip()
+    probe = run([cc, "-E", "-v", "-xc", "/dev/null"])
     inc, on = [], False
     for line in probe.stderr.splitlines():
         if line.startswith("#include <...> search starts here"):
@@ -184,7 +184,7 @@ def _probe(cc: str, identity: str) -> Toolchain:
             on = False
         elif on:
             inc.append(os.path.normpath(line.strip()))
-    dirs = subprocess.run([cc, "-print-search-dirs"], capture_output=True, text=True).stdout
+    dirs = run([cc, "-print-search-dirs"]).stdout
     libs = []
     for line in dirs.splitlines():
         if line.startswith("libraries: ="):
@@ -199,8 +199,7 @@ def _probe(cc: str, identity: str) -> Toolchain:
 
 
 def preprocess(req: Request, tc: Toolchain) -> Preprocessed:
-    proc = subprocess.run(req.argv(tc), input=req.source(), capture_output=True, text=True,
-                          errors="replace")
+    proc = run(req.argv(tc), input=req.source())
     deps, errors = [], []
     for line in proc.stderr.splitlines():
         m = re.match(r"\.+ (.*)$", line)
@@ -241,8 +240,7 @@ def _short(path: str, tc: Toolchain | None = None, extra: tuple[str, ...] = ()) 
 
 @functools.lru_cache(maxsize=4096)
 def _shorten(path: str, dirs: tuple[str, ...]) -> str:
-    dirs = sorted(set(dirs + ("/usr/include",)), key=len, reverse=True)
-    for d in dirs:
+    for d in sorted(set(dirs + ("/usr/include",)), key=len, reverse=True):
         if path.startswith(d.rstrip("/") + "/"):
             return path[len(d.rstrip("/")) + 1:]
     return path
@@ -312,7 +310,7 @@ def split(text: str) -> Preprocessed:
                     into.pop(d.group(1), None)   # definition order = order of last definition
                     into[d.group(1)] = MacroDef(d.group(1), params, d.group(3).strip(),
                                                 file, line, file in own_files)
-            elif raw.startswith("#pragma pack") or raw.startswith("#pragma  pack"):
+            elif raw.startswith(("#pragma pack", "#pragma  pack")):
                 # Packing changes layouts, so LuaJIT sees every such line in order. LuaJIT
                 # reads them only between declarations; one inside a declaration (gcc does
                 # not repack the members around it either) goes right after it.

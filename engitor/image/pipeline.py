@@ -27,6 +27,7 @@ from engitor.image import init as guest_init
 from engitor.image.cpio import Entry
 from engitor.recipe import settings
 from engitor.recipe.model import Image
+from engitor.units import mib
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # What the runner attaches (virtio-mmio transport, network, entropy) and what lets a shutdown
@@ -412,7 +413,7 @@ def assemble_and_store(ctx: Context) -> None:
     ctx.stored, ctx.new = store.put(kernel=ctx.kernel.vmlinuz, kernel_sha=ctx.kernel.sha256,
                                     initrd=initrd, cmdline=ctx.cmdline, manifest=manifest)
     store.write_pointer("keys", ctx.input_key, ctx.stored.id)
-    ctx.log(f"built image {ctx.stored.short} ({len(initrd) / 2**20:.1f} MiB initrd)")
+    ctx.log(f"built image {ctx.stored.short} ({mib(len(initrd))} initrd)")
 
 
 def run_after_build(ctx: Context) -> None:

@@ -278,10 +278,11 @@ class Writer:
         if isinstance(node, Seq):
             if any(i.leading or i.trailing for i in node.items):
                 return None
-            parts = [self.inline(i) for i in node.items]
-            if any(p is None for p in parts):
+            items = [self.inline(i) for i in node.items]
+            texts = [t for t in items if t is not None]
+            if len(texts) != len(items):
                 return None
-            return "{ " + ", ".join(parts) + " }" if parts else "{}"  # type: ignore[arg-type]
+            return "{ " + ", ".join(texts) + " }" if texts else "{}"
         if isinstance(node, Table):
             if any(e.leading or e.trailing for e in node.entries):
                 return None
@@ -295,10 +296,11 @@ class Writer:
         if isinstance(node, Merge):
             if node.leading or node.trailing:
                 return None
-            parts = [self.inline(s) for s in (*node.sources, *_own(node))]
-            if any(p is None for p in parts):
+            sources = [self.inline(s) for s in (*node.sources, *_own(node))]
+            merged = [t for t in sources if t is not None]
+            if len(merged) != len(sources):
                 return None
-            return "merge(" + ", ".join(parts) + ")"  # type: ignore[arg-type]
+            return "merge(" + ", ".join(merged) + ")"
         raise TypeError(node)
 
     def value(self, node: Node, indent: str, head: str, tail: str, *,

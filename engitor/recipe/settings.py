@@ -12,11 +12,12 @@ import functools
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from engitor.errors import UserError, did_you_mean
+from engitor.recipe import model
 from engitor.recipe.model import Accel, Hook, Image, MiB, Port, Proto
 
 
@@ -272,7 +273,7 @@ class Ports(SType):
 
 @dataclass(frozen=True)
 class Choice(SType):
-    enum: type
+    enum: type[enum.Enum]
 
     def coerce(self, value: Any) -> Any:
         names = [e.value for e in self.enum]
@@ -329,23 +330,23 @@ SETTINGS: tuple[Setting, ...] = (
     S("ports", Ports("list of ports"), (),
       "Forwarded ports: 8080, '8080:80' (host:guest), '8080-80' (ops), '53/udp', "
       "'0.0.0.0:8080:80' to bind beyond loopback.", group="run"),
-    S("memory", Size("a size"), 256 * MiB, "Guest memory: '256M', '2G'.", group="run"),
+    S("memory", Size("a size"), model.DEFAULT_MEMORY, "Guest memory: '256M', '2G'.", group="run"),
     S("cpus", Int("a number", minimum=1), 1, "Virtual CPUs.", group="run"),
     S("accel", Choice("auto, kvm or tcg", Accel), Accel.AUTO,
       "Accelerator: auto probes whether KVM really runs a guest, else TCG.", group="run"),
-    S("kernel", Str("a package or .deb path"), "linux-image-cloud-amd64",
+    S("kernel", Str("a package or .deb path"), model.DEFAULT_KERNEL,
       "Kernel: a Debian kernel package name, or a path to its .deb (offline)."),
     S("kernel_args", StrList("list of strings"), (), "Extra kernel command line arguments."),
     S("modules", StrList("list of module names"), (),
       "Extra kernel modules to load at boot (their dependencies come along)."),
     S("hostname", Str("a name", optional=True), None, "Guest hostname (default: image name)."),
     S("workdir", Str("a guest path"), "/", "Working directory of the program in the guest."),
-    S("nameservers", StrList("list of addresses"), ("10.0.2.3",),
+    S("nameservers", StrList("list of addresses"), model.DEFAULT_NAMESERVERS,
       "DNS servers written to the guest's /etc/resolv.conf."),
-    S("boot_timeout", Int("seconds", minimum=1), 30,
+    S("boot_timeout", Int("seconds", minimum=1), model.DEFAULT_BOOT_TIMEOUT,
       "Seconds the VM may take to start the program before the watchdog reports it.",
       group="run"),
-    S("stop_timeout", Int("seconds", minimum=0), 10,
+    S("stop_timeout", Int("seconds", minimum=0), model.DEFAULT_STOP_TIMEOUT,
       "Seconds the program gets after SIGTERM before the VM is powered off.", group="run"),
 )
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -359,7 +360,7 @@ HOOKS: dict[str, str] = {
 
 def make_image(name: str, table: Mapping[str, Any], *, where: str = "",
                base_dir: Path | None = None,
-               locate: Callable[[str], str] | None = None) -> Image:
+               locate: Callable[[str], str | None] | None = None) -> Image:
     """Validate a front end's plain table into an `Image`.
 
     `locate(key)` gives a finer location for a key (a Lua line or YAML line:column); errors
@@ -462,11 +463,3 @@ def image_json_schema() -> dict[str, Any]:
             prop["default"] = list(default) if isinstance(default, tuple) else default
         props[s.name] = prop
     return {"type": "object", "properties": props, "additionalProperties": False}
-
-
-def check_table_matches_model() -> None:
-    """The model and the table must list the same settings, in the same order."""
-    model = [f.name for f in fields(Image) if f.name not in ("name", "base_dir", "where", "hooks")]
-    table = [s.name for s in SETTINGS]
-    if model != table:
-        raise AssertionError(f"settings table {table} != model fields {model}")

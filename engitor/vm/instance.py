@@ -19,15 +19,15 @@ import re
 import shutil
 import signal
 import socket
-import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engitor import home
+from engitor import home, protocol
 from engitor.errors import UserError
 from engitor.home import pid_alive
+from engitor.proc import STDOUT, Popen, spawn
 from engitor.recipe.model import Port
 from engitor.vm import qemu
 
@@ -35,7 +35,7 @@ from engitor.vm import qemu
 # what matters itself, and Python would print those records on stderr.
 logging.getLogger("qemu.qmp").addHandler(logging.NullHandler())
 
-MARKER = "@@engitor:"
+MARKER = protocol.MARKER
 # Kernel lines that are part of every normal boot and power-off on microvm (it has no PCI bus
 # at all); they would only confuse a program's output.
 NOISE = ("PCI: Fatal: No config space access function found", "reboot: Power down",
@@ -147,7 +147,7 @@ class Meta:
 
 
 class Instance:
-    def __init__(self, directory: Path, meta: Meta, proc: subprocess.Popen[bytes] | None = None):
+    def __init__(self, directory: Path, meta: Meta, proc: Popen[bytes] | None = None):
         self.dir = directory
         self.meta = meta
         self.proc = proc
@@ -225,7 +225,7 @@ class Instance:
             return None
         try:
             return str(self.qmp("query-status")["status"])
-        except Exception:  # noqa: BLE001 - a VM going away mid-question has no state
+        except Exception:
             return None
 
     def state(self) -> str:
@@ -339,9 +339,8 @@ def start(spec: qemu.VMSpec, meta: Meta, directory: Path, *, detached: bool) -> 
     """Spawn QEMU for `spec` in `directory` (which holds the console and QMP socket)."""
     binary = qemu.find_qemu()
     with (directory / "qemu.log").open("wb") as log:
-        proc = subprocess.Popen(qemu.argv(spec, binary), stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True,
-                                preexec_fn=None if detached else _pdeathsig)
+        proc = spawn(qemu.argv(spec, binary), stdout=log, stderr=STDOUT, new_session=True,
+                     preexec_fn=None if detached else _pdeathsig)
     meta.pid = proc.pid
     if meta.owner is not None and meta.owner_start is None:
         meta.owner_start = process_start(meta.owner)
@@ -368,3 +367,24 @@ def reap() -> list[str]:
         inst.remove()
         cleaned.append(inst.name)
     return cleaned
+
+
+def row(inst: Instance) -> dict[str, Any]:
+    """What `engitor ps` and the Lua `engitor.ps()` show of an instance."""
+    state = inst.state()
+    m = inst.meta
+    return {"name": m.name, "image": m.image_name, "image_id": m.image[:12], "state": state,
+            "code": inst.exit_code() if state == "exited" else None, "accel": m.accel,
+            "ports": list(m.ports), "pid": m.pid, "owner": m.owner, "started": m.started}
+
+
+def listing(*, show_all: bool = False) -> list[dict[str, Any]]:
+    """The running instances (with `show_all`, also those that ended and were kept), after
+    cleaning up those whose owner died."""
+    reap()
+    out = []
+    for inst in Instance.all():
+        r = row(inst)
+        if r["state"] != "exited" or show_all:
+            out.append(r)
+    return out

@@ -15,7 +15,6 @@ makes them `engitor run -d` instances that outlive the shell.
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import contextlib
 import dataclasses
@@ -73,24 +72,15 @@ def _options(opts: Any, allowed: tuple[str, ...], what: str) -> dict[str, Any]:
     return out
 
 
-def _cli_args() -> argparse.Namespace:
-    """The flag namespace `commands.common.load` reads, with no flag given."""
-    return argparse.Namespace(port=[], udp=[], arg=None, env=[], files=[], dirs=[], memory=None,
-                              smp=None, accel=None, kernel=None, name=None, config=None,
-                              program_args=[])
-
-
 def load_images(target: Any, opts: dict[str, Any], what: str) -> list[Any]:
     """A target (recipe.lua[:IMAGE], config.yaml, a program path) and options -> the images,
     the options' settings replacing the declared ones (ports too: a script says which)."""
-    from engitor.commands import common
+    from engitor.recipe import targets
     from engitor.recipe.settings import SETTINGS_BY_NAME, SettingTypeError
 
     if not isinstance(target, str) or not target:
         raise ApiError(f"{what}: expected a recipe, config or program path, got {target!r}")
-    recipe, selected = common.load(target, _cli_args())
-    wanted = opts.get("image") or selected
-    images = common.select(recipe, [wanted] if wanted else [])
+    images = targets.images(target, image=opts.get("image"))
     changes: dict[str, Any] = {}
     for key in RUN_SETTINGS:
         if key not in opts:
@@ -149,7 +139,7 @@ def established(inst: Instance, guest: int) -> bool | None:
     `info usernet`); None when QEMU cannot say."""
     try:
         text = inst.qmp("human-monitor-command", **{"command-line": "info usernet"})
-    except Exception:  # noqa: BLE001 - an old QEMU or a VM going away: no answer
+    except Exception:
         return None
     for line in str(text).splitlines():
         cols = line.split()
@@ -195,7 +185,7 @@ class Machines:
     # -- starting and finding ------------------------------------------------------------------
 
     def run(self, target: Any, opts: Any = None) -> dict[str, Any]:
-        from engitor.image import pipeline
+        from engitor.image import hosttools, pipeline
         from engitor.vm import runner
 
         o = _options(opts, RUN_OPTIONS + RUN_SETTINGS, "engitor.run")
@@ -210,7 +200,7 @@ class Machines:
         stored = pipeline.build(image, log=say)
         detach = bool(o.get("detach"))
         inst = runner.launch(stored, image, detached=detach, name=o.get("name"), log=say,
-                             owner=os.getpid())
+                             owner=os.getpid(), tools=hosttools)
         self.vms[inst.name] = inst
         if not detach:
             self.owned.add(inst.name)
@@ -330,7 +320,7 @@ class Machines:
         inst = self._live(name, "vm:qmp")
         try:
             return inst.qmp(command, **args)
-        except Exception as e:  # noqa: BLE001 - QMP's refusal is the caller's to read
+        except Exception as e:
             raise ApiError(f"QMP {command}: {e}") from None
 
     def vcpus(self, name: str) -> list[dict[str, Any]]:
@@ -359,9 +349,9 @@ class Machines:
     # -- the rest of the toolkit ---------------------------------------------------------------------
 
     def ps(self, show_all: Any = False) -> list[dict[str, Any]]:
-        from engitor.commands.ps import rows
+        from engitor.vm.instance import listing
 
-        return rows(show_all=bool(show_all))
+        return listing(show_all=bool(show_all))
 
     def build(self, target: Any, opts: Any = None) -> Any:
         from engitor.image import pipeline
@@ -385,10 +375,10 @@ class Machines:
         """What a recipe declares, as plain data (functions shown as their location)."""
         if not isinstance(target, str):
             raise ApiError(f"engitor.recipe: expected a path, got {target!r}")
-        from engitor.commands import common
+        from engitor.recipe import targets
         from engitor.recipe.model import setting_fields
 
-        recipe, _ = common.load(target, _cli_args())
+        recipe, _ = targets.load(target)
         images = []
         for image in recipe.images:
             entry: dict[str, Any] = {"name": image.name}
