@@ -117,3 +117,35 @@ def test_numbers_in_string_lists_read_as_lua_writes_them(tmp_path: Path):
     assert load_recipe(recipe).images[0].args == expected
     assert make_image("n", {"program": "p", "args": [1 / 3, 8080.0, 0.5, 0, 1e20]},
                       base_dir=tmp_path).args == expected
+
+
+def test_image_flags_come_from_the_settings_table():
+    """Each setting that declares a flag has it on run/build/load, spelled as declared, with
+    the setting as its destination; no image flag is written by hand besides the non-settings."""
+    from engitor.recipe.settings import SETTINGS
+
+    p = argparse.ArgumentParser()
+    common.add_image_flags(p)
+    by_option = {o: a for a in p._actions for o in a.option_strings}
+    flagged = [s for s in SETTINGS if s.flag]
+    assert {"ports", "args", "env", "files", "dirs", "memory", "cpus", "accel", "kernel"} <= \
+        {s.name for s in flagged}
+    for s in flagged:
+        for name in s.flag.names:
+            assert by_option[name].dest == s.name, name
+            assert by_option[name].metavar == s.flag.metavar
+    hand_written = {a.dest for a in p._actions if a.option_strings} - {s.name for s in flagged}
+    assert hand_written == {"help", "udp", "name", "config"}
+
+
+def test_every_flag_sets_its_setting(tmp_path: Path):
+    samples = {"ports": ["8080"], "args": ["x"], "env": ["K=V"], "files": ["f"], "dirs": ["d"],
+               "memory": "64M", "cpus": "2", "accel": "tcg", "kernel": "linux-image-cloud-amd64"}
+    from engitor.recipe.settings import SETTINGS
+
+    for s in (s for s in SETTINGS if s.flag):
+        sample = samples.get(s.name)
+        assert sample is not None, f"add a sample value for the new flag of {s.name}"
+        argv = [x for v in (sample if isinstance(sample, list) else [sample])
+                for x in (s.flag.names[-1], v)]
+        assert s.name in common.overrides(parse(*argv)), s.name

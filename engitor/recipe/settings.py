@@ -299,6 +299,46 @@ class Function(SType):
 # ---------------------------------------------------------------------------------------------
 
 
+def _cpus_flag(text: str) -> Any:
+    """--smp's text: a whole number when it is one, else as given (the table then refuses it)."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def _env_flag(items: list[str]) -> dict[str, str]:
+    """-e KEY=VALUE, repeated, as the table's mapping."""
+    env = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"-e {item}: expected KEY=VALUE",
+                            hint="e.g. -e MODE=prod (an empty value is -e KEY=)")
+        env[key] = value
+    return env
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A setting's command-line spelling (run, build and load get it; see commands/common.py).
+
+    `repeat`: the flag may be given many times and collects a list; `parse` turns the raw text
+    (a list when repeated) into what the setting's type coerces; `help` is the flag's short
+    text when the setting's doc does not read well there."""
+
+    names: tuple[str, ...]
+    metavar: str
+    help: str | None = None
+    repeat: bool = False
+    parse: Callable[[Any], Any] | None = None
+
+
+def flag(*names: str, metavar: str, help: str | None = None, repeat: bool = False,
+         parse: Callable[[Any], Any] | None = None) -> Flag:
+    return Flag(names, metavar, help, repeat, parse)
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -309,6 +349,8 @@ class Setting:
     # A Lua recipe may give a function instead of the value; it runs at build time (see
     # `expand_generators`) and its result is added to the declared value.
     generator: bool = False
+    # The run/build/load flag that sets it, if any: the argument group is built from these.
+    flag: Flag | None = None
 
 
 S = Setting
@@ -318,24 +360,37 @@ SETTINGS: tuple[Setting, ...] = (
       "or a path inside the package."),
     S("package", Str("a name", optional=True), None,
       "A runtime package (recipes/packages/NAME.lua) that provides the program."),
-    S("args", StrList("list of strings"), (), "Arguments passed to the program (argv[1:])."),
-    S("env", StrMap("table of strings", _env_name_problem), {}, "Environment of the program."),
+    S("args", StrList("list of strings"), (), "Arguments passed to the program (argv[1:]).",
+      flag=flag("-a", "--arg", metavar="ARG", repeat=True,
+                help="program argument; repeatable (replaces the recipe's args)")),
+    S("env", StrMap("table of strings", _env_name_problem), {}, "Environment of the program.",
+      flag=flag("-e", "--env", metavar="K=V", repeat=True, parse=_env_flag,
+                help="environment variable; repeatable")),
     S("files", StrList("list of paths"), (),
       "Host files copied in at the same relative path (absolute paths keep theirs).",
-      generator=True),
+      generator=True, flag=flag("--file", metavar="PATH", repeat=True,
+                                help="copy a host file in at the same relative path; repeatable")),
     S("dirs", StrList("list of paths"), (), "Host directories copied in, recursively.",
-      generator=True),
+      generator=True, flag=flag("--dir", metavar="PATH", repeat=True,
+                                help="copy a host directory in, recursively; repeatable")),
     S("map", StrMap("table of glob = guest directory"), {},
       "Host globs copied into guest directories: {['conf/*'] = '/etc/app'}.", generator=True),
     S("ports", Ports("list of ports"), (),
       "Forwarded ports: 8080, '8080:80' (host:guest), '8080-80' (ops), '53/udp', "
-      "'0.0.0.0:8080:80' to bind beyond loopback.", group="run"),
-    S("memory", Size("a size"), model.DEFAULT_MEMORY, "Guest memory: '256M', '2G'.", group="run"),
-    S("cpus", Int("a number", minimum=1), 1, "Virtual CPUs.", group="run"),
+      "'0.0.0.0:8080:80' to bind beyond loopback.", group="run",
+      flag=flag("-p", "--port", metavar="PORT", repeat=True,
+                help="forward a port: 8080, HOST:GUEST (8080:80), ops' HOST-GUEST, "
+                     "ADDR:HOST:GUEST, with /udp for UDP; repeatable, comma lists allowed")),
+    S("memory", Size("a size"), model.DEFAULT_MEMORY, "Guest memory: '256M', '2G'.", group="run",
+      flag=flag("-m", "--memory", metavar="SIZE", help="guest memory, e.g. 256M or 2G")),
+    S("cpus", Int("a number", minimum=1), 1, "Virtual CPUs.", group="run",
+      flag=flag("--smp", metavar="N", parse=_cpus_flag, help="virtual CPUs")),
     S("accel", Choice("auto, kvm or tcg", Accel), Accel.AUTO,
-      "Accelerator: auto probes whether KVM really runs a guest, else TCG.", group="run"),
+      "Accelerator: auto probes whether KVM really runs a guest, else TCG.", group="run",
+      flag=flag("--accel", metavar="auto|kvm|tcg", help="accelerator (default: auto)")),
     S("kernel", Str("a package or .deb path"), model.DEFAULT_KERNEL,
-      "Kernel: a Debian kernel package name, or a path to its .deb (offline)."),
+      "Kernel: a Debian kernel package name, or a path to its .deb (offline).",
+      flag=flag("--kernel", metavar="PKG|DEB", help="kernel package name or .deb path")),
     S("kernel_args", StrList("list of strings"), (), "Extra kernel command line arguments."),
     S("modules", StrList("list of module names"), (),
       "Extra kernel modules to load at boot (their dependencies come along)."),
