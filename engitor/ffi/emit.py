@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+from engitor.luasyntax import KEYWORDS
+
 _SAFE = set(range(0x20, 0x7F)) - {ord('"'), ord("\\")}
 
 
@@ -64,12 +66,8 @@ def macro_value(m: dict) -> str | None:
     return None
 
 
-_LUA_KEYWORDS = set("""and break do else elseif end false for function goto if in local nil not
-or repeat return then true until while""".split())
-
-
 def _key(name: str) -> str:
-    plain = name.isidentifier() and name.isascii() and name not in _LUA_KEYWORDS
+    plain = name.isidentifier() and name.isascii() and name not in KEYWORDS
     return name if plain else f"[{lua_string(name)}]"
 
 

@@ -20,10 +20,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-KEYWORDS = frozenset("""
-    and break do else elseif end false for function goto if in local nil not or repeat return
-    then true until while""".split())
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+from engitor.luasyntax import KEYWORDS as KEYWORDS
+from engitor.luasyntax import is_name as is_name
+
 # Integers Lua (doubles) holds exactly.
 MAX_EXACT = 2 ** 53
 _SIMPLE = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -31,11 +30,6 @@ _SIMPLE = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # zero-width marks can make code read differently from what it is), separators other than
 # the space, and private or unassigned code points.
 _HIDDEN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"})
-
-
-def is_name(text: object) -> bool:
-    """A Lua identifier that is not a keyword (usable as `name = …` and `local name`)."""
-    return isinstance(text, str) and _NAME.fullmatch(text) is not None and text not in KEYWORDS
 
 
 def _char(ch: str) -> str:
