@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import re
 
-# Lua 5.1/LuaJIT's reserved words (goto is LuaJIT 2.1's, with 5.2 syntax).
+# Lua's reserved words. goto is reserved from Lua 5.2 on (LuaJIT 2.1 still takes it as a
+# name): treating it as reserved keeps what engitor writes valid in every Lua.
 KEYWORDS = frozenset(
     "and break do else elseif end false for function goto if in local nil not or repeat "
     "return then true until while".split())

@@ -21,9 +21,12 @@ def test_the_lua_side_lists_the_same_keywords():
 
 def test_keywords_are_what_luajit_refuses_as_names():
     lua = luajit21.LuaRuntime()
-    for word in sorted(KEYWORDS):
+    for word in sorted(KEYWORDS - {"goto"}):
         compiled = lua.execute(f"return (load('local {word} = 1')) ~= nil")
         assert compiled is False, word
         assert not is_name(word)
+    # LuaJIT 2.1 takes goto as a name too, but Lua 5.2 on reserves it: engitor never writes it
+    # as one, so its text stays valid Lua everywhere.
+    assert "goto" in KEYWORDS and not is_name("goto")
     assert lua.execute("return (load('local gotox = 1')) ~= nil") is True
     assert is_name("gotox") and not is_name("1x") and not is_name("a-b")
