@@ -227,7 +227,12 @@ class Resolver:
                 return guest, host
         return None
 
-    def closure(self, program_guest: str, program_host: Path) -> Closure:
+    def closure(self, program_guest: str, program_host: Path,
+                program: ElfInfo | None = None) -> Closure:
+        """The program's closure; `program` is its ElfInfo (read with detail) when the caller
+        has read it already: an ELF file is parsed once per build."""
+        if program is not None:
+            self._infos.setdefault(program_host.resolve(), program)
         info = self.info(program_host, detail=True)
         check_machine(info, str(program_host))
         result = Closure(program=program_guest, info=info)
@@ -281,5 +286,5 @@ class Resolver:
 
 
 def closure(program_guest: str, program_host: Path, *, roots: Sequence[Path] = (Path("/"),),
-            library_path: Sequence[str] = ()) -> Closure:
-    return Resolver(roots, library_path).closure(program_guest, program_host)
+            library_path: Sequence[str] = (), program: ElfInfo | None = None) -> Closure:
+    return Resolver(roots, library_path).closure(program_guest, program_host, program)

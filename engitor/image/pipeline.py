@@ -49,6 +49,7 @@ class Context:
     kernel: kernel.Kernel | None = None
     program_guest: str = ""
     program_host: Path | None = None
+    program_info: elf.ElfInfo | None = None
     argv: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     entries: dict[str, Entry] = field(default_factory=dict)
@@ -179,7 +180,7 @@ def resolve_program(ctx: Context) -> None:
         if not host.exists():
             raise UserError(f"program {image.program}: no such file",
                             hint=f"paths are relative to {image.base_dir}", where=ctx.where())
-    elf.read_elf(host, image.program)
+    ctx.program_info = elf.read_elf(host, image.program)  # read once: the closure starts here
     ctx.program_guest, ctx.program_host = guest, host
     ctx.argv = [guest, *image.args]
 
@@ -188,7 +189,7 @@ def add_closure(ctx: Context) -> None:
     assert ctx.program_host is not None
     library_path = [d for d in ctx.image.env.get("LD_LIBRARY_PATH", "").split(":") if d]
     closure = elf.closure(ctx.program_guest, ctx.program_host, roots=ctx.roots,
-                          library_path=library_path)
+                          library_path=library_path, program=ctx.program_info)
     ctx.watched += closure.searched
     ctx.watched += [str(r / "etc" / name) for r in ctx.roots for name in ("ld.so.conf", "ld.so.conf.d")]
     first_copy: dict[Path, str] = {}
