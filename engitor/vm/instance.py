@@ -95,6 +95,38 @@ class Status:
         return True
 
 
+class ProgramOutput:
+    """The program's own lines among console lines tagged (line, ours): engitor's status lines
+    and known noise go, and so does the blank line the init writes before each status line (so
+    that it starts a fresh line even after unterminated output). Fed in pieces as the console
+    grows; a blank line is held until the next line says whether it was the init's."""
+
+    def __init__(self) -> None:
+        self.blank = False
+
+    def feed(self, lines: list[tuple[str, bool]], final: bool = False) -> list[str]:
+        out = []
+        for line, ours in lines:
+            if ours:
+                self.blank = False
+                continue
+            if self.blank:
+                out.append("")
+            self.blank = line == ""
+            if not self.blank:
+                out.append(line)
+        if final and self.blank:
+            out.append("")
+            self.blank = False
+        return out
+
+
+def program_lines(lines: list[str]) -> list[str]:
+    """A whole console's lines minus ours: what the program printed."""
+    status = Status()
+    return ProgramOutput().feed([(line, status.feed(line)) for line in lines], final=True)
+
+
 class Console:
     """Incremental reader of a console file, line by line."""
 

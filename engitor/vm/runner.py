@@ -23,6 +23,7 @@ from engitor.vm import host, qemu
 from engitor.vm.instance import (
     Instance,
     Meta,
+    ProgramOutput,
     Status,
     check_ports_free,
     run_dir,
@@ -136,22 +137,13 @@ class _Display:
 
     def __init__(self, out: TextIO | None):
         self.out = out
-        self.blank = False
+        self.program = ProgramOutput()
 
     def __call__(self, lines: list[tuple[str, bool]], final: bool = False) -> None:
         if self.out is None:
             return
-        for line, ours in lines:
-            if ours:
-                self.blank = False
-                continue
-            if self.blank:
-                self.out.write("\n")
-            self.blank = line == ""
-            if not self.blank:
-                self.out.write(line + "\n")
-        if final and self.blank:
-            self.out.write("\n")
+        for line in self.program.feed(lines, final):
+            self.out.write(line + "\n")
         self.out.flush()
 
 

@@ -29,7 +29,7 @@ from typing import Any
 from engitor import LUA_DIR, __version__
 from engitor.errors import did_you_mean
 from engitor.lua.api import ApiError, Multiple, is_table, table_of, to_python
-from engitor.vm.instance import Console, Instance, Status
+from engitor.vm.instance import Console, Instance, program_lines
 
 # Options of engitor.run/engitor.build besides image settings.
 RUN_OPTIONS = ("name", "image", "detach", "verbose")
@@ -113,19 +113,6 @@ def info(inst: Instance) -> dict[str, Any]:
     m = inst.meta
     return {"name": m.name, "image": m.image_name, "image_id": m.image[:12], "accel": m.accel,
             "pid": m.pid, "detached": m.owner is None, "ports": [_port_info(p) for p in m.ports]}
-
-
-def program_lines(lines: list[str]) -> list[str]:
-    """Console lines minus the guest init's status lines, the blank line it writes before each,
-    and the kernel's usual noise: what the program printed."""
-    status = Status()
-    ours = [status.feed(line) for line in lines]
-    out = []
-    for i, line in enumerate(lines):
-        if ours[i] or (line == "" and i + 1 < len(lines) and ours[i + 1]):
-            continue
-        out.append(line)
-    return out
 
 
 def read_console(inst: Instance) -> list[str]:
