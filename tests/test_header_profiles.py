@@ -16,14 +16,6 @@ from engitor.lua.api import as_bytes
 NAMES = sorted(profiles.profiles())
 
 
-@pytest.fixture(scope="module")
-def rt(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ENGITOR_HOME", str(tmp_path_factory.mktemp("home")))
-        from engitor.lua.runtime import Runtime
-        yield Runtime()
-
-
 @pytest.fixture()
 def lua(rt):
     env = rt.script_env()

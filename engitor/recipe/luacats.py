@@ -42,26 +42,27 @@ _FS_TYPES = {
 }
 
 
+# The LuaCATS type of each setting type, most specific first (a Size is checked before an Int).
+LUA_TYPES: tuple[tuple[type, str], ...] = (
+    (Size, "string|integer"),
+    (Int, "integer"),
+    (Str, "string"),
+    (StrList, "(string|number)[]"),
+    (StrMap, "table<string, string|number>"),
+    (Ports, "integer|string|(integer|string)[]"),
+    (Function, "fun(ctx: engitor.BuildContext): any"),
+)
+
+
 def lua_type(setting: settings.Setting) -> str:
     t = setting.type
     if isinstance(t, Choice):
         text = "|".join(f'"{e.value}"' for e in t.enum)
-    elif isinstance(t, Size):
-        text = "string|integer"
-    elif isinstance(t, Int):
-        text = "integer"
-    elif isinstance(t, Str):
-        text = "string"
-    elif isinstance(t, StrList):
-        text = "(string|number)[]"
-    elif isinstance(t, StrMap):
-        text = "table<string, string|number>"
-    elif isinstance(t, Ports):
-        text = "integer|string|(integer|string)[]"
-    elif isinstance(t, Function):
-        text = "fun(ctx: engitor.BuildContext): any"
     else:
-        raise TypeError(f"no Lua type for {type(t).__name__}")
+        found = next((text for kind, text in LUA_TYPES if isinstance(t, kind)), None)
+        if found is None:
+            raise TypeError(f"no Lua type for {type(t).__name__}")
+        text = found
     if setting.generator:
         text += f"|fun(ctx: engitor.BuildContext): {text}"
     return text
