@@ -16,7 +16,6 @@ import os
 import stat
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -24,6 +23,7 @@ from engitor import __version__, reflog, store
 from engitor.errors import UserError
 from engitor.image import cpio, elf, kernel, kmod, quick, record, system
 from engitor.image import init as guest_init
+from engitor.image.context import Context
 from engitor.image.cpio import Entry
 from engitor.recipe import settings
 from engitor.recipe.model import Image
@@ -39,40 +39,6 @@ BASE_MODULES = ("virtio_mmio", "virtio_net", "virtio_rng", "button", "evdev")
 BASE_CMDLINE = ("console=ttyS0", "panic=-1", "quiet", "cryptomgr.notests")
 GUEST_ADDR = "10.0.2.15/24"
 GUEST_GATEWAY = "10.0.2.2"
-
-
-@dataclass
-class Context:
-    image: Image
-    log: Callable[[str], None]
-    roots: list[Path] = field(default_factory=lambda: [Path("/")])
-    kernel: kernel.Kernel | None = None
-    program_guest: str = ""
-    program_host: Path | None = None
-    program_info: elf.ElfInfo | None = None
-    argv: list[str] = field(default_factory=list)
-    env: dict[str, str] = field(default_factory=dict)
-    entries: dict[str, Entry] = field(default_factory=dict)
-    category: dict[str, str] = field(default_factory=dict)  # guest path -> size-report bucket
-    modules: list[kmod.Module] = field(default_factory=list)
-    init_config: guest_init.InitConfig | None = None
-    cmdline: str = ""
-    input_key: str = ""
-    stored: store.StoredImage | None = None
-    new: bool = False
-    staging: Path | None = None
-    watched: list[str] = field(default_factory=list)  # folders/files read besides the entries
-    actions: Any = None  # what the image's Debian packages ask for (users, dirs: system.py)
-    init_extra: dict[str, Any] = field(default_factory=dict)  # more InitConfig fields
-    inputs: dict[str, list[int] | None] = field(default_factory=dict)  # their fingerprints
-    packages: list[dict[str, Any]] = field(default_factory=list)  # Debian packages, for the manifest
-
-    def add(self, entry: Entry, category: str) -> None:
-        self.entries[entry.path] = entry
-        self.category[entry.path] = category
-
-    def where(self) -> str | None:
-        return self.image.where or None
 
 
 def build(image: Image, *, log: Callable[[str], None] = lambda _: None) -> store.StoredImage:
@@ -148,7 +114,7 @@ def resolve_package(ctx: Context) -> None:
     ctx.packages = record.packages(tree)
     ctx.image = tree.image  # the package's program, args and env merged under the image's
     for guest, host in sorted(tree.files.items()):
-        ctx.add(_entry_for(guest, host), "package")
+        ctx.add(cpio.entry_for(guest, host), "package")
 
 
 def resolve_kernel(ctx: Context) -> None:
@@ -225,17 +191,8 @@ def add_closure(ctx: Context) -> None:
             f"{len(closure.objects) - 1} shared objects")
 
 
-def _entry_for(guest: str, host: Path) -> Entry:
-    st = host.lstat()
-    if stat.S_ISLNK(st.st_mode):
-        return Entry.symlink(guest, os.readlink(host))
-    if stat.S_ISDIR(st.st_mode):
-        return Entry.directory(guest, stat.S_IMODE(st.st_mode))
-    return Entry.file(guest, source=host, mode=stat.S_IMODE(st.st_mode))
-
-
 def _add_tree(ctx: Context, host: Path, guest: str, category: str) -> None:
-    ctx.add(_entry_for(guest, host), category)
+    ctx.add(cpio.entry_for(guest, host), category)
     if host.is_dir() and not host.is_symlink():
         for dirpath, dirnames, filenames in os.walk(host):
             ctx.watched.append(dirpath)  # a file added or removed there changes the image
@@ -243,7 +200,7 @@ def _add_tree(ctx: Context, host: Path, guest: str, category: str) -> None:
             rel = Path(dirpath).relative_to(host)
             for name in sorted(dirnames) + sorted(filenames):
                 child_guest = cpio.normalize(str(PurePosixPath(guest) / rel / name))
-                ctx.add(_entry_for(child_guest, Path(dirpath) / name), category)
+                ctx.add(cpio.entry_for(child_guest, Path(dirpath) / name), category)
 
 
 def add_files(ctx: Context) -> None:
@@ -346,7 +303,7 @@ def add_staged(ctx: Context) -> None:
         dirnames.sort()
         for name in sorted(dirnames) + sorted(filenames):
             host = Path(dirpath) / name
-            ctx.add(_entry_for("/" + str(host.relative_to(ctx.staging)), host), "files")
+            ctx.add(cpio.entry_for("/" + str(host.relative_to(ctx.staging)), host), "files")
 
 
 def _digest(entry: Entry) -> str:

@@ -1,7 +1,7 @@
 """The one recipe model every front end lowers to; the builder reads nothing else.
 
 Declared (`Image`, what the user wrote, validated and typed) is kept apart from what the build
-resolves (`engitor.image.pipeline.Context`: files found, closure computed, kernel pinned) and
+resolves (`engitor.image.context.Context`: files found, closure computed, kernel pinned) and
 from built (`engitor.store.StoredImage`: hashed and on disk).
 """
 
