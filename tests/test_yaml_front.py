@@ -139,6 +139,7 @@ modules: [vsock]
 hostname: box
 workdir: /srv
 nameservers: [1.1.1.1]
+network: dhcp
 boot_timeout: 60
 stop_timeout: 3
 """

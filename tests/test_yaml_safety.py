@@ -154,6 +154,7 @@ SETTING_VALUES = {
     "hostname": st.one_of(st.none(), TEXT),
     "workdir": TEXT,
     "nameservers": st.lists(TEXT, max_size=2),
+    "network": st.sampled_from(["auto", "static", "dhcp", "DHCP"]),
     "boot_timeout": st.integers(1, 10 ** 6),
     "stop_timeout": st.integers(0, 10 ** 6),
 }

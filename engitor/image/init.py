@@ -7,13 +7,15 @@ from pathlib import Path
 
 from engitor.image import cc
 
-SOURCE = Path(__file__).resolve().parent.parent / "guest" / "init.c"
+GUEST_DIR = Path(__file__).resolve().parent.parent / "guest"
+SOURCE = GUEST_DIR / "init.c"
 CONFIG_PATH = "/.engitor/init"
 
 
 def binary() -> Path:
     """The compiled init, building it on first use (cached by source hash)."""
-    return cc.compile_static(SOURCE)
+    includes = tuple(p for p in sorted(GUEST_DIR.glob("*.[ch]")) if p != SOURCE)
+    return cc.compile_static(SOURCE, includes)
 
 
 def escape(value: str) -> str:
@@ -33,6 +35,7 @@ class InitConfig:
     gateway: str | None = "10.0.2.2"
     stop_timeout: int = 10
     probe: bool = False
+    network: str = "static"  # or "dhcp": the address from a DHCP server
 
     def render(self) -> bytes:
         lines = [f"arg {escape(a)}" for a in self.argv]
@@ -44,6 +47,8 @@ class InitConfig:
             lines.append(f"addr {self.addr}")
         if self.gateway:
             lines.append(f"gateway {self.gateway}")
+        if self.network != "static":
+            lines.append(f"network {self.network}")
         if self.probe:
             lines.append("probe 1")
         return ("\n".join(lines) + "\n").encode()

@@ -27,6 +27,19 @@ class Accel(enum.Enum):
         return self.value
 
 
+class Network(enum.Enum):
+    """How the guest gets its address: `auto` is static on engitor's own microvm (QEMU's user
+    network accepts 10.0.2.15) and DHCP in exported disks (clouds and KubeVirt hand addresses
+    out)."""
+
+    AUTO = "auto"
+    STATIC = "static"
+    DHCP = "dhcp"
+
+    def on_microvm(self) -> str:
+        return "dhcp" if self is Network.DHCP else "static"
+
+
 class Proto(enum.Enum):
     TCP = "tcp"
     UDP = "udp"
@@ -83,6 +96,7 @@ class Image:
     hostname: str | None = None
     workdir: str = "/"
     nameservers: tuple[str, ...] = ("10.0.2.3",)
+    network: Network = Network.AUTO
     boot_timeout: int = 30
     stop_timeout: int = 10
     # Not settings: where relative paths resolve, where the image was declared, and hooks.

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engitor.errors import UserError, did_you_mean
-from engitor.recipe.model import Accel, Hook, Image, MiB, Port, Proto
+from engitor.recipe.model import Accel, Hook, Image, MiB, Network, Port, Proto
 
 
 class SettingTypeError(ValueError):
@@ -342,6 +342,9 @@ SETTINGS: tuple[Setting, ...] = (
     S("workdir", Str("a guest path"), "/", "Working directory of the program in the guest."),
     S("nameservers", StrList("list of addresses"), ("10.0.2.3",),
       "DNS servers written to the guest's /etc/resolv.conf."),
+    S("network", Choice("auto, static or dhcp", Network), Network.AUTO,
+      "Guest address: static 10.0.2.15, or from DHCP (then DNS too); auto is static under "
+      "engitor and DHCP in exported disks."),
     S("boot_timeout", Int("seconds", minimum=1), 30,
       "Seconds the VM may take to start the program before the watchdog reports it.",
       group="run"),
