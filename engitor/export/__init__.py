@@ -120,4 +120,9 @@ def _package(fmt: Format, work: Path, *, efi: Path, kernel: Path, initrd: Path, 
             formats.gce_tarball(raw, packed, mtime=epoch)
         else:
             formats.convert(raw, fmt, packed)
+        # qemu-img draws an id at random (and VHD stamps the time): derived ones instead.
+        if fmt is Format.VHD:
+            formats.fix_vhd(packed, unique_id=disk.Identity.of(image_id).format_id, timestamp=epoch)
+        elif fmt is Format.VMDK:
+            formats.fix_vmdk(packed, cid=disk.Identity.of(image_id).format_id)
     return packed
