@@ -193,9 +193,9 @@ def test_too_little_memory_for_uefi_is_refused_with_advice(image, tmp_path: Path
     out = tmp_path / "disk.raw"
     proc = engitor("export", image.id, "--format", "raw", "-o", str(out), "-m", "128M")
     assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert "guest memory to boot under UEFI; its memory is 128 MiB" in lines[-1]
-    assert "give the VM 256 MiB" in lines[-1]
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert "guest memory to boot under UEFI; its memory is 128 MiB" in proc.stderr
+    assert "give the VM 256 MiB" in proc.stderr
     assert not out.exists() and list(tmp_path.iterdir()) == []  # nothing half-written
 
 
