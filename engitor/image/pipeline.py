@@ -257,6 +257,7 @@ def add_init(ctx: Context) -> None:
         gateway=GUEST_GATEWAY,
         stop_timeout=image.stop_timeout,
         **ctx.init_extra,
+        network=image.network.on_microvm(),
     )
     ctx.add(Entry.file("/.engitor/init", data=ctx.init_config.render(), mode=0o600), "init")
     ctx.cmdline = " ".join((*BASE_CMDLINE, *image.kernel_args))
@@ -374,6 +375,7 @@ def assemble_and_store(ctx: Context) -> None:
         "env": ctx.env,
         "workdir": ctx.image.workdir,
         "modules": [m.name for m in ctx.modules],
+        "network": ctx.image.network.value,  # export turns auto into DHCP
         "initrd": {"compression": cpio.COMPRESSION, "uncompressed": len(raw)},
         "sizes": _sizes(ctx),
         "input_key": ctx.input_key,
