@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-from engitor import __version__
+from engitor import __version__, faults
 from engitor.errors import EXIT_USAGE, UserError
 
 VERBS = (
@@ -84,3 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as e:
+        told = faults.explain(e)  # a full disk or a refused write: one line, not a traceback
+        if told is None or debug:
+            raise
+        print(f"engitor: {told}", file=sys.stderr)
+        return EXIT_USAGE

@@ -14,7 +14,6 @@ import functools
 import hashlib
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,11 +69,11 @@ def compile_static(source: Path) -> Path:
         entry = home.subdir("cache") / "cc" / f"{source.stem}-{key.hexdigest()[:24]}"
         if (entry / source.stem).is_file():
             return entry / source.stem
-        with tempfile.TemporaryDirectory(prefix="engitor-cc-") as tmp:
-            out = Path(tmp) / source.stem
+        with home.scratch("cc") as tmp:
+            out = tmp / source.stem
             flags = list(CFLAGS)
             if cc.musl:
-                include = Path(tmp) / "include"
+                include = tmp / "include"
                 include.mkdir()
                 for name, target in UAPI.items():
                     (include / name).symlink_to(target)

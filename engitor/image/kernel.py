@@ -13,11 +13,10 @@ import hashlib
 import json
 import shutil
 import subprocess
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from engitor import home
+from engitor import faults, home
 from engitor.errors import UserError
 
 DEFAULT_KERNEL = "linux-image-cloud-amd64"
@@ -131,7 +130,10 @@ def unpack(deb: Path) -> Kernel:
     with home.atomic_dir(entry) as tmp:
         proc = _run(["dpkg-deb", "-x", str(deb), str(tmp)])
         if proc.returncode != 0:
-            raise UserError(f"cannot unpack {deb}: {proc.stderr.strip()}", hint="is it complete?")
+            needed = int(_deb_field(deb, "Installed-Size") or 0) * 1024
+            raise faults.tool_failure(proc.stderr, what=f"unpacking kernel {package} into",
+                                      where=kernels_dir(), needed=needed) or \
+                UserError(f"cannot unpack {deb}: {_last_line(proc.stderr)}", hint="is it complete?")
         vmlinuz = sorted((tmp / "boot").glob("vmlinuz-*")) if (tmp / "boot").is_dir() else []
         if not vmlinuz:
             raise UserError(f"{deb} holds no boot/vmlinuz-*", hint="give a linux-image-*.deb")
@@ -150,7 +152,7 @@ def unpack(deb: Path) -> Kernel:
 def fetch(name: str = DEFAULT_KERNEL) -> Kernel:
     """Resolve `name` with apt, download and unpack it; pins the name to the result."""
     real = resolve_name(name)
-    with tempfile.TemporaryDirectory(prefix="engitor-kernel-") as tmp:
+    with home.scratch("kernel") as tmp:
         proc = subprocess.run(["apt-get", "download", real], cwd=tmp, capture_output=True,
                               text=True, check=False)
         debs = list(Path(tmp).glob("*.deb"))
@@ -163,6 +165,12 @@ def fetch(name: str = DEFAULT_KERNEL) -> Kernel:
     names[name] = names[real] = kernel.root.name
     home.atomic_write(names_file(), json.dumps(names, indent=2, sort_keys=True))
     return kernel
+
+
+def _last_line(text: str) -> str:
+    """A tool's last word: its error, without the lines (one per file for tar) before it."""
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else "no message"
 
 
 def is_deb_path(spec: str) -> bool:

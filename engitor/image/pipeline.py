@@ -14,13 +14,12 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from engitor import __version__, store
+from engitor import __version__, faults, home, store
 from engitor.errors import UserError
 from engitor.image import cpio, elf, kernel, kmod, quick
 from engitor.image import init as guest_init
@@ -72,7 +71,8 @@ class Context:
 
 def build(image: Image, *, log: Callable[[str], None] = lambda _: None) -> store.StoredImage:
     try:
-        return _build(Context(image, log))
+        with faults.writing(f"building image {image.name}", home.home()):
+            return _build(Context(image, log))
     except UserError as e:
         # Whatever went wrong is reported at the image's declaration, unless it knows better.
         if image.where:
@@ -87,8 +87,8 @@ def _build(ctx: Context) -> store.StoredImage:
         ctx.log(f"unchanged: image {same.short}")
         store.tag(image.name, same)
         return same
-    with tempfile.TemporaryDirectory(prefix="engitor-stage-") as staging:
-        ctx.staging = Path(staging) / "root"
+    with home.scratch("stage") as staging:
+        ctx.staging = staging / "root"
         ctx.staging.mkdir()
         run_before_build(ctx)
         expand_generators(ctx)
