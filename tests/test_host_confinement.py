@@ -86,7 +86,8 @@ def detached(recipes: Path, tmp_path_factory: pytest.TempPathFactory, kernel_pkg
 def test_run_d_returns_once_the_program_started(detached: Detached):
     # No waiting here: the start line is on the console when `run -d` returns.
     assert "@@engitor:start" in (detached.inst.dir / "console.log").read_text()
-    assert http_get(f"http://127.0.0.1:{detached.port}/") is not None
+    # The program then binds its port (forwarded by a QEMU that is not root).
+    wait_for(lambda: http_get(f"http://127.0.0.1:{detached.port}/"), 120, "the web server")
 
 
 @pytest.mark.vm
