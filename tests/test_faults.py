@@ -121,3 +121,18 @@ def test_a_killed_builds_staging_is_swept_by_the_next_build(fresh_home: Path, pr
     done = engitor("build", "-q", str(programs / "exit3"), cwd=tmp_path, timeout=300)
     assert done.returncode == 0, done.stderr
     assert not stage[0].exists() and list((fresh_home / "tmp").iterdir()) == []
+
+
+@needs_root
+def test_a_home_engitor_may_not_write_is_one_line(tmp_path: Path):
+    """EACCES: root without the capabilities that bypass file modes, as an unprivileged user
+    is, under a folder it may not write to."""
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    os.chmod(locked, 0o555)
+    proc = subprocess.run(["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner",
+                           "--", sys.executable, "-m", "engitor", "images"],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "ENGITOR_HOME": str(locked / "home")})
+    one_line(proc, f"permission denied: writing {locked / 'home'}")
+    assert os.listdir(locked) == []

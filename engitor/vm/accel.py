@@ -18,7 +18,7 @@ from pathlib import Path
 from engitor.image import cpio
 from engitor.image import init as guest_init
 from engitor.recipe.model import Accel
-from engitor.vm import host, qemu
+from engitor.vm import confine, host, qemu
 
 PROBE_DEADLINE = 3.0
 PROBE_MARKER = b"@@engitor:probe ok"
@@ -53,8 +53,12 @@ def probe_kvm(kernel: Path, deadline: float = PROBE_DEADLINE) -> tuple[bool, str
                            memory=128 * 1024 * 1024, cmdline="console=ttyS0 panic=-1 quiet",
                            name="engitor-kvm-probe")
         start = time.monotonic()
-        proc = subprocess.Popen(qemu.argv(spec, qemu.find_qemu()), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # Confined as every VM is (vm/confine.py): sandboxed, and not root.
+        setup = confine.child_setup(confine.vm_credentials(), die_with_parent=True)
+        with confine.handoff(spec) as (given, fds):
+            proc = subprocess.Popen(qemu.argv(given, qemu.find_qemu()), stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    pass_fds=fds, preexec_fn=setup)
         try:
             while time.monotonic() - start < deadline:
                 if console.exists() and PROBE_MARKER in console.read_bytes():
