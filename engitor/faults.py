@@ -16,7 +16,7 @@ from pathlib import Path
 
 from engitor.errors import UserError
 
-SPACE = {errno.ENOSPC: "no space left", errno.EDQUOT: "disk quota exceeded"}
+SPACE = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
 ACCESS = {errno.EACCES: "permission denied", errno.EPERM: "operation not permitted",
           errno.EROFS: "read-only file system"}
 # How the tools (tar inside dpkg-deb, apt, cp) spell these errors on stderr.
@@ -58,7 +58,7 @@ def explain(err: OSError, *, what: str = "writing", where: Path | None = None,
         if room is not None:
             amounts.append(f"{mib(room[0])} free of {mib(room[1])}")
         detail = f" ({', '.join(amounts)})" if amounts else ""
-        return UserError(f"{SPACE[err.errno]} on device: {what}{place}{detail}", hint=HINT_SPACE)
+        return UserError(f"{SPACE[err.errno]}: {what}{place}{detail}", hint=HINT_SPACE)
     if err.errno in ACCESS:
         path = Path(err.filename) if err.filename else where
         place = f" {path}" if path else ""

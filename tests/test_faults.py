@@ -136,3 +136,26 @@ def test_a_home_engitor_may_not_write_is_one_line(tmp_path: Path):
                           env={**os.environ, "ENGITOR_HOME": str(locked / "home")})
     one_line(proc, f"permission denied: writing {locked / 'home'}")
     assert os.listdir(locked) == []
+
+
+def test_each_fault_reads_as_one_line_for_people(tmp_path: Path):
+    import errno
+
+    from engitor import faults
+
+    full = faults.explain(OSError(errno.ENOSPC, "No space left on device", "/src/file"),
+                          what="storing image abc in", where=tmp_path, needed=3 * 2**20)
+    assert full is not None and str(full).startswith(
+        f"no space left on device: storing image abc in {tmp_path} (needs 3.0 MiB, ")
+    quota = faults.explain(OSError(errno.EDQUOT, "Disk quota exceeded"), where=tmp_path)
+    assert quota is not None and str(quota).startswith(
+        f"disk quota exceeded: writing {tmp_path} (")
+    refused = faults.explain(OSError(errno.EACCES, "Permission denied", "/x/y"), where=tmp_path)
+    assert refused is not None and str(refused).startswith("permission denied: writing /x/y ")
+    assert faults.explain(OSError(errno.ENOENT, "No such file", "/x")) is None
+    tar = "\n".join(f"tar: ./lib/modules/{i}.ko: Cannot write: No space left on device"
+                    for i in range(1147)) + "\ndpkg-deb: error: tar subprocess returned 2\n"
+    assert faults.tool_errno(tar) == errno.ENOSPC
+    told = faults.tool_failure(tar, what="unpacking", where=tmp_path, needed=2**30)
+    assert told is not None and "\n" not in str(told) and "needs 1024.0 MiB" in str(told)
+    assert faults.tool_errno("dpkg-deb: error: not a debian format archive") is None
