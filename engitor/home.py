@@ -115,12 +115,24 @@ def scratch(kind: str) -> Iterator[Path]:
     space, never shared with other users), removed at the end. One left by a killed process is
     swept when the next one is made, once its pid is gone."""
     parent = subdir("tmp")
-    sweep(parent)
-    path = Path(tempfile.mkdtemp(dir=parent, prefix=f".{kind}.{os.getpid()}.", suffix=".tmp"))
+    sweep_scratch(parent)
+    # engitor-KIND-PID-…: the name `engitor prune` also reads a staging folder's builder from.
+    path = Path(tempfile.mkdtemp(dir=parent, prefix=f"engitor-{kind}-{os.getpid()}-"))
     try:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def sweep_scratch(parent: Path) -> list[Path]:
+    """Remove scratch folders whose process is gone (a build killed by SIGKILL, say)."""
+    removed = []
+    for path in parent.glob("engitor-*-*-*"):
+        pid = path.name.split("-")[2]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def sweep(parent: Path) -> list[Path]:

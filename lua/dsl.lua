@@ -138,11 +138,23 @@ local function quote(s)
   return '"' .. s .. '"'
 end
 
-function M.export(decls)
-  local out, n, functions = {}, 0, {}
+-- `limit` caps the bytes of the text: the same string held by many tables is one string in
+-- Lua but a copy each time in the text (2,000 references to 1 MiB would be 2 GB); past it,
+-- export returns nil and a message.
+local TOO_BIG = {}
+
+function M.export(decls, limit)
+  local out, n, functions, bytes = {}, 0, {}, 0
+  local quoted = {}  -- a string used many times is scanned once
+  -- Charged before the work: quoting a string scans it.
+  local function charge(count)
+    bytes = bytes + count
+    if bytes > limit then error(TOO_BIG, 0) end
+  end
   local function put(s) n = n + 1; out[n] = s end
   local encode
   local function encode_table(t)
+    charge(2)
     local count, strings = 0, true
     for k in next, t do
       count = count + 1
@@ -188,8 +200,13 @@ function M.export(decls)
   end
   encode = function(v)
     local kind = type(v)
-    if kind == "string" then put(quote(v))
+    if kind == "string" then
+      charge(#v + 2)
+      local q = quoted[v]
+      if not q then q = quote(v) quoted[v] = q end
+      put(q)
     elseif kind == "number" then
+      charge(8)
       if v ~= v then put("NaN")
       elseif v == huge then put("Infinity")
       elseif v == -huge then put("-Infinity")
@@ -201,14 +218,20 @@ function M.export(decls)
       put('[null,"fn",' .. #functions .. "]")
     else encode_table(v) end
   end
-  put("[")
-  for i = 1, #decls do
-    local d = decls[i]
-    if i > 1 then put(",") end
-    put("[") encode(d.name) put(",") encode(d.source) put(",") encode(d.line) put(",")
-    encode(d.settings) put(",") encode(d.kind) put("]")
+  local ok, e = pcall(function()
+    put("[")
+    for i = 1, #decls do
+      local d = decls[i]
+      if i > 1 then put(",") end
+      put("[") encode(d.name) put(",") encode(d.source) put(",") encode(d.line) put(",")
+      encode(d.settings) put(",") encode(d.kind) put("]")
+    end
+    put("]")
+  end)
+  if not ok then
+    if e == TOO_BIG then return nil, functions, bytes end
+    error(e, 0)
   end
-  put("]")
   return concat(out), functions
 end
 

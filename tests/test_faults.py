@@ -110,7 +110,7 @@ def test_a_killed_builds_staging_is_swept_by_the_next_build(fresh_home: Path, pr
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True)
     try:
-        stage = wait_for(lambda: list((fresh_home / "tmp").glob(".stage.*.tmp")), 120,
+        stage = wait_for(lambda: list((fresh_home / "tmp").glob("engitor-stage-*")), 120,
                          "the build's staging folder")
     finally:
         os.killpg(build.pid, signal.SIGKILL)

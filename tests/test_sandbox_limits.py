@@ -102,21 +102,27 @@ def test_the_defaults_apply_to_recipes(tmp_path):
     assert time.monotonic() - start < 8
 
 
-def test_hooks_have_no_time_or_memory_limit(tmp_path):
+def test_hooks_have_the_memory_limit_but_not_the_wall_clock_limit(tmp_path):
     (tmp_path / "r.lua").write_text("""
+        local function fill(n)
+          local t = {}
+          for i = 1, n do t[i] = ("x"):rep(40) .. i end   -- n = 1e6: ~60 MiB
+          return #t
+        end
         image "x" {
           program = "./p",
           before_build = function()
-            local t = {}
-            for i = 1, 1e6 do t[i] = ("x"):rep(40) .. i end   -- ~60 MiB
             local n = 0
             for i = 1, 1e8 do n = n + i % 3 end               -- JIT-compiled again
-            return #t
+            return fill(1e4)
           end,
+          after_build = function() return fill(1e6) end,
         }
     """)
     (image,) = load_recipe(tmp_path / "r.lua", time_limit=0.2, memory_limit=32 * MiB).images
-    assert image.hooks["before_build"].call({"name": "x"}) == 1_000_000
+    assert image.hooks["before_build"].call({"name": "x"}) == 10_000
+    with pytest.raises(UserError, match="after_build of image 'x': .*out of memory"):
+        image.hooks["after_build"].call({"name": "x"})
 
 
 def test_ctrl_c_interrupts_running_lua_even_through_pcall(tmp_path):

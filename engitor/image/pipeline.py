@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from engitor import __version__, faults, home, store
+from engitor import __version__, faults, home, reflog, store
 from engitor.errors import UserError
-from engitor.image import cpio, elf, kernel, kmod, quick
+from engitor.image import cpio, elf, kernel, kmod, quick, record, system
 from engitor.image import init as guest_init
 from engitor.image.cpio import Entry
 from engitor.recipe import settings
@@ -59,7 +59,10 @@ class Context:
     new: bool = False
     staging: Path | None = None
     watched: list[str] = field(default_factory=list)  # folders/files read besides the entries
+    actions: Any = None  # what the image's Debian packages ask for (users, dirs: system.py)
+    init_extra: dict[str, Any] = field(default_factory=dict)  # more InitConfig fields
     inputs: dict[str, list[int] | None] = field(default_factory=dict)  # their fingerprints
+    packages: list[dict[str, Any]] = field(default_factory=list)  # Debian packages, for the manifest
 
     def add(self, entry: Entry, category: str) -> None:
         self.entries[entry.path] = entry
@@ -71,7 +74,7 @@ class Context:
 
 def build(image: Image, *, log: Callable[[str], None] = lambda _: None) -> store.StoredImage:
     try:
-        with faults.writing(f"building image {image.name}", home.home()):
+        with faults.writing(f"building image {image.name}", home.home()), reflog.building():
             return _build(Context(image, log))
     except UserError as e:
         # Whatever went wrong is reported at the image's declaration, unless it knows better.
@@ -92,10 +95,14 @@ def _build(ctx: Context) -> store.StoredImage:
         ctx.staging.mkdir()
         run_before_build(ctx)
         expand_generators(ctx)
-        resolve_package(ctx)
+        if not system.resolve_debian(ctx):
+            resolve_package(ctx)
         resolve_program(ctx)
         add_closure(ctx)
         add_files(ctx)
+        system.add_file_libraries(ctx)
+        system.add_shell(ctx)
+        system.add_users(ctx)
         resolve_kernel(ctx)  # after the user's inputs are known good: it may download
         add_modules(ctx)
         add_init(ctx)
@@ -134,6 +141,7 @@ def resolve_package(ctx: Context) -> None:
     # would shadow the package's /usr/lib/x86_64-linux-gnu/libX (another version, and a second
     # copy in the image). A runtime's Debian dependencies hold every library it links.
     ctx.roots = [tree.root]
+    ctx.packages = record.packages(tree)
     ctx.image = tree.image  # the package's program, args and env merged under the image's
     for guest, host in sorted(tree.files.items()):
         ctx.add(_entry_for(guest, host), "package")
@@ -166,7 +174,7 @@ def _host_path(ctx: Context, spec: str) -> Path:
 def resolve_program(ctx: Context) -> None:
     image = ctx.image
     assert image.program is not None
-    if image.package:
+    if image.package or image.debian:
         guest = cpio.normalize(image.program)
         host = next((r / guest.lstrip("/") for r in ctx.roots if (r / guest.lstrip("/")).exists()),
                     None)
@@ -287,6 +295,7 @@ def add_init(ctx: Context) -> None:
         addr=GUEST_ADDR,
         gateway=GUEST_GATEWAY,
         stop_timeout=image.stop_timeout,
+        **ctx.init_extra,
     )
     ctx.add(Entry.file("/.engitor/init", data=ctx.init_config.render(), mode=0o600), "init")
     ctx.cmdline = " ".join((*BASE_CMDLINE, *image.kernel_args))
@@ -409,6 +418,8 @@ def assemble_and_store(ctx: Context) -> None:
         "input_key": ctx.input_key,
         "files": files,
     }
+    manifest.update(record.extras(entries=ctx.entries, files=files, image=ctx.image,
+                                  packages_seen=ctx.packages))
     ctx.stored, ctx.new = store.put(kernel=ctx.kernel.vmlinuz, kernel_sha=ctx.kernel.sha256,
                                     initrd=initrd, cmdline=ctx.cmdline, manifest=manifest)
     store.write_pointer("keys", ctx.input_key, ctx.stored.id)

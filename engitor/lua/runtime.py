@@ -137,19 +137,32 @@ class Runtime:
 
     def declarations(self, env: Any) -> list[Declaration]:
         """What a description scope declared, in order; closes it to further declarations."""
+        text, functions = self.export(env)
+        return [Declaration(name, settings, self.display(source), line, functions, kind)
+                for name, source, line, settings, kind in json.loads(text)]
+
+    def export(self, env: Any) -> tuple[str, Any]:
+        """The declarations of a description scope as JSON text ([name, chunk, line, settings,
+        kind] each; see `Declaration` for the markers), and the Lua table of its functions;
+        closes the scope. The text is capped at the memory limit."""
         for known, decls, close in self._described:
             if known is env:
                 close()
                 # Exporting is engitor's work, not the recipe's: it gets memory even when the
                 # description used nearly all of its share.
                 self.lua.set_max_memory(0)
+                limit = self.memory_limit or 2**53
                 try:
-                    text, functions = self._dsl.export(decls)
+                    text, functions, *_ = self._dsl.export(decls, limit)
                 finally:
                     if self.memory_limit and not self._script_envs:
                         self.lua.set_max_memory(self.memory_limit)
-                return [Declaration(name, settings, self.display(source), line, functions, kind)
-                        for name, source, line, settings, kind in json.loads(text)]
+                if text is None:
+                    raise UserError(
+                        f"the recipe's settings come to more than {limit // MiB} MiB once "
+                        "written out", hint="a large string or table used by many images? "
+                        "each use is a copy in the settings", where=self._first_chunk())
+                return text, functions
         raise ValueError("not a description scope of this runtime")
 
     def script_env(self, staging: Path | None = None, *, env: Any = None, label: str = "",
@@ -226,9 +239,18 @@ class Runtime:
         """Run a recipe's hook in the script scope (its own env, promoted); returns plain data."""
         staging = ctx.get("staging")
         self.script_env(Path(staging) if staging else None, env=env, label=label)
-        results = self.call(fn, to_lua(self.lua, ctx))
+        # A hook gets the description's memory limit back (script_env lifted it), and what it
+        # returns is converted under the same byte budget.
+        if self.memory_limit:
+            self.lua.set_max_memory(self.memory_limit)
         try:
-            return to_python(results[0]) if results else None
+            results = self.call(fn, to_lua(self.lua, ctx))
+        finally:
+            if self.memory_limit:
+                self.lua.set_max_memory(0)
+        budget = api.Budget(self.memory_limit or api.DEFAULT_BUDGET)
+        try:
+            return to_python(results[0], budget=budget) if results else None
         except api.ApiError as e:
             raise UserError(f"the hook returned a value engitor cannot read: {e}",
                             hint="return strings, numbers, booleans and tables of them",
@@ -245,6 +267,10 @@ class Runtime:
     def display(self, source: str) -> str:
         """A Lua chunk name ("@web.lua") as the user knows the file."""
         return self._shown.get(source, source.lstrip("@="))
+
+    def shown_names(self) -> dict[str, str]:
+        """Lua chunk names ("@web.lua") -> the files as the user knows them."""
+        return dict(self._shown)
 
     def where_of(self, fn: Any) -> str | None:
         """Where a Lua function was defined, "file:line" as the user knows the file."""
@@ -285,6 +311,9 @@ class Runtime:
         path = self.lua_dir / filename
         loader = self.lua.eval("function(s, n) return assert(load(s, n)) end")
         return loader(path.read_text(), "=engitor/" + filename)(*args)
+
+    def _first_chunk(self) -> str | None:
+        return next(iter(self.sources), None)
 
     def _write(self, text: str) -> None:
         stream = self.out or sys.stderr

@@ -26,7 +26,8 @@ from typing import Any
 
 from engitor.errors import UserError
 from engitor.lua import source as lua_source
-from engitor.lua.runtime import DEFAULT_MEMORY_LIMIT, DEFAULT_TIME_LIMIT, Declaration, Runtime
+from engitor.lua.isolate import Described, describe
+from engitor.lua.runtime import DEFAULT_MEMORY_LIMIT, DEFAULT_TIME_LIMIT, Declaration
 from engitor.recipe import settings
 from engitor.recipe.model import Hook, Image, Recipe
 
@@ -43,10 +44,8 @@ def load_recipe(path: Path, *, source: str | None = None, chunkname: str | None 
     display = chunkname or str(path)
     if source is None:
         source = _read(path, display)
-    rt = Runtime(base_dir=path.parent, time_limit=time_limit, memory_limit=memory_limit)
-    env = rt.description_env()
-    rt.eval(source, env, display, time_limit=time_limit)
-    decls = rt.declarations(env)
+    rt = describe(path, source, display, time_limit=time_limit, memory_limit=memory_limit)
+    decls = rt.declarations
     if not decls:
         raise UserError("the recipe declares no images",
                         hint='declare one: image "web" { program = "./server" }', where=display)
@@ -57,7 +56,7 @@ def load_recipe(path: Path, *, source: str | None = None, chunkname: str | None 
             raise UserError(f"image {decl.name!r} is declared twice",
                             hint=f"first declared at {seen[decl.name].where}; names must be "
                                  "unique (add a suffix in loops)", where=decl.where)
-        images.append(_image(rt, env, decl, path.parent))
+        images.append(_image(rt, decl, path.parent))
         seen[decl.name] = decl
     return Recipe(source=str(path), images=tuple(images))
 
@@ -70,21 +69,20 @@ def load_declarations(path: Path, kind: str, *, time_limit: float | None = DEFAU
     path = Path(path)
     display = str(path)
     source = _read(path, display)
-    rt = Runtime(base_dir=path.parent, time_limit=time_limit, memory_limit=memory_limit)
-    env = rt.description_env(packages=kind == "package")
-    rt.eval(source, env, display, time_limit=time_limit)
+    rt = describe(path, source, display, time_limit=time_limit, memory_limit=memory_limit,
+                  packages=kind == "package")
     out: list[Declared] = []
-    for decl in rt.declarations(env):
+    for decl in rt.declarations:
         if decl.kind != kind:
             raise UserError(f"{decl.kind} {decl.name!r} is declared in a file of {kind}s",
                             hint=f"this file declares {kind}s only: {kind} \"NAME\" {{ … }}",
                             where=decl.where)
         locate = functools.partial(_locate, rt, decl)
         table = decl.settings if isinstance(decl.settings, dict) else \
-            _plain(rt, env, decl.settings, "settings", decl, locate)
+            _plain(rt, decl.settings, "settings", decl, locate)
         plain = {}
         for key, value in table.items():
-            value = _plain(rt, env, value, key, decl, locate)
+            value = _plain(rt, value, key, decl, locate)
             if isinstance(value, Hook):
                 raise UserError(f"{key}: a {kind} recipe holds values, not functions",
                                 hint="write the value itself", where=locate(key) or decl.where)
@@ -121,20 +119,20 @@ def _read(path: Path, display: str) -> str:
                         where=f"{display}:{line}") from None
 
 
-def _image(rt: Runtime, env: Any, decl: Declaration, base_dir: Path) -> Image:
+def _image(rt: Described, decl: Declaration, base_dir: Path) -> Image:
     locate = functools.partial(_locate, rt, decl)
     settings_ = decl.settings if isinstance(decl.settings, dict) else \
-        _plain(rt, env, decl.settings, "settings", decl, locate)
+        _plain(rt, decl.settings, "settings", decl, locate)
     table = {}
     for key, value in settings_.items():
-        table[key] = _plain(rt, env, value, key, decl, locate)
+        table[key] = _plain(rt, value, key, decl, locate)
     # Unknown keys first (likely typos), then in the settings table's order.
     ordered = dict(sorted(table.items(), key=lambda kv: (_ORDER.get(kv[0], -1), str(kv[0]))))
     return settings.make_image(decl.name, ordered, where=decl.where, base_dir=base_dir,
                                locate=locate)
 
 
-def _plain(rt: Runtime, env: Any, value: Any, key: str, decl: Declaration, locate: Any) -> Any:
+def _plain(rt: Described, value: Any, key: str, decl: Declaration, locate: Any) -> Any:
     """A declaration's exported value -> the plain data settings expect; functions -> Hooks."""
     if isinstance(value, str):
         if not value.isascii():
@@ -149,15 +147,14 @@ def _plain(rt: Runtime, env: Any, value: Any, key: str, decl: Declaration, locat
     if isinstance(value, list):
         if value and value[0] is None:  # a marker (see Declaration)
             if value[1] == "fn":
-                return _hook(rt, env, decl.functions[value[2]], key, decl)
+                return _hook(rt, value[2], key, decl)
             if value[1] == "key":
                 return _LuaKey(value[2])
-            return {_plain(rt, env, k, key, decl, locate): _plain(rt, env, v, f"{key}.{k}", decl,
-                                                                   locate)
+            return {_plain(rt, k, key, decl, locate): _plain(rt, v, f"{key}.{k}", decl, locate)
                     for k, v in value[2]}
-        return [_plain(rt, env, v, f"{key}.{n}", decl, locate) for n, v in enumerate(value, 1)]
+        return [_plain(rt, v, f"{key}.{n}", decl, locate) for n, v in enumerate(value, 1)]
     if isinstance(value, dict):
-        return {k: _plain(rt, env, v, f"{key}.{k}", decl, locate) for k, v in value.items()}
+        return {k: _plain(rt, v, f"{key}.{k}", decl, locate) for k, v in value.items()}
     return value
 
 
@@ -171,22 +168,22 @@ class _LuaKey:
         return f"a {self.kind}"
 
 
-def _hook(rt: Runtime, env: Any, fn: Any, key: str, decl: Declaration) -> Hook:
-    where = rt.where_of(fn) or decl.where
-    call = functools.partial(_run_hook, rt, fn, env, f"{key} of image {decl.name!r}",
+def _hook(rt: Described, number: int, key: str, decl: Declaration) -> Hook:
+    where = rt.function_where[number - 1] or decl.where
+    call = functools.partial(_run_hook, rt, number, f"{key} of image {decl.name!r}",
                              str(decl.name))
     return Hook(name=key, where=where, call=call)
 
 
-def _run_hook(rt: Runtime, fn: Any, env: Any, what: str, label: str, ctx: Any = None) -> Any:
+def _run_hook(rt: Described, number: int, what: str, label: str, ctx: Any = None) -> Any:
     try:
-        return rt.run_hook(fn, env, dict(ctx or {}), label=label)
+        return rt.call(number, dict(ctx or {}), label)
     except UserError as e:
         e.message = f"{what}: {e.message}"
         raise
 
 
-def _locate(rt: Runtime, decl: Declaration, key: str) -> str | None:
+def _locate(rt: Described, decl: Declaration, key: str) -> str | None:
     """The line where `key` of this image is written: in the image's own table, or where the
     key is written once in the recipe or its modules (a table shared between images)."""
     text = rt.sources.get(decl.chunk)

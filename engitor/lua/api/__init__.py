@@ -78,19 +78,53 @@ def to_lua(lua: Any, value: Any) -> Any:
     raise TypeError(f"refusing to hand a {type(value).__name__} to Lua")
 
 
-def to_python(value: Any, *, depth: int = 0) -> Any:
+def to_python(value: Any, *, depth: int = 0, budget: Budget | None = None) -> Any:
     """Lua values -> Python plain data: tables with keys 1..n become lists, others dicts; an
-    empty table is an empty list. Functions and other Lua objects stay as they are."""
+    empty table is an empty list. Functions and other Lua objects stay as they are.
+
+    A Lua string held by many tables is one string in Lua and a copy for each in Python: with a
+    `budget`, the bytes converted are counted and conversion stops (ApiError) past its limit."""
+    if budget is None:
+        budget = Budget(DEFAULT_BUDGET)
+    if isinstance(value, str | bytes):
+        budget.charge(len(value))
+        return value
     if not is_table(value):
         return value
     if depth > 64:
         raise ApiError("table nested too deeply (or refers to itself)")
-    items = list(value.items())
+    items = []
+    for k, v in value.items():  # lazily: each value is charged as soon as it is converted
+        budget.charge(16 + (len(v) if isinstance(v, str | bytes) else 0)
+                      + (len(k) if isinstance(k, str | bytes) else 0))
+        items.append((k, v))
     if all(isinstance(k, int) and not isinstance(k, bool) for k, _ in items):
         keys = sorted(k for k, _ in items)
         if keys == list(range(1, len(keys) + 1)):
-            return [to_python(v, depth=depth + 1) for _, v in sorted(items, key=lambda kv: kv[0])]
-    return {k: to_python(v, depth=depth + 1) for k, v in items}
+            return [_nested(v, depth, budget) for _, v in sorted(items, key=lambda kv: kv[0])]
+    return {k: _nested(v, depth, budget) for k, v in items}
+
+
+def _nested(value: Any, depth: int, budget: Budget) -> Any:
+    # Strings were charged when their table was read.
+    return to_python(value, depth=depth + 1, budget=budget) if is_table(value) else value
+
+
+DEFAULT_BUDGET = 256 * 1024 * 1024
+
+
+class Budget:
+    """Bytes a conversion may still produce."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.used = 0
+
+    def charge(self, size: int) -> None:
+        self.used += size
+        if self.used > self.limit:
+            raise ApiError(f"the value comes to more than {self.limit // (1024 * 1024)} MiB "
+                           "once converted (a large string used many times?)")
 
 
 # Kept in the trusted package.loaded of each Lua state (recipes have no `package`).
