@@ -173,6 +173,12 @@ def resolve(ref: str) -> StoredImage:
                     hint=did_you_mean(ref, tags()) or "see 'engitor images'")
 
 
+def all_images() -> list[StoredImage]:
+    """Every image, unordered, reading no manifest (prune walks a large store with it)."""
+    return [StoredImage(p.name, p) for p in images_dir().iterdir()
+            if not p.name.startswith(".") and (p / "manifest.json").is_file()]
+
+
 def listing() -> list[tuple[list[str], StoredImage]]:
     names: dict[str, list[str]] = {}
     for name, iid in tags().items():

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
+import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -123,7 +126,8 @@ def test_inspect_shows_what_the_image_holds(site: Path):
     files = {f["path"]: f for f in d["files"]}
     assert files["/www/index.html"]["mode"] == "644" and files["/www/index.html"]["size"] == 12
     assert files["/server"]["exec"] == "program" and files["/server"]["mode"] == "755"
-    assert [u["name"] for u in d["users"]] == ["root", "nobody"]
+    users = {u["name"]: u for u in d["users"]}  # Debian's base users, as every image has them
+    assert users["root"]["uid"] == 0 and users["nobody"]["uid"] == 65534
     assert d["ports"] == ["8080"] and d["memory"] == 128 * 2**20
     assert d["kernel"]["package"].startswith("linux-image-")
     assert d["cmdline"].startswith("console=ttyS0")
@@ -166,6 +170,8 @@ def test_prune_frees_an_untagged_image_and_keeps_named_ones(site: Path):
     assert "stays as copy" in engitor("rmi", "site", check=True).stdout
     assert "removed" in engitor("rmi", "copy", check=True).stdout
     assert store.get(second) is None and store.tags() == {}
+    assert engitor("history", "site", check=True).stdout.startswith(
+        "site points at no image since ")
     one_line_error(engitor("tag", second, "x"), "no image named")
 
 
@@ -305,3 +311,73 @@ def test_signing_keys_round_trip(tmp_path: Path):
     sign.write_key(key, tmp_path / "k.key")
     assert sign.read_secret(tmp_path / "k.key") == key
     assert sign.read_public(tmp_path / "k.pub") == sign.Key(key.key_id, key.public)
+
+
+def test_prune_collects_caches_and_dead_staging_folders(fresh_home: Path, tmp_path: Path):
+    """The package cache's layout (engitor/packages/cache.py) with what a resolution uses and
+    what nothing uses; staging folders of a live and of a dead build."""
+    pk = fresh_home / "packages"
+    used, unused = "libfoo1_1.0-1_amd64", "libfoo1_0.9-1_amd64"
+    for ident in (used, unused):
+        (pk / "unpacked" / ident / "root" / "usr/lib").mkdir(parents=True)
+        (pk / "unpacked" / ident / "root/usr/lib/libfoo.so.1").write_bytes(b"\0" * 5000)
+    (pk / "resolved").mkdir()
+    (pk / "resolved" / "foo.json").write_text(json.dumps({"packages": [
+        {"package": "libfoo1", "version": "1.0-1", "arch": "amd64", "source": "archive"}]}))
+    for ident, packages in (("r-used", [used]), ("r-old", [unused])):
+        (pk / "roots" / ident / "root").mkdir(parents=True)
+        (pk / "roots" / ident / "root.json").write_text(json.dumps({"packages": packages}))
+    (fresh_home / "debs").mkdir()
+    (fresh_home / "debs" / f"{used}.deb").write_bytes(b"!" * 3000)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    tmp = Path(tempfile.gettempdir())
+    live_dir = tmp / f"engitor-stage-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    dead_dir = tmp / f"engitor-stage-{dead.pid}-{uuid.uuid4().hex[:8]}"
+    for d in (live_dir, dead_dir):
+        (d / "root").mkdir(parents=True)
+    try:
+        out = engitor("prune", check=True).stdout
+        assert f"removed package {pk / 'unpacked' / unused}" in out
+        assert f"removed runtime root {pk / 'roots' / 'r-old'}" in out
+        assert f"removed staging {dead_dir}" in out and not dead_dir.exists()
+        assert (pk / "unpacked" / used).is_dir() and (pk / "roots" / "r-used").is_dir()
+        assert not (fresh_home / "debs" / f"{used}.deb").exists()
+        assert live_dir.is_dir() and str(live_dir) not in out
+        freed = int(out.strip().splitlines()[-1].split("(")[1].split()[0])
+        assert freed >= 5000 + 3000
+        assert "removed package" in engitor("prune", "--all", check=True).stdout
+        assert not (pk / "unpacked" / used).exists()
+    finally:
+        shutil.rmtree(live_dir, ignore_errors=True)
+        shutil.rmtree(dead_dir, ignore_errors=True)
+
+
+def test_keygen_writes_a_key_pair_once(tmp_path: Path):
+    out = engitor("keygen", "--key", str(tmp_path / "k.key"), check=True).stdout
+    assert out == f"secret key {tmp_path / 'k.key'}\npublic key {tmp_path / 'k.pub'}\n"
+    assert sign.read_public(tmp_path / "k.pub").key_id == \
+        sign.read_secret(tmp_path / "k.key").key_id
+    one_line_error(engitor("keygen", "--key", str(tmp_path / "k.key")), "exists")
+
+
+def test_prune_removes_kernels_no_image_uses(site: Path, fresh_home: Path, kernel_pkg):
+    """A kernel cache of its own (not linked to the real home's): the kernel the images use
+    (and the name pins) stays, an unused one goes."""
+    from engitor.image import kernel
+
+    (fresh_home / "kernels").unlink()
+    (fresh_home / "kernels").mkdir()
+    (fresh_home / "kernels" / kernel_pkg.root.name).symlink_to(kernel_pkg.root)
+    shutil.copy(kernel_pkg.root.parent / "names.json", fresh_home / "kernels" / "names.json")
+    build(site)
+    old = fresh_home / "kernels" / "linux-image-old_1.0_0000"
+    (old / "boot").mkdir(parents=True)
+    (old / "boot" / "vmlinuz-1.0-old").write_bytes(b"\0" * 4096)
+    (old / "kernel.json").write_text(json.dumps({"package": "linux-image-old", "version": "1.0",
+                                                 "sha256": "0" * 64, "release": "1.0-old"}))
+    assert {k.root.name for k in kernel.cached()} == {kernel_pkg.root.name, old.name}
+    out = engitor("prune", check=True).stdout
+    assert f"removed kernel {old}" in out and not old.exists()
+    assert kernel_pkg.root.name not in out
+    assert (fresh_home / "kernels" / kernel_pkg.root.name).exists()

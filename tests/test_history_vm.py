@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from support import engitor, free_port, http_get, wait_for
+from test_history import RECIPE, one_line_error
 
 from engitor import store
-from test_history import RECIPE, one_line_error
 
 
 @pytest.mark.vm

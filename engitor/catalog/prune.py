@@ -68,7 +68,8 @@ def staging_dead(path: Path, now: float) -> bool:
     """Whether the build that made a staging folder has ended. The temporary folder is shared
     by every home on the machine, so the store lock says nothing about it: the folder's name
     carries its builder's pid (engitor-stage-PID-…); older names go by age."""
-    pid = next((int(p) for p in path.name.split("-")[2:3] if p.isdigit()), None)
+    parts = path.name.split("-")  # mkdtemp's random suffix has no "-": 4 parts carry a pid
+    pid = int(parts[2]) if len(parts) >= 4 and parts[2].isdigit() else None
     if pid is not None:
         return not home.pid_alive(pid)
     try:
@@ -91,12 +92,11 @@ def _image_plan(plan: Plan, *, running: set[str], all_: bool, keep: float) -> se
     kept = set(running)
     if not all_:
         kept |= set(tags.values()) | reflog.referenced(time.time() - keep)
-    for _, image in store.listing():
-        if image.id not in kept:
-            plan.images.append(image)
+    every = store.all_images()
+    plan.images = sorted((i for i in every if i.id not in kept), key=lambda i: i.id)
     gone = {i.id for i in plan.images}
     plan.untag = sorted(n for n, iid in tags.items() if iid in gone)
-    return {i.id for _, i in store.listing()} - gone
+    return {i.id for i in every} - gone
 
 
 def _kernel_plan(plan: Plan, kept_images: set[str], all_: bool) -> None:

@@ -33,7 +33,7 @@ def _own_files(image: store.StoredImage, files: list[index.File]) -> list[dict[s
 
     wanted = {f.path: f for f in files if f.sha256 and f.kind in OWN_KINDS}
     raw = zstandard.ZstdDecompressor().decompressobj().decompress(image.initrd.read_bytes())
-    out = []
+    out: list[dict[str, Any]] = []
     for path, mode, data in cpio.read_archive(raw):
         f = wanted.get(path)
         if f is None or not stat.S_ISREG(mode):
@@ -45,7 +45,15 @@ def _own_files(image: store.StoredImage, files: list[index.File]) -> list[dict[s
             "licenseConcluded": "NOASSERTION", "copyrightText": "NOASSERTION",
             "comment": f"put in the image as {f.kind or 'files'}, mode {f.mode:o}",
         })
-    return sorted(out, key=lambda d: d["fileName"])
+    out.sort(key=lambda d: d["fileName"])
+    seen: set[str] = set()
+    for d in out:  # two paths may sanitise alike (/a+b, /a-b): ids must stay unique
+        ident, n = d["SPDXID"], 1
+        while d["SPDXID"] in seen:
+            n += 1
+            d["SPDXID"] = f"{ident}-{n}"
+        seen.add(d["SPDXID"])
+    return out
 
 
 def _verification_code(files: list[dict[str, Any]]) -> str:

@@ -7,6 +7,7 @@ import json
 import time
 from typing import Any
 
+from engitor import reflog
 from engitor.catalog import history
 from engitor.catalog.diff import human
 
@@ -31,6 +32,10 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
+    log = reflog.read(args.name)
+    if log and log[-1].new is None:  # the name itself was removed; its builds are listed still
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(log[-1].time))
+        print(f"{args.name} points at no image since {when} ({log[-1].why})")
     print(f"{'':<4} {'ID':<12}  {'DATE':<19}  {'SIZE':>9}  {'WHY':<8}  CHANGES")
     for r in rows:
         size = human(r["size"]) if r["size"] is not None else "pruned"
