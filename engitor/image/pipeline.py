@@ -14,12 +14,11 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from engitor import __version__, reflog, store
+from engitor import __version__, faults, home, reflog, store
 from engitor.errors import UserError
 from engitor.image import cpio, elf, kernel, kmod, quick, record, system
 from engitor.image import init as guest_init
@@ -43,7 +42,7 @@ GUEST_GATEWAY = "10.0.2.2"
 
 def build(image: Image, *, log: Callable[[str], None] = lambda _: None) -> store.StoredImage:
     try:
-        with reflog.building():  # prune waits for no build: it refuses while one runs
+        with faults.writing(f"building image {image.name}", home.home()), reflog.building():
             return _build(Context(image, log))
     except UserError as e:
         # Whatever went wrong is reported at the image's declaration, unless it knows better.
@@ -59,9 +58,8 @@ def _build(ctx: Context) -> store.StoredImage:
         ctx.log(f"unchanged: image {same.short}")
         store.tag(image.name, same)
         return same
-    # The pid in the name tells `engitor prune` whether the build that made it still runs.
-    with tempfile.TemporaryDirectory(prefix=f"engitor-stage-{os.getpid()}-") as staging:
-        ctx.staging = Path(staging) / "root"
+    with home.scratch("stage") as staging:
+        ctx.staging = staging / "root"
         ctx.staging.mkdir()
         run_before_build(ctx)
         expand_generators(ctx)

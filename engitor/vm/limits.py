@@ -138,8 +138,11 @@ def before_build(image: Image, qemu: str, kernel: Path | None) -> None:
 
 
 def before_boot(image: Image, kernel: Path, manifest: dict[str, Any], qemu: str) -> None:
-    """What only the built image tells: the memory its kernel and initramfs need."""
+    """What only the built image tells (the memory its kernel and initramfs need), and the
+    rest again for the verbs that boot without `before_build` (the Lua vm API)."""
     check_cpus(image.cpus, qemu)
+    creds = confine.vm_credentials()
+    check_ports_bindable(image.ports, creds.user if creds else None)
     initrd = manifest.get("initrd", {})
     size, unpacked = int(initrd.get("size", 0)), int(initrd.get("uncompressed", 0))
     check_memory(image.memory, image_floor(kernel, size, unpacked),
