@@ -30,12 +30,12 @@ import grp
 import os
 import pwd
 import signal
-import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from engitor.errors import UserError
+from engitor.proc import run
 from engitor.vm import qemu, sockets
 
 DEFAULT_USER = "engitor-vm"
@@ -76,9 +76,9 @@ def _create_user(name: str) -> pwd.struct_passwd:
     if name != DEFAULT_USER:
         raise UserError(f"VM user {name} (ENGITOR_VM_USER) does not exist",
                         hint=f"create it, or unset ENGITOR_VM_USER to use {DEFAULT_USER}")
-    proc = subprocess.run(["adduser", "--system", "--group", "--quiet", "--home", "/nonexistent",
-                           "--no-create-home", "--gecos", "engitor virtual machines", name],
-                          capture_output=True, text=True, check=False)
+    proc = run(["adduser", "--system", "--group", "--quiet", "--home", "/nonexistent",
+                "--no-create-home", "--gecos", "engitor virtual machines", name],
+               hint="apt-get install adduser")
     try:
         return pwd.getpwnam(name)  # also when a concurrent engitor created it first
     except KeyError:

@@ -22,11 +22,11 @@ from __future__ import annotations
 import json
 import os
 import struct
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from engitor.errors import UserError
+from engitor.proc import run
 from engitor.recipe.model import Image, MiB, Port
 from engitor.vm import confine, host
 from engitor.vm.instance import check_ports_free
@@ -85,10 +85,9 @@ def _query_max_cpus(qemu: str, machine: str) -> int | None:
     commands = "".join(json.dumps({"execute": c}) + "\n"
                        for c in ("qmp_capabilities", "query-machines", "quit"))
     try:
-        proc = subprocess.run([qemu, "-M", "none", "-nodefaults", "-display", "none",
-                               "-qmp", "stdio"], input=commands, capture_output=True,
-                              text=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired):
+        proc = run([qemu, "-M", "none", "-nodefaults", "-display", "none", "-qmp", "stdio"],
+                   input=commands, timeout=30)
+    except (OSError, UserError):
         return None
     for line in proc.stdout.splitlines():
         try:
