@@ -11,8 +11,10 @@ PYTEST_ARGS ?=
 # apt and dpkg-deb (always on Debian) to fetch and unpack kernels and runtimes, openssl for the
 # runtimes' CA hash links.
 APT_RUN := python3 python3-venv qemu-system-x86 gcc libc6-dev linux-libc-dev musl-tools curl ca-certificates openssl
+# What `engitor kernel build` compiles a kernel from (Debian's source) and with.
+APT_KERNEL := linux-source-6.1 build-essential flex bison bc libelf-dev libssl-dev
 # What the tests bring up inside VMs or compile, and the tools they check with.
-APT_TEST := $(APT_RUN) cpio redis-server redis-tools golang-go zlib1g-dev libsqlite3-dev libexpat1-dev tmux nginx \
+APT_TEST := $(APT_RUN) $(APT_KERNEL) cpio redis-server redis-tools golang-go zlib1g-dev libsqlite3-dev libexpat1-dev tmux nginx \
             openjdk-17-jdk-headless
 
 .PHONY: all deps test-deps demo test lint bench clean

@@ -53,9 +53,14 @@ def build(args: argparse.Namespace) -> int:
 
 def listing(args: argparse.Namespace) -> int:
     cached = kernel.cached()
+    pins: dict[str, list[str]] = {}
+    for name, entry in kernel.pinned_names().items():
+        pins.setdefault(entry, []).append(name)
     for k in cached:
-        print(f"{k.package:<40} {k.version:<14} {k.release:<24} {k.sha256[:16]}")
-    built = {k.package for k in cached}
+        # A built kernel is known by the names that select it (--kernel NAME).
+        names = ", ".join(pins.get(k.root.name, [])) if k.built else k.package
+        print(f"{names or k.package:<40} {k.version:<14} {k.release:<24} {k.sha256[:16]}")
+    built = {n for k in cached if k.built for n in pins.get(k.root.name, [])}
     for name in sorted(kernel.buildable() - built):
         print(f"{name:<40} {'-':<14} {'(not built)':<24} engitor kernel build {name}")
     return 0

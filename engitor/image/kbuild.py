@@ -324,17 +324,17 @@ def build(spec: str = "minimal", *, fragment: Path | None = None, name: str | No
     source = installed_source(recipe.source)
     found = None
     if source is not None and not force:
-        found = kernel.load_entry(_entry(name, recipe, source))
+        found = kernel.load_entry(_entry(recipe, source))
     if found is None:
         check_tools()
         source = prepare_source(recipe.source, log)
         check_known(source, recipe.fragment)  # before minutes of work, not after
-        entry = _entry(name, recipe, source)
+        entry = _entry(recipe, source)
         key = input_key(recipe, source)
         with tempfile.TemporaryDirectory(prefix="engitor-kbuild-") as tmp:
             outputs = _run_recipe(rt, env, recipe, source, Path(tmp), jobs or os.cpu_count() or 1,
                                   log)
-            _store(entry, name, recipe, source, key, outputs)
+            _store(entry, recipe, source, key, outputs)
         found = kernel.load_entry(entry)
         assert found is not None
         log(f"built kernel {name}: {found.release}, bzImage "
@@ -345,8 +345,10 @@ def build(spec: str = "minimal", *, fragment: Path | None = None, name: str | No
     return found
 
 
-def _entry(name: str, recipe: Recipe, source: Source) -> Path:
-    return kernel.kernels_dir() / f"{name}_{source.version}_{input_key(recipe, source)[:16]}"
+def _entry(recipe: Recipe, source: Source) -> Path:
+    """Named by what decides the kernel, not by the name it is selected by: a name is a pin."""
+    return kernel.kernels_dir() / \
+        f"{recipe.name}_{source.version}_{input_key(recipe, source)[:16]}"
 
 
 def _run_recipe(rt: Any, env: Any, recipe: Recipe, source: Source, work: Path, jobs: int,
@@ -405,7 +407,7 @@ def _keep_log(make_log: Path, name: str) -> None:
                           make_log.read_bytes())
 
 
-def _store(entry: Path, name: str, recipe: Recipe, source: Source, key: str,
+def _store(entry: Path, recipe: Recipe, source: Source, key: str,
            outputs: dict[str, Path]) -> None:
     release = outputs["release"].read_text().strip() if outputs["release"].is_file() else \
         source.version.split("-")[0]
@@ -417,7 +419,7 @@ def _store(entry: Path, name: str, recipe: Recipe, source: Source, key: str,
         shutil.copyfile(outputs["config"], boot / f"config-{release}")
         shutil.copyfile(recipe.fragment, tmp / "fragment.config")
         bz = (boot / f"vmlinuz-{release}").read_bytes()
-        meta = {"package": name, "version": source.version,
+        meta = {"package": recipe.name, "version": source.version,
                 "sha256": hashlib.sha256(bz).hexdigest(), "release": release,
                 "built": {"recipe": str(recipe.path), "source": source.package,
                           "fragment": str(recipe.fragment), "key": key,

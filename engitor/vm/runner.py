@@ -87,6 +87,9 @@ def launch(stored: store.StoredImage, image: Image, *, detached: bool = False,
     directory.mkdir(parents=True)
     traits = stored.kernel_traits
     tuning, pic = kernel_tuning(traits, image.cpus)
+    if traits.usable_cpus(image.cpus) < image.cpus:
+        log(f"the kernel uses {traits.usable_cpus(image.cpus)} of the {image.cpus} CPUs "
+            f"(built for {'one' if not traits.smp else traits.max_cpus})")
     spec = qemu.VMSpec(
         kernel=stored.vmlinux if traits.pvh and stored.vmlinux else stored.kernel,
         initrd=stored.initrd, cmdline=stored.cmdline,
