@@ -90,3 +90,13 @@ def test_qemu_argv_turns_the_pic_off_on_request(tmp_path: Path):
     argv = qemu.argv(spec)
     assert argv[argv.index("-M") + 1] == "microvm,accel=tcg,rtc=on,pic=off"
     assert argv[argv.index("-kernel") + 1] == str(tmp_path / "vmlinux")
+
+
+def test_tcg_translation_cache_follows_guest_memory(tmp_path: Path):
+    MiB = 2**20
+    assert [runner.tcg_tb_size(m * MiB) for m in (24, 128, 256, 768, 4096)] == [16, 32, 64, 192, 256]
+    spec = qemu.VMSpec(kernel=tmp_path / "k", initrd=tmp_path / "i", cmdline="quiet",
+                       console=tmp_path / "c", accel=Accel.TCG, tb_size=16)
+    argv = qemu.argv(spec)
+    assert argv[argv.index("-M") + 1] == "microvm,rtc=on"
+    assert argv[argv.index("-accel") + 1] == "tcg,tb-size=16"

@@ -17,7 +17,7 @@ from typing import TextIO
 
 from engitor import store
 from engitor.kernel_traits import KernelTraits
-from engitor.recipe.model import Accel, Image
+from engitor.recipe.model import Accel, Image, MiB
 from engitor.vm import accel as accel_mod
 from engitor.vm import host, qemu
 from engitor.vm.instance import (
@@ -75,6 +75,17 @@ def kernel_tuning(traits: KernelTraits, cpus: int) -> tuple[tuple[str, ...], boo
     return args, not (traits.io_apic and not traits.modules)
 
 
+def tcg_tb_size(memory: int) -> int:
+    """MiB of TCG translation cache for a guest of `memory` bytes: a quarter of it, 16-256.
+
+    QEMU's default lets the cache grow to 1 GiB, and an idle VM's host memory is mostly its
+    guest RAM plus the translated code it ever ran; a guest given little memory runs little code
+    (the web server on the minimal kernel: bench/bench_kernel.py). When the cache fills, QEMU
+    flushes and translates again: slower, never wrong.
+    """
+    return max(16, min(256, memory // MiB // 4))
+
+
 def launch(stored: store.StoredImage, image: Image, *, detached: bool = False,
            name: str | None = None, log: Callable[[str], None] = lambda _: None,
            owner: int | None = None) -> Instance:
@@ -97,6 +108,7 @@ def launch(stored: store.StoredImage, image: Image, *, detached: bool = False,
         accel=choice.accel, ports=image.ports, qmp=directory / "qmp.sock",
         pidfile=directory / "qemu.pid", name=vm_name,
         host_cmdline=tuning + (host_cmdline() if choice.accel is Accel.TCG else ()), pic=pic,
+        tb_size=tcg_tb_size(image.memory) if choice.accel is Accel.TCG else None,
     )
     meta = Meta(name=vm_name, image=stored.id, image_name=image.name, pid=0,
                 owner=None if detached else (owner or os.getpid()), started=time.time(),
