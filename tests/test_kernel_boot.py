@@ -18,7 +18,8 @@ from support import compile_c, engitor, free_port, http_get, spawn, wait_for
 from engitor.image import kernel
 from engitor.shell.session import Session
 
-pytestmark = pytest.mark.vm
+# The first test to ask for the minimal kernel builds it when the cache lacks it (minutes).
+pytestmark = [pytest.mark.vm, pytest.mark.timeout(1800)]
 
 PROGRAMS = Path(__file__).resolve().parent / "programs"
 

@@ -10,8 +10,11 @@ from pathlib import Path
 import pytest
 from support import engitor
 
-from engitor import ROOT, home
+from engitor import ROOT
 from engitor.image import kconfig, kernel
+
+# The first test to ask for the minimal kernel builds it when the cache lacks it (minutes).
+pytestmark = pytest.mark.timeout(1800)
 
 SHIPPED_FRAGMENT = ROOT / "recipes" / "kernels" / "engitor-min.config"
 
@@ -113,7 +116,6 @@ def test_minimal_kernel_not_built_here_says_how_to_build_it(tmp_path: Path):
     line = one_error_line(proc.stderr)
     assert "kernel minimal is not built on this machine" in line
     assert "engitor kernel build minimal" in line
-    assert not (home.home() / "kernels" / "names.json").is_relative_to(tmp_path)
 
 
 @pytest.mark.slow
