@@ -89,3 +89,10 @@ def test_lua_vm_api_runs_a_recipe_on_the_minimal_kernel(minimal_kernel, programs
     built = engitor("build", "-q", "small.lua", cwd=tmp_path, check=True).stdout.strip()
     listed = engitor("images", cwd=tmp_path, check=True).stdout
     assert built[:12] in listed
+
+
+def test_smp_on_the_one_cpu_kernel_runs_and_says_it_uses_one(minimal_kernel, static_exit3: Path,
+                                                             tmp_path: Path):
+    proc = engitor("run", "--kernel", "minimal", "--smp", "2", str(static_exit3), cwd=tmp_path)
+    assert proc.returncode == 3, proc.stderr
+    assert "the kernel uses 1 of the 2 CPUs (built for one)" in proc.stderr

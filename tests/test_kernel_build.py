@@ -92,7 +92,9 @@ def test_failing_make_shows_its_last_lines_then_one_line_of_ours(minimal_kernel,
     proc = engitor("kernel", "build", str(recipe))
     assert proc.returncode == 2, proc.stderr
     assert "--- the last lines of make's output" in proc.stderr
-    assert "No rule to make target 'engitor-no-such-target'" in proc.stderr
+    # a real failure: the target needs a configured tree, and the recipe configured none
+    assert '*** Configuration file ".config" not found!' in proc.stderr
+    assert "__sub-make] Error 2" in proc.stderr
     line = one_error_line(proc.stderr)
     assert f"{recipe}:3: kernel build failed: make engitor-no-such-target exited with 2" in line
     assert cache_state() == before

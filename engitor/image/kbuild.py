@@ -223,8 +223,10 @@ def reproducible_env() -> dict[str, str]:
 class Make:
     """Runs make out of tree, writing its whole output to a log and showing a summary."""
 
-    def __init__(self, source: Source, out: Path, jobs: int, log: Log, make_log: Path):
-        self.source, self.out, self.jobs, self.log, self.make_log = source, out, jobs, log, make_log
+    def __init__(self, source: Source, out: Path, jobs: int, log: Log, make_log: Path,
+                 kept_log: Path):
+        self.source, self.out, self.jobs, self.log = source, out, jobs, log
+        self.make_log, self.kept_log = make_log, kept_log  # the build folder goes; kept_log stays
 
     def argv(self, targets: list[str]) -> list[str]:
         return ["make", "-C", str(self.source.tree), f"O={self.out}", f"-j{self.jobs}", *targets]
@@ -257,7 +259,8 @@ class Make:
                 proc.wait()
                 raise
         if code != 0:
-            sys.stderr.write(f"--- the last lines of make's output (all of it: {self.make_log})\n")
+            home.atomic_write(self.kept_log, self.make_log.read_bytes())
+            sys.stderr.write(f"--- the last lines of make's output (all of it: {self.kept_log})\n")
             sys.stderr.write("".join(f"  {line}\n" for line in last))
             sys.stderr.flush()
             raise UserError(f"kernel build failed: {what} exited with {code}",
@@ -372,14 +375,14 @@ def _run_recipe(rt: Any, env: Any, recipe: Recipe, source: Source, work: Path, j
     k = rt.lua.table_from({"source": str(source.tree), "out": str(out),
                            "fragment": str(recipe.fragment), "jobs": jobs,
                            "version": source.version})
-    k.make = expose(rt.lua, keep(Make(source, out, jobs, log, make_log)))
+    kept_log = home.subdir("cache") / "kernel-logs" / f"{recipe.name}.log"
+    k.make = expose(rt.lua, keep(Make(source, out, jobs, log, make_log, kept_log)))
     k.check_config = expose(rt.lua, keep(lambda: check_config(source, recipe.fragment, out)))
     rt.script_env(work, env=env, label=f"kernel {recipe.name}")
     try:
         results = rt.call(recipe.build, k, chunk=str(recipe.path))
     except UserError as e:
         if raised:  # ours, reported as we made it (its hint intact), at the recipe's line
-            _keep_log(make_log, recipe.name)
             raise raised[-1].located(e.where) if e.where and not raised[-1].where \
                 else raised[-1] from None
         raise
@@ -399,12 +402,6 @@ def _run_recipe(rt: Any, env: Any, recipe: Recipe, source: Source, work: Path, j
     release_file = out / "include" / "config" / "kernel.release"
     paths["release"] = release_file
     return paths
-
-
-def _keep_log(make_log: Path, name: str) -> None:
-    if make_log.is_file():
-        home.atomic_write(home.subdir("cache") / "kernel-logs" / f"{name}.log",
-                          make_log.read_bytes())
 
 
 def _store(entry: Path, recipe: Recipe, source: Source, key: str,
