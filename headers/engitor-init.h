@@ -31,6 +31,7 @@
 #define ENGITOR_STATUS_WARNING "warning"
 #define ENGITOR_STATUS_STOPPING "stopping"
 #define ENGITOR_STATUS_PROBE "probe ok"
+#define ENGITOR_STATUS_DHCP "dhcp"
 
 /* Configuration keys. */
 #define ENGITOR_KEY_ARG "arg"
@@ -42,5 +43,8 @@
 #define ENGITOR_KEY_GATEWAY "gateway"
 #define ENGITOR_KEY_STOP_TIMEOUT "stop_timeout"
 #define ENGITOR_KEY_PROBE "probe"
+/* static or dhcp; and, in exported images, a device pattern and the module it needs */
+#define ENGITOR_KEY_NETWORK "network"
+#define ENGITOR_KEY_MODALIAS "modalias"
 
 #endif

@@ -140,7 +140,8 @@ def test_image_flags_come_from_the_settings_table():
 
 def test_every_flag_sets_its_setting(tmp_path: Path):
     samples = {"ports": ["8080"], "args": ["x"], "env": ["K=V"], "files": ["f"], "dirs": ["d"],
-               "memory": "64M", "cpus": "2", "accel": "tcg", "kernel": "linux-image-cloud-amd64"}
+               "memory": "64M", "cpus": "2", "accel": "tcg", "kernel": "linux-image-cloud-amd64",
+               "debian": ["memcached"], "user": "memcache", "network": "dhcp"}
     from engitor.recipe.settings import SETTINGS
 
     for s in (s for s in SETTINGS if s.flag):
