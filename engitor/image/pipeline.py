@@ -61,6 +61,8 @@ class Context:
     staging: Path | None = None
     watched: list[str] = field(default_factory=list)  # folders/files read besides the entries
     actions: Any = None  # what the image's Debian packages ask for (users, dirs: system.py)
+    accounts: Any = None  # the image's users and groups (system.py)
+    run_as: Any = None  # who runs the program (the user setting, resolved)
     init_extra: dict[str, Any] = field(default_factory=dict)  # more InitConfig fields
     inputs: dict[str, list[int] | None] = field(default_factory=dict)  # their fingerprints
 
@@ -96,6 +98,7 @@ def _build(ctx: Context) -> store.StoredImage:
         expand_generators(ctx)
         if not system.resolve_debian(ctx):
             resolve_package(ctx)
+        system.resolve_users(ctx)
         resolve_program(ctx)
         add_closure(ctx)
         add_files(ctx)

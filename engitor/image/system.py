@@ -125,20 +125,30 @@ def add_file_libraries(ctx: Context) -> None:
                 ctx.add(Entry.file(guest, source=host.resolve(), mode=0o755), "libraries")
 
 
-def add_users(ctx: Context) -> None:
-    """Every image's user database, the program's user, and the folders made at boot."""
+def resolve_users(ctx: Context) -> None:
+    """Every image's user database, and who runs the program: checked before the program's
+    closure, so that a misspelt user is the first and only thing said."""
     from engitor.packages import debian, maintscripts, users
 
     accounts = debian.base_accounts(ctx.log, from_archive=bool(ctx.image.debian))
-    actions: Actions = ctx.actions or maintscripts.Actions()
-    actions = _with_image_tmpfiles(ctx, actions)
-    accounts = users.add(accounts, actions)
+    ctx.accounts = users.add(accounts, ctx.actions or maintscripts.Actions())
+    if ctx.image.user:
+        ctx.run_as = users.run_as(ctx.accounts, ctx.image.user, where=ctx.where())
+
+
+def add_users(ctx: Context) -> None:
+    """/etc/passwd, group and shadow; the program's user; the folders made at boot (the
+    image's own tmpfiles.d files count too)."""
+    from engitor.packages import maintscripts, users
+
+    actions = _with_image_tmpfiles(ctx, ctx.actions or maintscripts.Actions())
+    accounts = users.add(ctx.accounts, actions)
     for path, (text, mode) in users.render(accounts).items():
         if path not in ctx.entries:  # the user's own files win
             ctx.add(Entry.file(path, data=text.encode(), mode=mode), "etc")
     extra = ctx.init_extra
-    if ctx.image.user:
-        who = users.run_as(accounts, ctx.image.user, where=ctx.where())
+    who = ctx.run_as
+    if who is not None:
         extra["run_as"] = (who.uid, who.gid, who.groups)
         extra["bind_below_1024"] = any(p.guest < 1024 for p in ctx.image.ports)
         if "HOME" not in ctx.image.env and who.home not in ("/nonexistent", ""):
