@@ -101,7 +101,8 @@ def add_shell(ctx: Context) -> None:
     if ctx.image.debian or not dash.is_file():  # a host program may use the host's (Debian's)
         from engitor.packages import debian
 
-        dash = (debian.dash_root(ctx.log) / "usr/bin/dash").resolve()
+        root = debian.dash_root(ctx.log)  # bookworm's dash is /bin/dash, later ones /usr/bin
+        dash = next(p for p in (root / "usr/bin/dash", root / "bin/dash") if p.exists()).resolve()
     ctx.add(Entry.file("/usr/bin/dash", source=dash, mode=0o755), "shell")
     bin_dir = ctx.entries.get("/bin")
     if bin_dir is not None and stat.S_ISLNK(bin_dir.mode):  # a merged /usr: /bin -> usr/bin

@@ -319,7 +319,7 @@ SETTINGS: tuple[Setting, ...] = (
       "A runtime package (recipes/packages/NAME.lua) that provides the program."),
     S("debian", StrList("list of Debian package names"), (),
       "Debian packages installed whole (with their dependencies, users, directories and "
-      "configuration); the program may be a path inside them: {'postgresql-15'}."),
+      "configuration); the program may be a path inside them: {'postgresql-15'}; a trailing '-' leaves a package out."),
     S("args", StrList("list of strings"), (), "Arguments passed to the program (argv[1:])."),
     S("env", StrMap("table of strings", _env_name_problem), {}, "Environment of the program."),
     S("files", StrList("list of paths"), (),
