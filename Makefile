@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # runtimes' CA hash links.
 APT_RUN := python3 python3-venv qemu-system-x86 gcc libc6-dev linux-libc-dev musl-tools curl ca-certificates openssl
 # What the tests bring up inside VMs or compile, and the tools they check with.
-APT_TEST := $(APT_RUN) cpio redis-server redis-tools golang-go zlib1g-dev libsqlite3-dev libexpat1-dev tmux nginx \
+APT_TEST := $(APT_RUN) cpio redis-server redis-tools postgresql-client mariadb-client golang-go zlib1g-dev libsqlite3-dev libexpat1-dev tmux nginx \
             openjdk-17-jdk-headless
 
 .PHONY: all deps test-deps demo test lint bench clean

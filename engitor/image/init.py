@@ -38,6 +38,7 @@ class InitConfig:
     bind_below_1024: bool = False  # keep CAP_NET_BIND_SERVICE after dropping root
     dirs: tuple[tuple[str, int, int, int], ...] = ()  # (path, mode, uid, gid) made at boot
     owners: tuple[tuple[str, int, int], ...] = ()  # (path, uid, gid) chowned at boot
+    modes: tuple[tuple[str, int, int, int], ...] = ()  # (path, mode, uid, gid) of existing files
 
     def render(self) -> bytes:
         lines = [f"arg {escape(a)}" for a in self.argv]
@@ -58,4 +59,6 @@ class InitConfig:
                 lines.append("bind_below_1024 1")
         lines += [f"dir {mode:o} {uid} {gid} {escape(path)}" for path, mode, uid, gid in self.dirs]
         lines += [f"chown {uid} {gid} {escape(path)}" for path, uid, gid in self.owners]
+        lines += [f"chmod {mode:o} {uid} {gid} {escape(path)}"
+                  for path, mode, uid, gid in self.modes]
         return ("\n".join(lines) + "\n").encode()

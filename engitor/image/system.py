@@ -167,7 +167,10 @@ def add_users(ctx: Context) -> None:
     owners = [(path, *_ids(accounts, user, group or user))
               for path, user, group in actions.owners
               if user in accounts.users and path not in ("/", "/etc")]
+    modes = [(path, mode, *_ids(accounts, user, group))
+             for path, user, group, mode in actions.modes]
     extra["dirs"] = tuple(dict.fromkeys(dirs))
+    extra["modes"] = tuple(dict.fromkeys(modes))
     extra["owners"] = tuple(dict.fromkeys(owners))
 
 
