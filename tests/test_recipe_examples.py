@@ -51,7 +51,8 @@ def test_nginx_recipe_model():
 def test_redis_recipe_model():
     (redis,) = load_recipe(RECIPES / "redis.lua").images
     assert redis.program == "/usr/bin/redis-server" and redis.ports == (Port(6379, 6379),)
-    assert redis.args[:2] == ("--port", "6379") and "--daemonize" in redis.args
+    assert redis.debian == ("redis-server",) and redis.user == "redis"
+    assert redis.args[0] == "/etc/redis/redis.conf" and "--appendonly" in redis.args
 
 
 def test_fleet_declares_three_images_from_a_loop_and_a_module():
