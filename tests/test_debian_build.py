@@ -3,6 +3,7 @@ is there, and two builds from separate package caches are byte-identical."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,31 @@ def test_nginx_image_has_what_nginx_commons_postinst_makes(kernel_pkg):
     assert b"Welcome to nginx!" in files["/var/www/html/index.nginx-debian.html"][1]
     config = files[CONFIG_PATH][1].decode()
     assert "\nuid " not in config  # no user setting: nginx starts as root and drops itself
+
+
+def test_low_port_capability_only_when_such_a_port_is_forwarded(programs, kernel_pkg):
+    base = {"program": str(programs / "exit3"), "user": "nobody"}
+    low = files_of(pipeline.build(make_image("low", {**base, "ports": ["8080:80"]})))
+    high = files_of(pipeline.build(make_image("high", {**base, "ports": [8080]})))
+    assert "bind_below_1024 1\n" in low[CONFIG_PATH][1].decode()
+    assert "bind_below_1024" not in high[CONFIG_PATH][1].decode()
+    assert "uid 65534\ngid 65534\ngroups 65534\n" in high[CONFIG_PATH][1].decode()
+
+
+def test_a_file_that_is_a_program_brings_its_libraries(tmp_path, programs, kernel_pkg):
+    source = tmp_path / "z.c"
+    source.write_text("#include <zlib.h>\n#include <stdio.h>\n"
+                      "int main(void) { puts(zlibVersion()); return 0; }\n")
+    subprocess.run(["cc", "-o", str(tmp_path / "zver"), str(source), "-lz"], check=True)
+    image = make_image("withz", {"program": str(programs / "exit3"), "files": ["zver"]},
+                       base_dir=tmp_path)
+    files = files_of(pipeline.build(image))
+    assert "/zver" in files
+    assert any(p.endswith("/libz.so.1") for p in files), sorted(files)
+
+
+def test_popen_program_gets_dash_and_others_do_not(programs, kernel_pkg):
+    with_sh = files_of(pipeline.build(make_image("p", {"program": str(programs / "popen_echo")})))
+    assert with_sh["/bin/sh"][1] == b"/usr/bin/dash" and "/usr/bin/dash" in with_sh
+    plain = files_of(pipeline.build(make_image("q", {"program": str(programs / "exit3")})))
+    assert "/bin/sh" not in plain

@@ -27,12 +27,16 @@ def retry(argv: list[str], inst, env: dict[str, str] | None = None, timeout: flo
     """`argv` (a database client) until it succeeds: a first boot initialises first."""
     deadline = time.monotonic() + timeout
     while True:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60,
-                              env={"PATH": "/usr/bin:/bin", **(env or {})})
-        if proc.returncode == 0:
-            return proc.stdout
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=60,
+                                  env={"PATH": "/usr/bin:/bin", **(env or {})})
+            if proc.returncode == 0:
+                return proc.stdout
+            problem = proc.stderr[-500:]
+        except subprocess.TimeoutExpired:
+            problem = "no answer in 60 s"
         if not inst.alive() or time.monotonic() > deadline:
-            pytest.fail(f"{argv[0]} never connected: {proc.stderr[-500:]}\n"
+            pytest.fail(f"{argv[0]} never connected: {problem}\n"
                         f"console:\n{console(inst)[-3000:]}")
         time.sleep(2)
 
@@ -48,7 +52,7 @@ def test_postgres_recipe_psql_connects():
     with support.booted(pg, 5432) as (inst, port):
         psql = ["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "app",
                 "-At", "-v", "ON_ERROR_STOP=1"]
-        pw = {"PGPASSWORD": "s3cret"}
+        pw = {"PGPASSWORD": "s3cret", "PGCONNECT_TIMEOUT": "10"}
         out = retry([*psql, "-c", "select current_database(), current_user"], inst, pw)
         assert out.strip() == "app|postgres"
         out = retry([*psql, "-c", "create table t (v text); insert into t values ('kept');"
@@ -64,8 +68,9 @@ def test_postgres_recipe_psql_connects():
 def test_mariadb_recipe_client_connects():
     db = image("mariadb", MARIADB_ROOT_PASSWORD="s3cret", MARIADB_DATABASE="app")
     with support.booted(db, 3306) as (inst, port):
+        # The host side of the port forward accepts before the guest listens: time out.
         client = ["mariadb", "-h", "127.0.0.1", "-P", str(port), "-u", "root", "-ps3cret",
-                  "-N", "-B", "app"]
+                  "--connect-timeout=10", "-N", "-B", "app"]
         out = retry([*client, "-e", "select database(), current_user()"], inst)
         assert out.split() == ["app", "root@%"]
         out = retry([*client, "-e", "create table t (v text); insert into t values ('kept');"
