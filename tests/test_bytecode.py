@@ -49,3 +49,24 @@ def test_load_names_the_image_after_the_script_and_python_uses_the_bytecode(tmp_
     out = proc.stdout + proc.stderr
     assert "code object from '/usr/lib/python3.11/json/__pycache__/__init__.cpython-311.pyc'" \
         in out, out[-3000:]
+
+
+def test_two_python_images_from_separate_package_caches_are_identical(tmp_path, monkeypatch,
+                                                                      kernel_pkg):
+    from engitor import home
+    from engitor.image import pipeline
+    from engitor.recipe.settings import make_image
+
+    real = home.home()
+    blobs = []
+    for n in range(2):
+        h = tmp_path / f"home{n}"
+        h.mkdir()
+        for name in ("kernels", "cache", "apt", "debs"):  # unpacked, merged, compiled anew
+            (h / name).symlink_to(real / name)
+        monkeypatch.setenv("ENGITOR_HOME", str(h))
+        stored = pipeline.build(make_image("py", {"package": "python3"}))
+        assert any(f["path"].endswith("json/__pycache__/__init__.cpython-311.pyc")
+                   for f in stored.manifest["files"])
+        blobs.append(stored.initrd.read_bytes())
+    assert blobs[0] == blobs[1]
