@@ -88,7 +88,7 @@ def answers(name: str, port: int) -> bool:
                               capture_output=True).returncode == 0
     if name == "mariadb":
         return subprocess.run(["mariadb", "-h", "127.0.0.1", "-P", str(port), "-u", "root",
-                               "-pbench", "-e", "select 1"], capture_output=True).returncode == 0
+                               "-pbench", "--connect-timeout=5", "-e", "select 1"], capture_output=True).returncode == 0
     request, reply = {"memcached": (b"version\r\n", b"VERSION"),
                       "redis": (b"PING\r\n", b"+PONG")}[name]
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:

@@ -97,3 +97,14 @@ def test_popen_program_gets_dash_and_others_do_not(programs, kernel_pkg):
     assert with_sh["/bin/sh"][1] == b"/usr/bin/dash" and "/usr/bin/dash" in with_sh
     plain = files_of(pipeline.build(make_image("q", {"program": str(programs / "exit3")})))
     assert "/bin/sh" not in plain
+
+
+def test_lang_and_tz_bring_c_utf8_and_the_zone(programs, kernel_pkg):
+    plain = files_of(pipeline.build(make_image("p", {"program": str(programs / "exit3")})))
+    assert not any(p.startswith("/usr/lib/locale/") or p.startswith("/usr/share/zoneinfo/")
+                   for p in plain)
+    image = make_image("l", {"program": str(programs / "exit3"),
+                             "env": {"LANG": "C.UTF-8", "TZ": "Europe/Paris"}})
+    files = files_of(pipeline.build(image))
+    assert "/usr/lib/locale/C.utf8/LC_CTYPE" in files
+    assert files["/usr/share/zoneinfo/Europe/Paris"][1].startswith(b"TZif")

@@ -104,6 +104,7 @@ def _build(ctx: Context) -> store.StoredImage:
         add_files(ctx)
         system.add_file_libraries(ctx)
         system.add_shell(ctx)
+        system.add_locale_and_zone(ctx)
         system.add_users(ctx)
         resolve_kernel(ctx)  # after the user's inputs are known good: it may download
         add_modules(ctx)

@@ -137,6 +137,34 @@ def resolve_users(ctx: Context) -> None:
         ctx.run_as = users.run_as(ctx.accounts, ctx.image.user, where=ctx.where())
 
 
+LOCALE_VARS = ("LC_ALL", "LC_CTYPE", "LANG")
+C_UTF8 = "/usr/lib/locale/C.utf8"
+
+
+def add_locale_and_zone(ctx: Context) -> None:
+    """What the environment asks for: LANG=C.UTF-8 (or LC_ALL, LC_CTYPE) brings glibc's C.UTF-8
+    locale, TZ=Europe/Paris that zone's file, from the image's root (the host's, or its
+    packages'). Debian images have both when their packages do (libc-bin, tzdata)."""
+    env = {**ctx.env, **ctx.image.env}
+    wants_utf8 = any(env.get(v, "").lower().replace("-", "") in ("c.utf8",) for v in LOCALE_VARS)
+    if wants_utf8 and not any(p.startswith(C_UTF8 + "/") for p in ctx.entries):
+        for root in ctx.roots:
+            if (root / C_UTF8[1:]).is_dir():
+                for host in sorted((root / C_UTF8[1:]).rglob("*")):
+                    if host.is_file():
+                        guest = "/" + host.relative_to(root).as_posix()
+                        ctx.add(Entry.file(guest, source=host.resolve()), "locale")
+                break
+    zone = env.get("TZ", "").lstrip(":")
+    path = f"/usr/share/zoneinfo/{zone}"
+    if zone and ".." not in zone and path not in ctx.entries:
+        for root in ctx.roots:
+            host = root / path[1:]
+            if host.is_file():
+                ctx.add(Entry.file(path, source=host.resolve()), "locale")
+                break
+
+
 def add_users(ctx: Context) -> None:
     """/etc/passwd, group and shadow; the program's user; the folders made at boot (the
     image's own tmpfiles.d files count too)."""
