@@ -86,6 +86,13 @@ def test_memcached_recipe_is_the_command_line_form():
     assert mc.ports == (Port(11211, 11211),)
 
 
+def test_nginx_debian_recipe_is_what_the_nginx_test_boots():
+    ng = image("nginx-debian")
+    assert (ng.debian, ng.program, ng.args) == (("nginx",), "/usr/sbin/nginx",
+                                                ("-g", "daemon off;"))
+    assert ng.ports == (Port(8082, 80),)
+
+
 def test_haproxy_recipe_in_front_of_a_second_vm(recipes: Path):
     (web,) = load_recipe(recipes / "web.lua").images
     with support.booted(web, 8080) as (_, web_port):
