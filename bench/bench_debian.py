@@ -14,7 +14,7 @@ nginx as `--deb nginx`):
            before the guest listens). A database's first boot initialises it first.
 haproxy: N sequential HTTP GETs to a web VM directly and through a haproxy VM (both TCG).
 
-Run: .venv/bin/python bench/bench_daemons.py [NAME ...]   (prints a Markdown section)
+Run: .venv/bin/python bench/bench_debian.py [NAME ...]   (prints a Markdown section)
 CPU-heavy: each recipe boots a VM; run it when the machine is quiet.
 """
 
@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -81,8 +82,11 @@ def installed_size(image: Image) -> int:
 def answers(name: str, port: int) -> bool:
     """The daemon's own protocol answers (one request)."""
     if name in ("nginx", "haproxy"):
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
-            return r.status == 200
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+                return r.status == 200
+        except urllib.error.HTTPError as e:  # haproxy's own 503: no backend here, but it answers
+            return name == "haproxy" and e.code == 503
     if name == "postgres":
         return subprocess.run(["pg_isready", "-h", "127.0.0.1", "-p", str(port)],
                               capture_output=True).returncode == 0
@@ -180,7 +184,7 @@ def main(names: list[str]) -> int:
             raw = stored.manifest["initrd"]["uncompressed"]
             rows.append((name, cold, warm, same, installed_size(image), raw,
                          stored.initrd.stat().st_size, ready_time(name, image)))
-            print(f"{name}: done", file=sys.stderr)
+            print(f"{name}: {rows[-1]}", file=sys.stderr, flush=True)
         direct, through = haproxy_vs_direct() if not names or "haproxy" in names else (0, 0)
     finally:
         os.environ.pop("ENGITOR_HOME", None)
@@ -188,7 +192,7 @@ def main(names: list[str]) -> int:
     out = [
         "## Debian daemons",
         "",
-        "Script: `bench/bench_daemons.py` (issue 14); one run of each figure (each boots a VM "
+        "Script: `bench/bench_debian.py` (issue 14); one run of each figure (each boots a VM "
         "under TCG on a machine shared with other sessions: load average "
         f"{os.getloadavg()[0]:.1f} at the end).",
         "",
