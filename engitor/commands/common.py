@@ -15,7 +15,7 @@ from typing import Any
 
 from engitor.errors import UserError
 from engitor.image.kernel import is_deb_path
-from engitor.recipe import frontends
+from engitor.recipe import frontends, volumes
 from engitor.recipe.model import Image, Recipe
 from engitor.recipe.settings import SETTINGS_BY_NAME, SettingTypeError, make_image, parse_ports
 
@@ -35,6 +35,13 @@ def add_image_flags(p: argparse.ArgumentParser) -> None:
                    help="copy a host file in at the same relative path; repeatable")
     g.add_argument("--dir", action="append", default=[], metavar="PATH", dest="dirs",
                    help="copy a host directory in, recursively; repeatable")
+    g.add_argument("-v", "--volume", action="append", default=[], metavar="SOURCE:/PATH",
+                   dest="volumes",
+                   help="mount storage at a guest path before the program starts: a named "
+                        "volume (pgdata:/var/lib/postgresql/data), an ext4 image file "
+                        "(./disk.img:/data) or tmpfs:/cache; repeatable")
+    g.add_argument("--stop-timeout", metavar="SECONDS",
+                   help="seconds the program gets after SIGTERM before the VM is powered off")
     g.add_argument("-m", "--memory", metavar="SIZE", help="guest memory, e.g. 256M or 2G")
     g.add_argument("--smp", type=str, metavar="N", help="virtual CPUs")
     g.add_argument("--accel", metavar="auto|kvm|tcg", help="accelerator (default: auto)")
@@ -80,6 +87,11 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
                                 hint="e.g. -e MODE=prod (an empty value is -e KEY=)")
             env[key] = value
         out["env"] = _coerce("env", env, "-e")
+    if getattr(args, "volumes", None):
+        out["volumes"] = _volume_flags(args.volumes)
+    if getattr(args, "stop_timeout", None) is not None:
+        value = int(args.stop_timeout) if args.stop_timeout.isdigit() else args.stop_timeout
+        out["stop_timeout"] = _coerce("stop_timeout", value, "--stop-timeout")
     for name in ("files", "dirs"):
         if getattr(args, name):
             out[name] = _coerce(name, list(getattr(args, name)), f"--{name[:-1]}")
@@ -98,6 +110,23 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _volume_flags(specs: list[str]) -> dict[str, str]:
+    """-v SOURCE:/PATH, each; a disk-image path on the command line is relative to where the
+    user is."""
+    out: dict[str, str] = {}
+    for spec in specs:
+        try:
+            guest, source = volumes.parse_flag(spec)
+        except ValueError as e:
+            raise UserError(f"-v {spec}: {e}",
+                            hint="e.g. -v pgdata:/var/lib/postgresql/data, -v ./disk.img:/data, "
+                                 "-v tmpfs:/cache") from None
+        if volumes.kind_of(source) is volumes.Kind.FILE:
+            source = str(Path(source).expanduser().absolute())
+        out[guest] = source
+    return out
+
+
 def apply(image: Image, changes: dict[str, Any]) -> Image:
     """Flags over a declared image: ports add up, env merges, the rest replaces."""
     merged = dict(changes)
@@ -105,6 +134,8 @@ def apply(image: Image, changes: dict[str, Any]) -> Image:
         merged["ports"] = _merge_ports(image.ports, changes["ports"])
     if "env" in changes:
         merged["env"] = {**image.env, **changes["env"]}
+    if "volumes" in changes:
+        merged["volumes"] = {**image.volumes, **changes["volumes"]}
     for name in ("files", "dirs"):
         if name in changes:
             merged[name] = tuple(dict.fromkeys((*getattr(image, name), *changes[name])))

@@ -11,7 +11,7 @@ from engitor.commands import common
 from engitor.errors import UserError
 from engitor.image import pipeline
 from engitor.recipe.model import Image
-from engitor.vm import qemu, runner
+from engitor.vm import qemu, runner, volumes
 from engitor.vm.instance import Status, check_ports_free
 
 
@@ -55,6 +55,7 @@ def boot(image: Image, *, detach: bool, log: Callable[[str], None]) -> int:
     # Before building: a run refused for want of QEMU or a port writes nothing.
     qemu.find_qemu()
     check_ports_free(image.ports)
+    volumes.precheck(image.volumes, image.base_dir)
     began = time.monotonic()
     stored = pipeline.build(image)
     log(f"image {image.name} {stored.short} ({stored.size() / 2**20:.1f} MiB) "

@@ -8,7 +8,7 @@
  *
  * Configuration comes from /.engitor/init, written by the builder: one "key value" per line,
  * values with "\\" and "\n" escaped. Keys: arg, env, cwd, hostname, module, addr, gateway,
- * stop_timeout, probe.
+ * stop_timeout, probe; volume, tmpfs, volume_owner (volumes.c).
  *
  * Status lines start at a fresh line with "@@engitor:" so the host can find them among the
  * program's own output:
@@ -104,6 +104,8 @@ static char *unescape(char *s) {
 	return s;
 }
 
+#include "volumes.c"
+
 static int read_config(void) {
 	int fd = open(CONFIG_PATH, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -149,6 +151,8 @@ static int read_config(void) {
 			stop_timeout = atoi(value);
 		else if (!strcmp(line, "probe"))
 			probe = 1;
+		else
+			volume_config(line, value);
 	}
 	return 0;
 }
@@ -347,6 +351,9 @@ static void finish(int status) {
 		usleep(10000);
 	}
 	kill(-1, SIGKILL);
+	while (waitpid(-1, NULL, 0) > 0)
+		;
+	unmount_volumes();
 	if (WIFSIGNALED(status))
 		say("@@engitor:exit signal=%d name=%s%s", WTERMSIG(status), signame(WTERMSIG(status)),
 		    WCOREDUMP(status) ? " core=1" : "");
@@ -371,6 +378,8 @@ int main(void) {
 		power_off();
 	}
 	load_modules();
+	if (mount_volumes() < 0)
+		finish(127 << 8);
 	setup_network();
 	if (hostname && sethostname(hostname, strlen(hostname)) < 0)
 		say("@@engitor:warning hostname: %s", strerror(errno));

@@ -144,6 +144,7 @@ class Meta:
     # The owner's start time (clock ticks after boot): a pid reused by another process after
     # the owner died must not keep its VMs alive.
     owner_start: int | None = None
+    volumes: list[str] = field(default_factory=list)  # "SOURCE=/host/file:/guest/path"
 
 
 class Instance:
@@ -335,13 +336,15 @@ def _pdeathsig() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def start(spec: qemu.VMSpec, meta: Meta, directory: Path, *, detached: bool) -> Instance:
-    """Spawn QEMU for `spec` in `directory` (which holds the console and QMP socket)."""
+def start(spec: qemu.VMSpec, meta: Meta, directory: Path, *, detached: bool,
+          keep_fds: tuple[int, ...] = ()) -> Instance:
+    """Spawn QEMU for `spec` in `directory` (which holds the console and QMP socket);
+    `keep_fds` are inherited by QEMU (the volume locks it holds for its life)."""
     binary = qemu.find_qemu()
     with (directory / "qemu.log").open("wb") as log:
         proc = subprocess.Popen(qemu.argv(spec, binary), stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True,
-                                preexec_fn=None if detached else _pdeathsig)
+                                preexec_fn=None if detached else _pdeathsig, pass_fds=keep_fds)
     meta.pid = proc.pid
     if meta.owner is not None and meta.owner_start is None:
         meta.owner_start = process_start(meta.owner)

@@ -18,7 +18,7 @@ from typing import TextIO
 from engitor import store
 from engitor.recipe.model import Accel, Image
 from engitor.vm import accel as accel_mod
-from engitor.vm import host, qemu
+from engitor.vm import host, qemu, volumes
 from engitor.vm.instance import (
     Instance,
     Meta,
@@ -70,6 +70,13 @@ def launch(stored: store.StoredImage, image: Image, *, detached: bool = False,
     check_ports_free(image.ports)
     choice = accel_mod.choose(image.accel, stored.kernel)
     log(choice.line())
+    with volumes.attached(image.volumes, stored.initrd, image.base_dir, log) as disks:
+        return _start(stored, image, choice, disks, detached=detached, name=name, owner=owner)
+
+
+def _start(stored: store.StoredImage, image: Image, choice: accel_mod.Choice,
+           disks: list[volumes.Attached], *, detached: bool, name: str | None,
+           owner: int | None) -> Instance:
     vm_name = unique_name(name or image.name)
     directory = run_dir() / vm_name
     directory.mkdir(parents=True)
@@ -79,13 +86,15 @@ def launch(stored: store.StoredImage, image: Image, *, detached: bool = False,
         accel=choice.accel, ports=image.ports, qmp=directory / "qmp.sock",
         pidfile=directory / "qemu.pid", name=vm_name,
         host_cmdline=host_cmdline() if choice.accel is Accel.TCG else (),
+        disks=tuple((d.path, d.mount.serial) for d in disks),
+        channel=directory / "report.log",
     )
     meta = Meta(name=vm_name, image=stored.id, image_name=image.name, pid=0,
                 owner=None if detached else (owner or os.getpid()), started=time.time(),
                 accel=choice.accel.value, ports=[str(p) for p in image.ports],
                 argv=stored.manifest.get("argv", []), stop_timeout=image.stop_timeout,
-                boot_timeout=image.boot_timeout)
-    return start(spec, meta, directory, detached=detached)
+                boot_timeout=image.boot_timeout, volumes=[d.describe() for d in disks])
+    return start(spec, meta, directory, detached=detached, keep_fds=tuple(d.fd for d in disks))
 
 
 def follow(inst: Instance, *, out: TextIO | None = sys.stdout,

@@ -35,7 +35,8 @@ from engitor.vm.instance import Console, Instance, Status
 # Options of engitor.run/engitor.build besides image settings.
 RUN_OPTIONS = ("name", "image", "detach", "verbose")
 RUN_SETTINGS = ("ports", "args", "env", "files", "dirs", "memory", "cpus", "accel", "kernel",
-                "kernel_args", "modules", "hostname", "workdir", "boot_timeout", "stop_timeout")
+                "kernel_args", "modules", "hostname", "workdir", "boot_timeout", "stop_timeout",
+                "volumes")
 NOTHING = Multiple(())  # no results at all: the shell prints nothing for a pause()
 PROBE_WINDOW = 2.0  # seconds a probe connection waits for the guest to accept or refuse
 
