@@ -15,7 +15,7 @@ from typing import Any
 
 from engitor.errors import UserError
 from engitor.image.kernel import is_deb_path
-from engitor.recipe import frontends, volumes
+from engitor.recipe import envfile, frontends, volumes
 from engitor.recipe.model import Image, Recipe
 from engitor.recipe.settings import SETTINGS_BY_NAME, SettingTypeError, make_image, parse_ports
 
@@ -31,6 +31,9 @@ def add_image_flags(p: argparse.ArgumentParser) -> None:
                    help="program argument; repeatable (replaces the recipe's args)")
     g.add_argument("-e", "--env", action="append", default=[], metavar="K=V",
                    help="environment variable; repeatable")
+    g.add_argument("--env-file", action="append", default=[], metavar="FILE", dest="env_files",
+                   help="environment variables from a file of KEY=VALUE lines (Docker's "
+                        "format); -e wins over it; repeatable")
     g.add_argument("--file", action="append", default=[], metavar="PATH", dest="files",
                    help="copy a host file in at the same relative path; repeatable")
     g.add_argument("--dir", action="append", default=[], metavar="PATH", dest="dirs",
@@ -78,8 +81,11 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
     rest = getattr(args, "program_args", None) or []
     if args.arg is not None or rest:
         out["args"] = _coerce("args", [*(args.arg or []), *rest], "-a")
-    if args.env:
+    env_files = getattr(args, "env_files", None) or []
+    if args.env or env_files:
         env = {}
+        for path in env_files:
+            env.update(envfile.load(path))
         for item in args.env:
             key, sep, value = item.partition("=")
             if not sep or not key:

@@ -42,5 +42,5 @@ def image_for(args: argparse.Namespace) -> Image:
 
 
 def main(args: argparse.Namespace) -> int:
-    log = (lambda _: None) if args.quiet else common.say
-    return run.boot(image_for(args), detach=args.detach, log=log)
+    return run.boot(image_for(args), detach=args.detach, quiet=args.quiet,
+                    wait=not args.no_wait)
