@@ -153,3 +153,12 @@ def test_detached_run_returns_when_the_guest_listens(programs: Path, tmp_path: P
     finally:
         stopped = engitor("stop", name, timeout=120)
     assert stopped.stdout == f"{name}: stopped (exit code 0)\n", stopped.stderr
+
+
+@pytest.mark.vm
+def test_every_image_has_the_directories_and_dev_entries_daemons_expect(programs: Path,
+                                                                        tmp_path: Path):
+    proc = engitor("run", "-q", str(programs / "fhs"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "FAIL" not in proc.stdout
+    assert proc.stdout.count("ok ") == 12

@@ -38,6 +38,10 @@ DISK_MODULES = ("virtio_blk",)  # ext4 itself is built into Debian's cloud kerne
 # every algorithm it registers) on each boot; under TCG that is a fifth of the boot
 # (measured: program start 1.18 s -> 0.94 s median, BENCHMARKS.md).
 BASE_CMDLINE = ("console=ttyS0", "panic=-1", "quiet", "cryptomgr.notests")
+# The directories daemons write to without creating them (the FHS's /var); /var/run is a link
+# to /run. The initramfs root is itself a tmpfs, so all of it is in RAM unless a volume is
+# mounted there.
+FHS_DIRS = ("/var", "/var/lib", "/var/log", "/var/tmp", "/var/cache", "/var/spool")
 GUEST_ADDR = "10.0.2.15/24"
 GUEST_GATEWAY = "10.0.2.2"
 
@@ -303,6 +307,11 @@ def add_etc(ctx: Context) -> None:
     host = image.guest_hostname
     for d in ("/proc", "/sys", "/dev", "/tmp", "/run", "/etc"):
         ctx.add(Entry.directory(d, 0o1777 if d == "/tmp" else 0o755), "etc")
+    for d in FHS_DIRS:  # the image's own (a package's modes and owners) win
+        if d not in ctx.entries:
+            ctx.add(Entry.directory(d, 0o1777 if d == "/var/tmp" else 0o755), "etc")
+    if not any(p == "/var/run" or p.startswith("/var/run/") for p in ctx.entries):
+        ctx.add(Entry.symlink("/var/run", "/run"), "etc")
     ctx.add(Entry.chardev("/dev/console", 5, 1), "etc")
     etc = {
         "/etc/hostname": f"{host}\n",
