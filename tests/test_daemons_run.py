@@ -162,3 +162,57 @@ def test_every_image_has_the_directories_and_dev_entries_daemons_expect(programs
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "FAIL" not in proc.stdout
     assert proc.stdout.count("ok ") == 12
+
+
+def test_restart_policies_parse_and_decide():
+    from engitor.vm.supervisor import Policy, parse_policy
+
+    assert parse_policy("no") == Policy("no")
+    assert parse_policy("on-failure:3") == Policy("on-failure", 3)
+    assert parse_policy("always") == Policy("always")
+    for bad in ("sometimes", "always:2", "on-failure:x", ""):
+        with pytest.raises(UserError):
+            parse_policy(bad)
+    on_failure = Policy("on-failure", 2)
+    assert on_failure.should_restart(1, 0) and on_failure.should_restart(125, 1)
+    assert not on_failure.should_restart(1, 2) and not on_failure.should_restart(0, 0)
+    assert Policy("always").should_restart(0, 100) and not Policy("no").should_restart(1, 0)
+
+
+def test_restart_needs_detach(programs: Path, tmp_path: Path):
+    proc = engitor("run", "--restart", "always", str(programs / "exit3"), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [proc.stderr.strip()]
+    assert "--restart always needs -d" in proc.stderr
+
+
+@pytest.mark.vm
+def test_on_failure_restarts_until_its_limit_and_ps_counts_them(programs: Path, tmp_path: Path,
+                                                                fresh_home: Path):
+    import json
+
+    from support import wait_for
+
+    proc = engitor("run", "-d", "-q", "--accel", "tcg", "--restart", "on-failure:2",
+                   str(programs / "exit3"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    name = proc.stdout.strip()
+    record = fresh_home / "run" / name / "instance.json"
+
+    def ended_for_good() -> bool:
+        meta = json.loads(record.read_text())
+        return meta["restarts"] == 2 and _gone(meta["supervisor"])
+
+    wait_for(ended_for_good, timeout=300, what="two restarts")
+    row = engitor("ps", "-a", check=True).stdout.splitlines()[1]
+    assert row.split()[:6] == [name, "exit3", "exited", "(3),", "2", "restarts"]
+    assert engitor("stop", name, check=True).stdout == f"{name}: had ended (exit code 3)\n"
+
+
+def _gone(pid: int) -> bool:
+    """The process ended (a zombie counts: nothing reaps it in some containers)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat[stat.rindex(")") + 2] == "Z"

@@ -43,4 +43,4 @@ def image_for(args: argparse.Namespace) -> Image:
 
 def main(args: argparse.Namespace) -> int:
     return run.boot(image_for(args), detach=args.detach, quiet=args.quiet,
-                    wait=not args.no_wait)
+                    wait=not args.no_wait, restart=args.restart)

@@ -11,7 +11,7 @@ from engitor.commands import common
 from engitor.errors import UserError
 from engitor.image import pipeline
 from engitor.recipe.model import Image
-from engitor.vm import qemu, ready, runner, volumes
+from engitor.vm import qemu, ready, runner, supervisor, volumes
 from engitor.vm.instance import Instance, check_ports_free
 
 # Seconds `run -d` waits, beyond the boot timeout, for the program to listen on its ports.
@@ -38,6 +38,10 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
                         "forwarded ports; see 'engitor ps', 'logs', 'stop'")
     p.add_argument("--no-wait", action="store_true",
                    help="with -d: return as soon as the VM is started, not when it is ready")
+    p.add_argument("--restart", default="no", metavar="POLICY",
+                   help="with -d: start the VM again when it ends: no (default), "
+                        "on-failure[:N] (a non-zero exit, at most N times) or always; "
+                        "'engitor stop' ends it for good")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="only the program's output (no engitor lines, no exit line)")
 
@@ -53,12 +57,19 @@ def pick(images: list[Image], source: str) -> Image:
 def main(args: argparse.Namespace) -> int:
     recipe, selected = common.load(args.target, args)
     image = pick(common.select(recipe, [selected] if selected else []), recipe.source)
-    return boot(image, detach=args.detach, quiet=args.quiet, wait=not args.no_wait)
+    return boot(image, detach=args.detach, quiet=args.quiet, wait=not args.no_wait,
+                restart=args.restart)
 
 
-def boot(image: Image, *, detach: bool, quiet: bool = False, wait: bool = True) -> int:
+def boot(image: Image, *, detach: bool, quiet: bool = False, wait: bool = True,
+         restart: str = "no") -> int:
     """Build `image`, start it, and (unless detached) stream it to its end: the exit status."""
     log: Callable[[str], None] = (lambda _: None) if quiet else common.say
+    policy = supervisor.parse_policy(restart)
+    if policy.mode != "no" and not detach:
+        raise UserError(f"--restart {restart} needs -d",
+                        hint="a foreground run ends with its program; use engitor run -d "
+                             f"--restart {restart} …")
     # Before building: a run refused for want of QEMU, a port or a volume writes nothing.
     qemu.find_qemu()
     check_ports_free(image.ports)
@@ -67,6 +78,9 @@ def boot(image: Image, *, detach: bool, quiet: bool = False, wait: bool = True) 
     stored = pipeline.build(image)
     log(f"image {image.name} {stored.short} ({stored.size() / 2**20:.1f} MiB) "
         f"ready in {time.monotonic() - began:.2f} s")
+    if policy.mode != "no":
+        inst = Instance.load(supervisor.start(stored, image, policy))
+        return detached(inst, image, began, log=log, wait=wait)
     inst = runner.launch(stored, image, detached=detach, log=log)
     if detach:
         return detached(inst, image, began, log=log, wait=wait)

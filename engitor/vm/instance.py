@@ -157,6 +157,9 @@ class Meta:
     # the owner died must not keep its VMs alive.
     owner_start: int | None = None
     volumes: list[str] = field(default_factory=list)  # "SOURCE=/host/file:/guest/path"
+    restart: str = "no"  # run -d --restart policy (engitor/vm/supervisor.py)
+    restarts: int = 0
+    supervisor: int | None = None
 
 
 class Instance:
