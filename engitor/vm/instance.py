@@ -29,7 +29,6 @@ from engitor import home
 from engitor.errors import UserError
 from engitor.home import pid_alive
 from engitor.recipe.model import Port
-from engitor.recipe.settings import parse_ports
 from engitor.vm import qemu, ready
 
 # qemu.qmp logs a refused connection (a VM that is going away) as an error; engitor reports
@@ -214,6 +213,9 @@ class Instance:
 
     @property
     def ports(self) -> list[Port]:
+        # Imported here: the settings table costs `engitor ps` a tenth of its start-up.
+        from engitor.recipe.settings import parse_ports
+
         out: list[Port] = []
         for spec in self.meta.ports:
             with contextlib.suppress(ValueError):
