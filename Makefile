@@ -9,8 +9,8 @@ PYTEST_ARGS ?=
 
 # What engitor itself needs on the host: QEMU, a C compiler and a small libc for the guest init,
 # apt and dpkg-deb (always on Debian) to fetch and unpack kernels and runtimes, openssl for the
-# runtimes' CA hash links.
-APT_RUN := python3 python3-venv qemu-system-x86 gcc libc6-dev linux-libc-dev musl-tools curl ca-certificates openssl
+# runtimes' CA hash links, e2fsprogs to make and check volumes (mkfs.ext4 -d, e2fsck).
+APT_RUN := python3 python3-venv qemu-system-x86 gcc libc6-dev linux-libc-dev musl-tools curl ca-certificates openssl e2fsprogs
 # What the tests bring up inside VMs or compile, and the tools they check with.
 APT_TEST := $(APT_RUN) cpio redis-server redis-tools postgresql-client mariadb-client golang-go zlib1g-dev libsqlite3-dev libexpat1-dev tmux nginx \
             openjdk-17-jdk-headless

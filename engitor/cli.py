@@ -15,7 +15,7 @@ from engitor.errors import EXIT_USAGE, UserError
 
 VERBS = (
     "run", "build", "images", "kernel", "doctor", "schema", "c", "compile", "shell", "ps", "logs",
-    "stop", "load", "pkg",
+    "stop", "load", "pkg", "volume",
 )
 
 

@@ -32,6 +32,7 @@
 ---@field nameservers? (string|number)[] DNS servers written to the guest's /etc/resolv.conf.
 ---@field boot_timeout? integer Seconds the VM may take to start the program before the watchdog reports it.
 ---@field stop_timeout? integer Seconds the program gets after SIGTERM before the VM is powered off.
+---@field volumes? table<string, string|number> Storage mounted before the program starts: {['/var/lib/data'] = 'NAME'} (a named ext4 volume kept across runs), './disk.img' (an ext4 image file) or 'tmpfs'.
 ---@field before_build? fun(ctx: engitor.BuildContext) Runs before the image is assembled; may write into the staging tree.
 ---@field after_build? fun(ctx: engitor.BuildContext) Runs after the image is stored; receives the image id.
 

@@ -143,6 +143,7 @@ user: "www-data:www-data"
 nameservers: [1.1.1.1]
 boot_timeout: 60
 stop_timeout: 3
+volumes: {/var/lib/app: appdata, /cache: tmpfs}
 """
     data = yaml.safe_load(text)
     assert set(data) == {s.name for s in settings.SETTINGS}

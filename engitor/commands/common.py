@@ -15,7 +15,7 @@ from typing import Any
 
 from engitor.errors import UserError
 from engitor.image.kernel import is_deb_path
-from engitor.recipe import frontends
+from engitor.recipe import envfile, frontends, volumes
 from engitor.recipe.model import Image, Recipe
 from engitor.recipe.settings import SETTINGS_BY_NAME, SettingTypeError, make_image, parse_ports
 
@@ -31,6 +31,9 @@ def add_image_flags(p: argparse.ArgumentParser) -> None:
                    help="program argument; repeatable (replaces the recipe's args)")
     g.add_argument("-e", "--env", action="append", default=[], metavar="K=V",
                    help="environment variable; repeatable")
+    g.add_argument("--env-file", action="append", default=[], metavar="FILE", dest="env_files",
+                   help="environment variables from a file of KEY=VALUE lines (Docker's "
+                        "format); -e wins over it; repeatable")
     g.add_argument("--file", action="append", default=[], metavar="PATH", dest="files",
                    help="copy a host file in at the same relative path; repeatable")
     g.add_argument("--dir", action="append", default=[], metavar="PATH", dest="dirs",
@@ -38,6 +41,13 @@ def add_image_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--deb", action="append", default=[], metavar="PKG", dest="debian",
                    help="install a Debian package whole, with its dependencies; repeatable")
     g.add_argument("--user", metavar="NAME[:GROUP]", help="run the program as this user")
+    g.add_argument("-v", "--volume", action="append", default=[], metavar="SOURCE:/PATH",
+                   dest="volumes",
+                   help="mount storage at a guest path before the program starts: a named "
+                        "volume (pgdata:/var/lib/postgresql/data), an ext4 image file "
+                        "(./disk.img:/data) or tmpfs:/cache; repeatable")
+    g.add_argument("--stop-timeout", metavar="SECONDS",
+                   help="seconds the program gets after SIGTERM before the VM is powered off")
     g.add_argument("-m", "--memory", metavar="SIZE", help="guest memory, e.g. 256M or 2G")
     g.add_argument("--smp", type=str, metavar="N", help="virtual CPUs")
     g.add_argument("--accel", metavar="auto|kvm|tcg", help="accelerator (default: auto)")
@@ -74,8 +84,11 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
     rest = getattr(args, "program_args", None) or []
     if args.arg is not None or rest:
         out["args"] = _coerce("args", [*(args.arg or []), *rest], "-a")
-    if args.env:
+    env_files = getattr(args, "env_files", None) or []
+    if args.env or env_files:
         env = {}
+        for path in env_files:
+            env.update(envfile.load(path))
         for item in args.env:
             key, sep, value = item.partition("=")
             if not sep or not key:
@@ -83,6 +96,11 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
                                 hint="e.g. -e MODE=prod (an empty value is -e KEY=)")
             env[key] = value
         out["env"] = _coerce("env", env, "-e")
+    if getattr(args, "volumes", None):
+        out["volumes"] = _volume_flags(args.volumes)
+    if getattr(args, "stop_timeout", None) is not None:
+        value = int(args.stop_timeout) if args.stop_timeout.isdigit() else args.stop_timeout
+        out["stop_timeout"] = _coerce("stop_timeout", value, "--stop-timeout")
     for name in ("files", "dirs"):
         if getattr(args, name):
             out[name] = _coerce(name, list(getattr(args, name)), f"--{name[:-1]}")
@@ -105,6 +123,23 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _volume_flags(specs: list[str]) -> dict[str, str]:
+    """-v SOURCE:/PATH, each; a disk-image path on the command line is relative to where the
+    user is."""
+    out: dict[str, str] = {}
+    for spec in specs:
+        try:
+            guest, source = volumes.parse_flag(spec)
+        except ValueError as e:
+            raise UserError(f"-v {spec}: {e}",
+                            hint="e.g. -v pgdata:/var/lib/postgresql/data, -v ./disk.img:/data, "
+                                 "-v tmpfs:/cache") from None
+        if volumes.kind_of(source) is volumes.Kind.FILE:
+            source = str(Path(source).expanduser().absolute())
+        out[guest] = source
+    return out
+
+
 def apply(image: Image, changes: dict[str, Any]) -> Image:
     """Flags over a declared image: ports add up, env merges, the rest replaces."""
     merged = dict(changes)
@@ -112,6 +147,8 @@ def apply(image: Image, changes: dict[str, Any]) -> Image:
         merged["ports"] = _merge_ports(image.ports, changes["ports"])
     if "env" in changes:
         merged["env"] = {**image.env, **changes["env"]}
+    if "volumes" in changes:
+        merged["volumes"] = {**image.volumes, **changes["volumes"]}
     for name in ("files", "dirs", "debian"):
         if name in changes:
             merged[name] = tuple(dict.fromkeys((*getattr(image, name), *changes[name])))

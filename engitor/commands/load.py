@@ -52,5 +52,5 @@ def script_name(suffixes: tuple[str, ...], argv: list[str]) -> str | None:
 
 
 def main(args: argparse.Namespace) -> int:
-    log = (lambda _: None) if args.quiet else common.say
-    return run.boot(image_for(args), detach=args.detach, log=log)
+    return run.boot(image_for(args), detach=args.detach, quiet=args.quiet,
+                    wait=not args.no_wait, restart=args.restart)

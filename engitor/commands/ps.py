@@ -31,7 +31,8 @@ def row(inst: Instance) -> dict[str, Any]:
     m = inst.meta
     return {"name": m.name, "image": m.image_name, "image_id": m.image[:12], "state": state,
             "code": inst.exit_code() if state == "exited" else None, "accel": m.accel,
-            "ports": list(m.ports), "pid": m.pid, "owner": m.owner, "started": m.started}
+            "ports": list(m.ports), "pid": m.pid, "owner": m.owner, "started": m.started,
+            "restart": m.restart, "restarts": m.restarts}
 
 
 def rows(*, show_all: bool = False) -> list[dict[str, Any]]:
@@ -68,6 +69,8 @@ def main(args: argparse.Namespace) -> int:
     table = [("NAME", "IMAGE", "STATE", "PORTS", "ACCEL", "UP", "OWNER")]
     for r in found:
         state = r["state"] if r["code"] is None else f"exited ({r['code']})"
+        if r["restarts"]:
+            state += f", {r['restarts']} restart{'s' if r['restarts'] > 1 else ''}"
         owner = "detached" if r["owner"] is None else f"pid {r['owner']}"
         table.append((r["name"], r["image"], state, ",".join(r["ports"]) or "-", r["accel"],
                       uptime(now - r["started"]), owner))

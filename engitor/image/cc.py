@@ -57,16 +57,15 @@ def missing_compiler_advice() -> str | None:
     return None if compilers() else INSTALL_HINT
 
 
-def compile_static(source: Path) -> Path:
-    """The static binary built from `source`, compiling it on first use."""
+def compile_static(source: Path, depends: tuple[Path, ...] = ()) -> Path:
+    """The static binary built from `source`, compiling it on first use; `depends` are the
+    files it #includes (part of the cache key)."""
     available = compilers()
     if not available:
         raise UserError(f"no C compiler to build {source.name}",
                         hint=f"engitor compiles its small static helpers once: {INSTALL_HINT}")
-    # The files a source #includes from its folder (the init's users.c) are part of its key.
-    text = source.read_bytes() + b"".join(
-        p.name.encode() + p.read_bytes() for p in sorted(source.parent.glob("*.[ch]"))
-        if p != source)
+    text = source.read_bytes() + b"".join(p.name.encode() + b"\0" + p.read_bytes()
+                                          for p in depends)
     errors = []
     for cc in available:
         key = hashlib.sha256(text + cc.identity.encode() + " ".join(CFLAGS).encode())

@@ -7,13 +7,16 @@ from pathlib import Path
 
 from engitor.image import cc
 
-SOURCE = Path(__file__).resolve().parent.parent / "guest" / "init.c"
+GUEST = Path(__file__).resolve().parent.parent / "guest"
+SOURCE = GUEST / "init.c"
 CONFIG_PATH = "/.engitor/init"
 
 
 def binary() -> Path:
-    """The compiled init, building it on first use (cached by source hash)."""
-    return cc.compile_static(SOURCE)
+    """The compiled init, building it on first use (cached by the hash of every guest source:
+    init.c #includes the others)."""
+    parts = sorted(p for p in GUEST.iterdir() if p.suffix in (".c", ".h") and p != SOURCE)
+    return cc.compile_static(SOURCE, depends=tuple(parts))
 
 
 def escape(value: str) -> str:
@@ -39,6 +42,16 @@ class InitConfig:
     dirs: tuple[tuple[str, int, int, int], ...] = ()  # (path, mode, uid, gid) made at boot
     owners: tuple[tuple[str, int, int], ...] = ()  # (path, uid, gid) chowned at boot
     modes: tuple[tuple[str, int, int, int], ...] = ()  # (path, mode, uid, gid) of existing files
+    # (serial, guest path) of each ext4 disk, ("", guest path) of each tmpfs, mount order
+    volumes: tuple[tuple[str, str], ...] = ()
+    volume_owner: tuple[int, int] | None = None  # uid, gid that owns what volumes hold
+
+    def _volume_lines(self) -> list[str]:
+        lines = [f"volume {serial} {escape(path)}" if serial else f"tmpfs {escape(path)}"
+                 for serial, path in self.volumes]
+        if self.volume_owner is not None:
+            lines.append(f"volume_owner {self.volume_owner[0]} {self.volume_owner[1]}")
+        return lines
 
     def render(self) -> bytes:
         lines = [f"arg {escape(a)}" for a in self.argv]
@@ -50,6 +63,7 @@ class InitConfig:
             lines.append(f"addr {self.addr}")
         if self.gateway:
             lines.append(f"gateway {self.gateway}")
+        lines += self._volume_lines()
         if self.probe:
             lines.append("probe 1")
         if self.run_as is not None:

@@ -179,6 +179,7 @@ def add_users(ctx: Context) -> None:
     who = ctx.run_as
     if who is not None:
         extra["run_as"] = (who.uid, who.gid, who.groups)
+        extra["volume_owner"] = (who.uid, who.gid)  # what volumes hold belongs to the user
         extra["bind_below_1024"] = any(p.guest < 1024 for p in ctx.image.ports)
         if "HOME" not in ctx.image.env and who.home not in ("/nonexistent", ""):
             ctx.env["HOME"] = who.home

@@ -87,6 +87,7 @@ class Image:
     nameservers: tuple[str, ...] = ("10.0.2.3",)
     boot_timeout: int = 30
     stop_timeout: int = 10
+    volumes: Mapping[str, str] = field(default_factory=dict)  # guest path -> source
     # Not settings: where relative paths resolve, where the image was declared, and hooks.
     base_dir: Path = field(default_factory=Path.cwd)
     where: str = field(default="", compare=False)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engitor.errors import UserError, did_you_mean
+from engitor.recipe import volumes
 from engitor.recipe.model import Accel, Hook, Image, MiB, Port, Proto
 
 
@@ -199,6 +200,19 @@ class StrMap(SType):
         return {"type": "object", "additionalProperties": {"type": ["string", "number"]}}
 
 
+@dataclass(frozen=True)
+class VolumeMap(StrMap):
+    """{["/guest/path"] = "name" | "./disk.img" | "tmpfs"}: the sources are checked too."""
+
+    def coerce(self, value: Any) -> Any:
+        out = {}
+        for guest, source in super().coerce(value).items():
+            if problem := volumes.source_problem(source):
+                raise SettingTypeError(f"{guest}: {problem}")
+            out[volumes.normalize(guest)] = source
+        return out
+
+
 def _env_name_problem(key: str) -> str | None:
     if not key or "=" in key:
         return "an environment variable name cannot be empty or contain '='"
@@ -352,6 +366,9 @@ SETTINGS: tuple[Setting, ...] = (
       group="run"),
     S("stop_timeout", Int("seconds", minimum=0), 10,
       "Seconds the program gets after SIGTERM before the VM is powered off.", group="run"),
+    S("volumes", VolumeMap("table of guest path = volume", volumes.guest_path_problem), {},
+      "Storage mounted before the program starts: {['/var/lib/data'] = 'NAME'} (a named ext4 "
+      "volume kept across runs), './disk.img' (an ext4 image file) or 'tmpfs'."),
 )
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 

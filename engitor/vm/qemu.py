@@ -31,6 +31,31 @@ class VMSpec:
     pidfile: Path | None = None
     name: str = "engitor"
     host_cmdline: tuple[str, ...] = field(default=())  # host-specific, e.g. tsc_early_khz=
+    disks: tuple[tuple[Path, str], ...] = ()  # (raw ext4 image, serial the guest finds it by)
+    channel: Path | None = None  # file receiving the init's reports (virtio-serial port)
+
+
+# The port's name; the guest init finds its /dev/vportNpM through /sys/class/virtio-ports.
+CHANNEL_NAME = "org.engitor.0"
+
+
+def _opt(value: object) -> str:
+    """A value inside a QEMU option list, where a comma is written twice."""
+    return str(value).replace(",", ",,")
+
+
+def devices(spec: VMSpec) -> list[str]:
+    """Disks (virtio-blk) and the init's report channel (virtio-serial, plain virtio-mmio on
+    microvm: no PCI, works under TCG, and Debian's kernel has the driver as a module)."""
+    args: list[str] = []
+    for i, (path, serial) in enumerate(spec.disks):
+        args += ["-drive", f"file={_opt(path)},format=raw,if=none,id=disk{i}",
+                 "-device", f"virtio-blk-device,drive=disk{i},serial={serial}"]
+    if spec.channel:
+        args += ["-device", "virtio-serial-device",
+                 "-chardev", f"file,id=report0,path={_opt(spec.channel)}",
+                 "-device", f"virtserialport,chardev=report0,name={CHANNEL_NAME}"]
+    return args
 
 
 def hostfwd(port: Port) -> str:
@@ -64,6 +89,7 @@ def argv(spec: VMSpec, qemu: str = QEMU) -> list[str]:
         "-device", "virtio-net-device,netdev=n0",
         "-object", "rng-random,id=rng0,filename=/dev/urandom",
         "-device", "virtio-rng-device,rng=rng0",
+        *devices(spec),
     ]
     if spec.qmp:
         args += ["-qmp", f"unix:{spec.qmp},server=on,wait=off"]

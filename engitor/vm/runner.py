@@ -18,7 +18,7 @@ from typing import TextIO
 from engitor import store
 from engitor.recipe.model import Accel, Image
 from engitor.vm import accel as accel_mod
-from engitor.vm import host, qemu
+from engitor.vm import host, qemu, volumes
 from engitor.vm.instance import (
     Instance,
     Meta,
@@ -42,6 +42,8 @@ class Outcome:
 
     @property
     def exit_status(self) -> int:
+        if self.reason == "stopped" and (self.status.graceful_stop or not self.status.finished):
+            return 0 if self.status.graceful_stop else EXIT_VM_FAILED
         if self.status.code is not None:
             return self.status.code
         if self.status.signal is not None:
@@ -70,6 +72,13 @@ def launch(stored: store.StoredImage, image: Image, *, detached: bool = False,
     check_ports_free(image.ports)
     choice = accel_mod.choose(image.accel, stored.kernel)
     log(choice.line())
+    with volumes.attached(image.volumes, stored.initrd, image.base_dir, log) as disks:
+        return _start(stored, image, choice, disks, detached=detached, name=name, owner=owner)
+
+
+def _start(stored: store.StoredImage, image: Image, choice: accel_mod.Choice,
+           disks: list[volumes.Attached], *, detached: bool, name: str | None,
+           owner: int | None) -> Instance:
     vm_name = unique_name(name or image.name)
     directory = run_dir() / vm_name
     directory.mkdir(parents=True)
@@ -79,33 +88,54 @@ def launch(stored: store.StoredImage, image: Image, *, detached: bool = False,
         accel=choice.accel, ports=image.ports, qmp=directory / "qmp.sock",
         pidfile=directory / "qemu.pid", name=vm_name,
         host_cmdline=host_cmdline() if choice.accel is Accel.TCG else (),
+        disks=tuple((d.path, d.mount.serial) for d in disks),
+        channel=directory / "report.log",
     )
     meta = Meta(name=vm_name, image=stored.id, image_name=image.name, pid=0,
                 owner=None if detached else (owner or os.getpid()), started=time.time(),
                 accel=choice.accel.value, ports=[str(p) for p in image.ports],
                 argv=stored.manifest.get("argv", []), stop_timeout=image.stop_timeout,
-                boot_timeout=image.boot_timeout)
-    return start(spec, meta, directory, detached=detached)
+                boot_timeout=image.boot_timeout, volumes=[d.describe() for d in disks])
+    return start(spec, meta, directory, detached=detached, keep_fds=tuple(d.fd for d in disks))
 
 
-def follow(inst: Instance, *, out: TextIO | None = sys.stdout,
-           on_start: Callable[[Status], None] | None = None,
+@dataclass
+class Events:
+    """What `follow` tells as it happens, each at most once."""
+
+    started: Callable[[Instance], None] = lambda _: None
+    ready: Callable[[Instance], None] = lambda _: None  # listens on every forwarded TCP port
+    daemonized: Callable[[Instance], None] = lambda _: None
+    seen: set[str] = field(default_factory=set)
+
+    def check(self, inst: Instance) -> None:
+        st = inst.status
+        for name, happened in (("started", st.started), ("ready", inst.ready),
+                               ("daemonized", st.daemon_left is not None)):
+            if happened and name not in self.seen:
+                self.seen.add(name)
+                getattr(self, name)(inst)
+
+
+def follow(inst: Instance, *, out: TextIO | None = sys.stdout, events: Events | None = None,
            stop_requested: Callable[[], bool] = lambda: False) -> Outcome:
     """Stream the console until QEMU exits; enforce the boot watchdog."""
     began = time.monotonic()
     show = _Display(out)
-    started_reported = False
+    events = events or Events()
     stopping = False
+    kill_at = 0.0
     exit_seen_at: float | None = None
     while True:
         show(inst.poll_console())
-        if inst.status.started and not started_reported:
-            started_reported = True
-            if on_start:
-                on_start(inst.status)
+        events.check(inst)
         if stop_requested() and not stopping:
+            # Asked, not waited for: the program's last words still stream meanwhile.
             stopping = True
-            inst.stop()
+            inst.request_stop()
+            kill_at = time.monotonic() + inst.meta.stop_timeout + 3
+        if stopping and time.monotonic() > kill_at:
+            inst.kill()
         if inst.status.finished and exit_seen_at is None:
             exit_seen_at = time.monotonic()
         if not inst.alive():
@@ -151,6 +181,8 @@ def _outcome(inst: Instance, forced: str | None) -> Outcome:
     if forced == "watchdog":
         return Outcome(st, "watchdog", f"the VM did not start the program within "
                                        f"{inst.meta.boot_timeout} s", last)
+    if st.graceful_stop:
+        return Outcome(st, "stopped", "stopped")
     if st.signal is not None:
         return Outcome(st, "signaled", f"program killed by {st.signame} (signal {st.signal})")
     if st.code is not None:
