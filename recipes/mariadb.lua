@@ -4,18 +4,17 @@
 --   engitor run recipes/mariadb.lua -e MARIADB_ROOT_PASSWORD=secret -e MARIADB_DATABASE=app
 --   mariadb -h 127.0.0.1 -u root -psecret app
 --
--- The first boot makes the system tables with mariadb-install-db (a shell script: it wants
--- coreutils and sed) from mariadb/entrypoint.sh.
+-- The data lives on the named volume mariadb-data, owned by the mysql user; the first boot
+-- makes the system tables there with mariadb-install-db (a shell script: it wants coreutils
+-- and sed) from mariadb/entrypoint.sh.
 
 image "mariadb" {
   debian = {"mariadb-server", "dash", "coreutils", "sed"},
   user = "mysql",
   program = "/bin/dash",
   args = {"/usr/local/bin/entrypoint.sh"},
-  map = {
-    ["mariadb/entrypoint.sh"] = "/usr/local/bin",
-    ["mariadb/tmpfiles.d/*"] = "/etc/tmpfiles.d",
-  },
+  map = {["mariadb/entrypoint.sh"] = "/usr/local/bin"},
+  volumes = {["/var/lib/mysql"] = "mariadb-data"},
   ports = {3306},
   memory = "1G",
   boot_timeout = 300,

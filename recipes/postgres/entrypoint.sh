@@ -4,7 +4,7 @@
 # let clients in from the network; then (every boot) postgres in the foreground.
 set -eu
 bin=/usr/lib/postgresql/15/bin
-: "${PGDATA:=/var/lib/postgresql/data}"
+: "${PGDATA:=/var/lib/postgresql/data/pgdata}"
 : "${POSTGRES_USER:=postgres}"
 : "${POSTGRES_DB:=$POSTGRES_USER}"
 : "${POSTGRES_HOST_AUTH_METHOD:=scram-sha-256}"
