@@ -52,3 +52,11 @@ def test_user_a_package_would_create_is_known_only_with_it(deb_home: Path, tmp_p
     check_one_line(run(deb_home, "build", "-q", "--deb", "memcached", "--user", "memcach",
                        "/usr/bin/memcached", cwd=tmp_path), "user 'memcach'", "memcache")
     nothing_stored(deb_home)
+
+
+def test_the_same_flags_spelt_right_build(deb_home: Path, tmp_path: Path):
+    """The control: --deb and --user as a user types them, on a host without memcached."""
+    proc = run(deb_home, "build", "-q", "--deb", "memcached", "--user", "memcache",
+               "/usr/bin/memcached", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.split()[-1]) == 64  # the image id
