@@ -67,6 +67,7 @@ def image(name: str, **env: str):
     return img.with_settings(env={**img.env, **env})
 
 
+@pytest.mark.timeout(1500)  # two boots, the first running initdb: ~6 min under TCG, loaded
 @pytest.mark.skipif(not shutil.which("psql"), reason="psql: apt-get install postgresql-client")
 def test_postgres_recipe_psql_connects_and_the_row_survives_a_restart():
     pg = image("postgres", POSTGRES_PASSWORD="s3cret", POSTGRES_DB="app")
@@ -92,6 +93,7 @@ def test_postgres_recipe_psql_connects_and_the_row_survives_a_restart():
         assert "initialized" not in console(inst)
 
 
+@pytest.mark.timeout(1500)  # two boots, the first running mariadb-install-db: ~5 min
 @pytest.mark.skipif(not shutil.which("mariadb"), reason="mariadb: apt-get install mariadb-client")
 def test_mariadb_recipe_client_connects_and_the_row_survives_a_restart():
     db = image("mariadb", MARIADB_ROOT_PASSWORD="s3cret", MARIADB_DATABASE="app")
