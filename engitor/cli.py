@@ -16,7 +16,7 @@ from engitor.errors import EXIT_USAGE, UserError
 
 VERBS = (
     "run", "build", "images", "kernel", "doctor", "schema", "c", "compile", "shell", "ps", "logs",
-    "stop", "load", "pkg", "export", "push", "deploy", "manifest",
+    "stop", "load", "pkg", "volume", "export", "push", "deploy", "manifest",
     "inspect", "history", "diff", "rollback", "tag", "rmi", "prune", "sbom", "sign", "verify",
     "keygen",
 )

@@ -32,6 +32,7 @@
 #define ENGITOR_STATUS_STOPPING "stopping"
 #define ENGITOR_STATUS_PROBE "probe ok"
 #define ENGITOR_STATUS_DHCP "dhcp"
+#define ENGITOR_STATUS_DAEMON "daemon"
 
 /* Configuration keys. */
 #define ENGITOR_KEY_ARG "arg"

@@ -13,7 +13,7 @@
 ---@class engitor.Image
 ---@field program? string The program to run: a host path to an ELF executable (relative to the recipe's folder), or a path inside the package.
 ---@field package? string A runtime package (recipes/packages/NAME.lua) that provides the program.
----@field debian? (string|number)[] Debian packages installed whole (with their dependencies, users, directories and configuration); the program may be a path inside them: {'postgresql-15'}.
+---@field debian? (string|number)[] Debian packages installed whole (with their dependencies, users, directories and configuration); the program may be a path inside them: {'postgresql-15'}; a trailing '-' leaves a package out.
 ---@field args? (string|number)[] Arguments passed to the program (argv[1:]).
 ---@field env? table<string, string|number> Environment of the program.
 ---@field files? (string|number)[]|fun(ctx: engitor.BuildContext): (string|number)[] Host files copied in at the same relative path (absolute paths keep theirs).
@@ -33,6 +33,7 @@
 ---@field network? "auto"|"static"|"dhcp" Guest address: static 10.0.2.15, or from DHCP (then DNS too); auto is static under engitor and DHCP in exported disks.
 ---@field boot_timeout? integer Seconds the VM may take to start the program before the watchdog reports it.
 ---@field stop_timeout? integer Seconds the program gets after SIGTERM before the VM is powered off.
+---@field volumes? table<string, string|number> Storage mounted before the program starts: {['/var/lib/data'] = 'NAME'} (a named ext4 volume kept across runs), './disk.img' (an ext4 image file) or 'tmpfs'.
 ---@field before_build? fun(ctx: engitor.BuildContext) Runs before the image is assembled; may write into the staging tree.
 ---@field after_build? fun(ctx: engitor.BuildContext) Runs after the image is stored; receives the image id.
 

@@ -135,13 +135,14 @@ def test_image_flags_come_from_the_settings_table():
             assert by_option[name].dest == s.name, name
             assert by_option[name].metavar == s.flag.metavar
     hand_written = {a.dest for a in p._actions if a.option_strings} - {s.name for s in flagged}
-    assert hand_written == {"help", "udp", "name", "config"}
+    assert hand_written == {"help", "udp", "name", "config", "env_files"}
 
 
 def test_every_flag_sets_its_setting(tmp_path: Path):
     samples = {"ports": ["8080"], "args": ["x"], "env": ["K=V"], "files": ["f"], "dirs": ["d"],
                "memory": "64M", "cpus": "2", "accel": "tcg", "kernel": "linux-image-cloud-amd64",
-               "debian": ["memcached"], "user": "memcache", "network": "dhcp"}
+               "debian": ["memcached"], "user": "memcache", "network": "dhcp",
+               "stop_timeout": "5", "volumes": ["tmpfs:/cache"]}
     from engitor.recipe.settings import SETTINGS
 
     for s in (s for s in SETTINGS if s.flag):

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from engitor.errors import UserError
-from engitor.recipe import frontends, targets
+from engitor.recipe import envfile, frontends, targets
 from engitor.recipe.model import Image, Recipe
 from engitor.recipe.settings import (
     SETTINGS,
@@ -37,6 +37,9 @@ def add_image_flags(p: argparse.ArgumentParser) -> None:
                        default=None)
     g.add_argument("--udp", action="append", default=[], metavar="PORT",
                    help="forward a UDP port (same forms as -p)")
+    g.add_argument("--env-file", action="append", default=[], metavar="FILE", dest="env_files",
+                   help="environment variables from a file of KEY=VALUE lines (Docker's "
+                        "format); -e wins over it; repeatable")
     g.add_argument("-n", "--name", metavar="NAME", help="image name (default: program's name)")
     g.add_argument("-c", "--config", metavar="FILE",
                    help="an ops config.json (or engitor YAML) the flags add to")
@@ -67,6 +70,12 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
     rest = getattr(args, "program_args", None) or []
     if args.args is not None or rest:  # `--` hands the program the rest of the command line
         out["args"] = _coerce("args", [*(args.args or []), *rest], "-a")
+    env_files = getattr(args, "env_files", None) or []
+    if env_files:  # -e wins over a file's value
+        env: dict[str, str] = {}
+        for path in env_files:
+            env.update(envfile.load(path))
+        out["env"] = _coerce("env", {**env, **out.get("env", {})}, "--env-file")
     return out
 
 

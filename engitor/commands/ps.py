@@ -49,6 +49,8 @@ def main(args: argparse.Namespace) -> int:
     table = [("NAME", "IMAGE", "STATE", "PORTS", "ACCEL", "UP", "OWNER")]
     for r in found:
         state = r["state"] if r["code"] is None else f"exited ({r['code']})"
+        if r["restarts"]:
+            state += f", {r['restarts']} restart{'s' if r['restarts'] > 1 else ''}"
         owner = "detached" if r["owner"] is None else f"pid {r['owner']}"
         table.append((r["name"], r["image"], state, ",".join(r["ports"]) or "-", r["accel"],
                       uptime(now - r["started"]), owner))

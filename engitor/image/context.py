@@ -40,6 +40,8 @@ class Context:
     staging: Path | None = None
     watched: list[str] = field(default_factory=list)  # folders/files read besides the entries
     actions: Any = None  # what the image's Debian packages ask for (users, dirs: system.py)
+    accounts: Any = None  # the image's users and groups (system.py)
+    run_as: Any = None  # who runs the program (the user setting, resolved)
     init_extra: dict[str, Any] = field(default_factory=dict)  # more InitConfig fields
     inputs: dict[str, list[int] | None] = field(default_factory=dict)  # their fingerprints
     packages: list[dict[str, Any]] = field(default_factory=list)  # Debian packages, for the manifest

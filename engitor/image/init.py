@@ -41,6 +41,17 @@ class InitConfig:
     dirs: tuple[tuple[str, int, int, int], ...] = ()  # (path, mode, uid, gid) made at boot
     owners: tuple[tuple[str, int, int], ...] = ()  # (path, uid, gid) chowned at boot
     network: str = "static"  # or "dhcp": the address from a DHCP server
+    modes: tuple[tuple[str, int, int, int], ...] = ()  # (path, mode, uid, gid) of existing files
+    # (serial, guest path) of each ext4 disk, ("", guest path) of each tmpfs, mount order
+    volumes: tuple[tuple[str, str], ...] = ()
+    volume_owner: tuple[int, int] | None = None  # uid, gid that owns what volumes hold
+
+    def _volume_lines(self) -> list[str]:
+        lines = [f"volume {serial} {escape(path)}" if serial else f"tmpfs {escape(path)}"
+                 for serial, path in self.volumes]
+        if self.volume_owner is not None:
+            lines.append(f"volume_owner {self.volume_owner[0]} {self.volume_owner[1]}")
+        return lines
 
     def render(self) -> bytes:
         lines = [f"arg {escape(a)}" for a in self.argv]
@@ -54,6 +65,7 @@ class InitConfig:
             lines.append(f"gateway {self.gateway}")
         if self.network != "static":
             lines.append(f"network {self.network}")
+        lines += self._volume_lines()
         if self.probe:
             lines.append("probe 1")
         if self.run_as is not None:
@@ -63,4 +75,6 @@ class InitConfig:
                 lines.append("bind_below_1024 1")
         lines += [f"dir {mode:o} {uid} {gid} {escape(path)}" for path, mode, uid, gid in self.dirs]
         lines += [f"chown {uid} {gid} {escape(path)}" for path, uid, gid in self.owners]
+        lines += [f"chmod {mode:o} {uid} {gid} {escape(path)}"
+                  for path, mode, uid, gid in self.modes]
         return ("\n".join(lines) + "\n").encode()

@@ -34,7 +34,7 @@ from engitor.packages.rules import Rules
 from engitor.proc import run
 
 FORMAT = 1  # bump when what is stored in an unpacked tree changes
-ROOT_FORMAT = 4  # bump when what a merged root holds changes (4: hash links)
+ROOT_FORMAT = 5  # bump when what a merged root holds changes (4: hash links, 5: bytecode)
 
 
 def cache_dir() -> Path:

@@ -103,6 +103,7 @@ class Image:
     network: Network = Network.AUTO
     boot_timeout: int = DEFAULT_BOOT_TIMEOUT
     stop_timeout: int = DEFAULT_STOP_TIMEOUT
+    volumes: Mapping[str, str] = field(default_factory=dict)  # guest path -> source
     # Not settings: where relative paths resolve, where the image was declared, and hooks.
     base_dir: Path = field(default_factory=Path.cwd)
     where: str = field(default="", compare=False)

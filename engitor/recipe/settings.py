@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engitor.errors import UserError, did_you_mean
-from engitor.recipe import model
+from engitor.recipe import model, volumes
 from engitor.recipe.model import Accel, Hook, Image, MiB, Network, Port, Proto
 
 
@@ -200,6 +200,19 @@ class StrMap(SType):
         return {"type": "object", "additionalProperties": {"type": ["string", "number"]}}
 
 
+@dataclass(frozen=True)
+class VolumeMap(StrMap):
+    """{["/guest/path"] = "name" | "./disk.img" | "tmpfs"}: the sources are checked too."""
+
+    def coerce(self, value: Any) -> Any:
+        out = {}
+        for guest, source in super().coerce(value).items():
+            if problem := volumes.source_problem(source):
+                raise SettingTypeError(f"{guest}: {problem}")
+            out[volumes.normalize(guest)] = source
+        return out
+
+
 def _env_name_problem(key: str) -> str | None:
     if not key or "=" in key:
         return "an environment variable name cannot be empty or contain '='"
@@ -300,7 +313,8 @@ class Function(SType):
 
 
 def _cpus_flag(text: str) -> Any:
-    """--smp's text: a whole number when it is one, else as given (the table then refuses it)."""
+    """--smp's (or --stop-timeout's) text: a whole number when it is one, else as given (the
+    table then refuses it)."""
     try:
         return int(text)
     except ValueError:
@@ -317,6 +331,23 @@ def _env_flag(items: list[str]) -> dict[str, str]:
                             hint="e.g. -e MODE=prod (an empty value is -e KEY=)")
         env[key] = value
     return env
+
+
+def _volume_flags(specs: list[str]) -> dict[str, str]:
+    """-v SOURCE:/PATH, each; a disk-image path on the command line is relative to where the
+    user is."""
+    out: dict[str, str] = {}
+    for spec in specs:
+        try:
+            guest, source = volumes.parse_flag(spec)
+        except ValueError as e:
+            raise UserError(f"-v {spec}: {e}",
+                            hint="e.g. -v pgdata:/var/lib/postgresql/data, -v ./disk.img:/data, "
+                                 "-v tmpfs:/cache") from None
+        if volumes.kind_of(source) is volumes.Kind.FILE:
+            source = str(Path(source).expanduser().absolute())
+        out[guest] = source
+    return out
 
 
 @dataclass(frozen=True)
@@ -362,7 +393,8 @@ SETTINGS: tuple[Setting, ...] = (
       "A runtime package (recipes/packages/NAME.lua) that provides the program."),
     S("debian", StrList("list of Debian package names"), (),
       "Debian packages installed whole (with their dependencies, users, directories and "
-      "configuration); the program may be a path inside them: {'postgresql-15'}.",
+      "configuration); the program may be a path inside them: {'postgresql-15'}; a trailing "
+      "'-' leaves a package out.",
       flag=flag("--deb", metavar="PKG", repeat=True,
                 help="install a Debian package whole, with its dependencies; repeatable")),
     S("args", StrList("list of strings"), (), "Arguments passed to the program (argv[1:]).",
@@ -415,7 +447,16 @@ SETTINGS: tuple[Setting, ...] = (
       "Seconds the VM may take to start the program before the watchdog reports it.",
       group="run"),
     S("stop_timeout", Int("seconds", minimum=0), model.DEFAULT_STOP_TIMEOUT,
-      "Seconds the program gets after SIGTERM before the VM is powered off.", group="run"),
+      "Seconds the program gets after SIGTERM before the VM is powered off.", group="run",
+      flag=flag("--stop-timeout", metavar="SECONDS", parse=_cpus_flag,
+                help="seconds the program gets after SIGTERM before the VM is powered off")),
+    S("volumes", VolumeMap("table of guest path = volume", volumes.guest_path_problem), {},
+      "Storage mounted before the program starts: {['/var/lib/data'] = 'NAME'} (a named ext4 "
+      "volume kept across runs), './disk.img' (an ext4 image file) or 'tmpfs'.",
+      flag=flag("-v", "--volume", metavar="SOURCE:/PATH", repeat=True, parse=_volume_flags,
+                help="mount storage at a guest path before the program starts: a named volume "
+                     "(pgdata:/var/lib/postgresql/data), an ext4 image file (./disk.img:/data) "
+                     "or tmpfs:/cache; repeatable")),
 )
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 

@@ -70,6 +70,8 @@ def apply(image: Image, changes: dict[str, Any]) -> Image:
         merged["ports"] = merge_ports(image.ports, changes["ports"])
     if "env" in changes:
         merged["env"] = {**image.env, **changes["env"]}
+    if "volumes" in changes:
+        merged["volumes"] = {**image.volumes, **changes["volumes"]}
     for name in ("files", "dirs", "debian"):
         if name in changes:
             merged[name] = tuple(dict.fromkeys((*getattr(image, name), *changes[name])))

@@ -129,6 +129,12 @@ def handoff(spec: qemu.VMSpec) -> Iterator[tuple[qemu.VMSpec, tuple[int, ...]]]:
             qmp_sock = stack.enter_context(sockets.listen(spec.qmp))
             qmp_fd = qmp_sock.fileno()
             fds.append(qmp_fd)
+        # Volumes and the report channel the same way: QEMU, not root, could not open them.
+        disks = tuple(opened(path, os.O_RDWR) for path, _ in spec.disks)
+        channel = (opened(spec.channel, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+                   if spec.channel is not None else None)
+        fds += [*disks, *([channel] if channel is not None else [])]
         yield replace(spec, kernel=Path(f"/proc/self/fd/{kernel}"),
                       initrd=Path(f"/proc/self/fd/{initrd}"), console_fd=console,
-                      qmp_fd=qmp_fd, pidfile=None), tuple(fds)
+                      qmp_fd=qmp_fd, pidfile=None, disk_fds=disks,
+                      channel_fd=channel), tuple(fds)

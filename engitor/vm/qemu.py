@@ -39,6 +39,51 @@ class VMSpec:
     qmp_fd: int | None = None
     pic: bool = True  # the legacy 8259 PIC; a kernel routing interrupts through the IO-APIC needs none
     tb_size: int | None = None  # MiB of TCG translation cache (QEMU's default: up to 1 GiB)
+    disks: tuple[tuple[Path, str], ...] = ()  # (raw ext4 image, serial the guest finds it by)
+    channel: Path | None = None  # file receiving the init's reports (virtio-serial port)
+    # The same, handed over as descriptors (vm/confine.py): one per disk, in order, and the
+    # channel's.
+    disk_fds: tuple[int, ...] = ()
+    channel_fd: int | None = None
+
+
+# The port's name; the guest init finds its /dev/vportNpM through /sys/class/virtio-ports.
+CHANNEL_NAME = "org.engitor.0"
+# QEMU fd sets (-add-fd): the console's is 1 (see console()), the channel's 2, disks' from 10.
+CHANNEL_FDSET = 2
+DISK_FDSET = 10
+
+
+def _opt(value: object) -> str:
+    """A value inside a QEMU option list, where a comma is written twice."""
+    return str(value).replace(",", ",,")
+
+
+def _fdset(fd: int, fdset: int) -> tuple[list[str], str]:
+    """QEMU arguments adding `fd` to fd set `fdset`, and the path QEMU then opens it by."""
+    return ["-add-fd", f"fd={fd},set={fdset}"], f"/dev/fdset/{fdset}"
+
+
+def devices(spec: VMSpec) -> list[str]:
+    """Disks (virtio-blk) and the init's report channel (virtio-serial, plain virtio-mmio on
+    microvm: no PCI, works under TCG, and Debian's kernel has the driver as a module)."""
+    args: list[str] = []
+    for i, (path, serial) in enumerate(spec.disks):
+        file = str(path)
+        if i < len(spec.disk_fds):
+            added, file = _fdset(spec.disk_fds[i], DISK_FDSET + i)
+            args += added
+        args += ["-drive", f"file={_opt(file)},format=raw,if=none,id=disk{i}",
+                 "-device", f"virtio-blk-device,drive=disk{i},serial={serial}"]
+    if spec.channel:
+        file = str(spec.channel)
+        if spec.channel_fd is not None:
+            added, file = _fdset(spec.channel_fd, CHANNEL_FDSET)
+            args += added
+        args += ["-device", "virtio-serial-device",
+                 "-chardev", f"file,id=report0,path={_opt(file)}",
+                 "-device", f"virtserialport,chardev=report0,name={CHANNEL_NAME}"]
+    return args
 
 
 def hostfwd(port: Port) -> str:
@@ -78,6 +123,7 @@ def argv(spec: VMSpec, qemu: str = QEMU) -> list[str]:
         "-device", "virtio-net-device,netdev=n0",
         "-object", "rng-random,id=rng0,filename=/dev/urandom",
         "-device", "virtio-rng-device,rng=rng0",
+        *devices(spec),
     ]
     if spec.qmp_fd is not None:
         args += ["-chardev", f"socket,id=qmp0,fd={spec.qmp_fd},server=on,wait=off",

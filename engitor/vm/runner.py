@@ -21,7 +21,7 @@ from engitor.kernel_traits import KernelTraits
 from engitor.proc import exit_words
 from engitor.recipe.model import Accel, Image, MiB
 from engitor.vm import accel as accel_mod
-from engitor.vm import host, limits, qemu
+from engitor.vm import host, limits, qemu, volumes
 from engitor.vm.instance import (
     Instance,
     Meta,
@@ -47,6 +47,8 @@ class Outcome:
 
     @property
     def exit_status(self) -> int:
+        if self.reason == "stopped" and (self.status.graceful_stop or not self.status.finished):
+            return 0 if self.status.graceful_stop else EXIT_VM_FAILED
         if self.status.code is not None:
             return self.status.code
         if self.status.signal is not None:
@@ -99,6 +101,14 @@ def launch(stored: store.StoredImage, image: Image, *, detached: bool = False,
     limits.before_boot(image, stored.kernel, stored.manifest, qemu.find_qemu())
     choice = accel_mod.choose(image.accel, stored.kernel, tools)
     log(choice.line())
+    with volumes.attached(image.volumes, stored.initrd, image.base_dir, log) as disks:
+        return _start(stored, image, choice, disks, detached=detached, name=name, owner=owner,
+                      log=log, tools=tools)
+
+
+def _start(stored: store.StoredImage, image: Image, choice: accel_mod.Choice,
+           disks: list[volumes.Attached], *, detached: bool, name: str | None,
+           owner: int | None, log: Callable[[str], None], tools: host.Tools) -> Instance:
     vm_name = unique_name(name or image.name)
     directory = run_dir() / vm_name
     directory.mkdir(parents=True)
@@ -114,13 +124,15 @@ def launch(stored: store.StoredImage, image: Image, *, detached: bool = False,
         accel=choice.accel, ports=image.ports, qmp=qmp_socket(directory), name=vm_name,
         host_cmdline=tuning + (host_cmdline(tools) if choice.accel is Accel.TCG else ()),
         pic=pic, tb_size=tcg_tb_size(image.memory) if choice.accel is Accel.TCG else None,
+        disks=tuple((d.path, d.mount.serial) for d in disks),
+        channel=directory / "report.log",
     )
     meta = Meta(name=vm_name, image=stored.id, image_name=image.name, pid=0,
                 owner=None if detached else (owner or os.getpid()), started=time.time(),
                 accel=choice.accel.value, ports=[str(p) for p in image.ports],
                 argv=stored.manifest.get("argv", []), stop_timeout=image.stop_timeout,
-                boot_timeout=image.boot_timeout)
-    return start(spec, meta, directory, detached=detached)
+                boot_timeout=image.boot_timeout, volumes=[d.describe() for d in disks])
+    return start(spec, meta, directory, detached=detached, keep_fds=tuple(d.fd for d in disks))
 
 
 def wait_started(inst: Instance) -> None:
@@ -155,24 +167,43 @@ def _qemu_error(inst: Instance) -> str:
     return last.split(": ", 1)[1] if last.startswith("qemu-system") and ": " in last else last
 
 
-def follow(inst: Instance, *, out: TextIO | None = sys.stdout,
-           on_start: Callable[[Status], None] | None = None,
+@dataclass
+class Events:
+    """What `follow` tells as it happens, each at most once."""
+
+    started: Callable[[Instance], None] = lambda _: None
+    ready: Callable[[Instance], None] = lambda _: None  # listens on every forwarded TCP port
+    daemonized: Callable[[Instance], None] = lambda _: None
+    seen: set[str] = field(default_factory=set)
+
+    def check(self, inst: Instance) -> None:
+        st = inst.status
+        for name, happened in (("started", st.started), ("ready", inst.ready),
+                               ("daemonized", st.daemon_left is not None)):
+            if happened and name not in self.seen:
+                self.seen.add(name)
+                getattr(self, name)(inst)
+
+
+def follow(inst: Instance, *, out: TextIO | None = sys.stdout, events: Events | None = None,
            stop_requested: Callable[[], bool] = lambda: False) -> Outcome:
     """Stream the console until QEMU exits; enforce the boot watchdog."""
     began = time.monotonic()
     show = _Display(out)
-    started_reported = False
+    events = events or Events()
     stopping = False
+    kill_at = 0.0
     exit_seen_at: float | None = None
     while True:
         show(inst.poll_console())
-        if inst.status.started and not started_reported:
-            started_reported = True
-            if on_start:
-                on_start(inst.status)
+        events.check(inst)
         if stop_requested() and not stopping:
+            # Asked, not waited for: the program's last words still stream meanwhile.
             stopping = True
-            inst.stop()
+            inst.request_stop()
+            kill_at = time.monotonic() + inst.meta.stop_timeout + 3
+        if stopping and time.monotonic() > kill_at:
+            inst.kill()
         if inst.status.finished and exit_seen_at is None:
             exit_seen_at = time.monotonic()
         if not inst.alive():
@@ -209,6 +240,8 @@ def _outcome(inst: Instance, forced: str | None) -> Outcome:
     if forced == "watchdog":
         return Outcome(st, "watchdog", f"the VM did not start the program within "
                                        f"{inst.meta.boot_timeout} s", last)
+    if st.graceful_stop:
+        return Outcome(st, "stopped", "stopped")
     if st.signal is not None:
         return Outcome(st, "signaled", f"program {exit_words(-st.signal)}")
     if st.code is not None:

@@ -1,7 +1,7 @@
 """`engitor`: builds, images and running VMs as Lua values (the Lua half is lua/vm.lua).
 
     local vm = engitor.run("recipes/web.lua", {ports = {"18080:8080"}})
-    vm:wait_port(8080, 60)         -- the host port once the guest answers on 8080
+    vm:wait_port(8080, 60)         -- the host port once the guest says it listens on 8080
     vm:pause() vm:resume() vm:state() vm:console() vm:stop() vm:wait() vm:qmp("query-status")
     engitor.ps() engitor.attach("web-2") engitor.build("recipes/fleet.lua") engitor.images()
     local img = engitor.image("web")   img:history()  img:diff(other)  img:inspect()
@@ -30,12 +30,14 @@ from typing import Any
 from engitor import LUA_DIR, __version__
 from engitor.errors import did_you_mean
 from engitor.lua.api import ApiError, Multiple, is_table, table_of, to_python
+from engitor.vm import ready
 from engitor.vm.instance import Console, Instance, program_lines
 
 # Options of engitor.run/engitor.build besides image settings.
 RUN_OPTIONS = ("name", "image", "detach", "verbose")
 RUN_SETTINGS = ("ports", "args", "env", "files", "dirs", "memory", "cpus", "accel", "kernel",
-                "kernel_args", "modules", "hostname", "workdir", "boot_timeout", "stop_timeout")
+                "kernel_args", "modules", "hostname", "workdir", "boot_timeout", "stop_timeout",
+                "volumes")
 NOTHING = Multiple(())  # no results at all: the shell prints nothing for a pause()
 PROBE_WINDOW = 2.0  # seconds a probe connection waits for the guest to accept or refuse
 
@@ -161,6 +163,14 @@ def probe(inst: Instance, bind: str, host: int, guest: int) -> bool:
         return established(inst, guest) is None
 
 
+def listens(inst: Instance, match: dict[str, Any]) -> bool:
+    """Whether the guest reports the program listening on the port (where the forward reaches
+    it). VMs without the report channel (started by an older engitor) are probed instead."""
+    if inst.listening.reported or inst.reports.path.exists():
+        return match["guest"] in ready.reachable_ports(inst.listening.addrs)
+    return probe(inst, match["bind"], match["host"], match["guest"])
+
+
 class Machines:
     """The VMs one Lua state has started or attached, by name."""
 
@@ -230,12 +240,15 @@ class Machines:
             if not inst.alive():
                 done = self._finish(name)
                 raise ApiError(f"{name} ended before port {port} answered ({done.reason})")
-            if inst.status.started and probe(inst, match["bind"], match["host"], match["guest"]):
+            if inst.status.started and listens(inst, match):
                 return int(match["host"])
             if time.monotonic() >= deadline:
+                loopback = inst.listening.loopback_only(match["guest"])
                 raise ApiError(f"{name}: port {match['guest']} (host {match['bind']}:"
                                f"{match['host']}) did not answer within {limit:g} s; the VM is "
-                               f"{inst.state()} (see vm:console())")
+                               f"{inst.state()} (see vm:console())"
+                               + ("; the program listens on loopback only: forwarded "
+                                  "connections arrive at 10.0.2.15" if loopback else ""))
             time.sleep(0.2)
 
     def _port(self, inst: Instance, port: Any) -> dict[str, Any]:
