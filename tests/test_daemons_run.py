@@ -216,3 +216,20 @@ def _gone(pid: int) -> bool:
     except OSError:
         return True
     return stat[stat.rindex(")") + 2] == "Z"
+
+
+@pytest.mark.vm
+def test_a_listener_on_loopback_only_is_pointed_out(programs: Path, tmp_path: Path):
+    proc = subprocess.Popen([sys.executable, "-m", "engitor", "run", "--accel", "tcg",
+                             "-p", f"{free_port()}:8080", str(programs / "forking"), "--",
+                             "8080", "loopback"], cwd=tmp_path, text=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        err = _read_until(proc, "loopback only")
+        proc.send_signal(signal.SIGTERM)
+        err += proc.communicate(timeout=120)[1]
+    finally:
+        proc.kill()
+    assert "listens on port 8080 on loopback only" in err
+    assert "listening on 8080" not in err  # never reachable, so never ready
+    assert proc.returncode == 0

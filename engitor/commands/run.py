@@ -118,7 +118,12 @@ def _events(image: Image, began: float, log: Callable[[str], None]) -> runner.Ev
             "it daemonized; the VM keeps running until they end (a foreground flag, e.g. "
             "nginx -g 'daemon off;' or redis --daemonize no, gives engitor its exit status)")
 
-    return runner.Events(started=started, ready=is_ready, daemonized=daemonized)
+    def loopback(inst: Instance, port: int) -> None:
+        log(f"the program listens on port {port} on loopback only: forwarded connections "
+            f"arrive at the guest's 10.0.2.15 (make it listen on 0.0.0.0)")
+
+    return runner.Events(started=started, ready=is_ready, daemonized=daemonized,
+                         loopback=loopback)
 
 
 def _report(outcome: runner.Outcome, quiet: bool) -> None:
