@@ -233,3 +233,13 @@ def test_a_listener_on_loopback_only_is_pointed_out(programs: Path, tmp_path: Pa
     assert "listens on port 8080 on loopback only" in err
     assert "listening on 8080" not in err  # never reachable, so never ready
     assert proc.returncode == 0
+
+
+@pytest.mark.vm
+def test_detached_run_of_a_program_that_ends_before_listening(programs: Path, tmp_path: Path):
+    proc = engitor("run", "-d", "--accel", "tcg", "-p", f"{free_port()}:8080", "-n", "early",
+                   str(programs / "exit3"), cwd=tmp_path)
+    assert proc.returncode == 3
+    assert "ended before it was ready (exit code 3); see 'engitor logs early" in proc.stderr
+    name = proc.stderr.split("see 'engitor logs ")[1].split("'")[0]
+    assert engitor("stop", name, check=True).stdout == f"{name}: had ended (exit code 3)\n"

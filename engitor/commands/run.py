@@ -149,9 +149,10 @@ def detached(inst: Instance, image: Image, began: float, *, log: Callable[[str],
         if not inst.alive() or inst.status.finished:
             inst.poll_console(final=True)
             code = inst.exit_code()
-            raise UserError(f"{inst.name} ended before it was ready"
-                            + (f" (exit code {code})" if code is not None else ""),
-                            hint=f"see 'engitor logs {inst.name}'")
+            common.say(f"{inst.name} ended before it was ready"
+                       + (f" (exit code {code})" if code is not None else "")
+                       + f"; see 'engitor logs {inst.name}'")
+            return code if code else runner.EXIT_VM_FAILED
         if time.monotonic() > deadline:
             log(f"{inst.name} is not listening on its ports after {limit} s; still starting "
                 f"(see 'engitor logs {inst.name}')")
