@@ -243,3 +243,20 @@ def test_detached_run_of_a_program_that_ends_before_listening(programs: Path, tm
     assert "ended before it was ready (exit code 3); see 'engitor logs early" in proc.stderr
     name = proc.stderr.split("see 'engitor logs ")[1].split("'")[0]
     assert engitor("stop", name, check=True).stdout == f"{name}: had ended (exit code 3)\n"
+
+
+@pytest.mark.vm
+def test_stop_timeout_bounds_a_program_that_ignores_sigterm(programs: Path, tmp_path: Path):
+    proc = subprocess.Popen([sys.executable, "-m", "engitor", "run", "--accel", "tcg",
+                             "--stop-timeout", "1", "-v", "tmpfs:/data", str(programs / "counter"),
+                             "--", "/data", "stubborn"], cwd=tmp_path, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _read_until(proc, "started in")
+        assert proc.stdout is not None and proc.stdout.readline() == "count=1\n"
+        proc.send_signal(signal.SIGTERM)
+        err = proc.communicate(timeout=120)[1]
+    finally:
+        proc.kill()
+    assert "program ignored SIGTERM for 1s; killed by SIGKILL" in err
+    assert proc.returncode == 128 + signal.SIGKILL

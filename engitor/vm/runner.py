@@ -188,6 +188,10 @@ def _outcome(inst: Instance, forced: str | None) -> Outcome:
                                        f"{inst.meta.boot_timeout} s", last)
     if st.graceful_stop:
         return Outcome(st, "stopped", "stopped")
+    ignored = [w for w in st.warnings if "ignored SIGTERM" in w]
+    if st.stopping and ignored and st.signal is not None:
+        # The stop timeout ran out: say why the program died of SIGKILL.
+        return Outcome(st, "signaled", ignored[-1].replace("killing it", "killed by SIGKILL"))
     if st.signal is not None:
         return Outcome(st, "signaled", f"program killed by {st.signame} (signal {st.signal})")
     if st.code is not None:
