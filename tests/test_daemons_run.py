@@ -3,6 +3,7 @@ a stop reported as a stop, --env-file, -q, /dev/stdout and /dev/log."""
 
 from __future__ import annotations
 
+import os
 import select
 import signal
 import socket
@@ -260,3 +261,30 @@ def test_stop_timeout_bounds_a_program_that_ignores_sigterm(programs: Path, tmp_
         proc.kill()
     assert "program ignored SIGTERM for 1s; killed by SIGKILL" in err
     assert proc.returncode == 128 + signal.SIGKILL
+
+
+@pytest.mark.vm
+def test_always_restarts_a_killed_vm_and_stop_ends_it_for_good(programs: Path, tmp_path: Path,
+                                                               fresh_home: Path):
+    import json
+
+    from support import wait_for
+
+    proc = engitor("run", "-d", "-q", "--accel", "tcg", "--restart", "always", "-v",
+                   "tmpfs:/data", str(programs / "counter"), "--", "/data", "hold", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    name = proc.stdout.strip()
+    record = fresh_home / "run" / name / "instance.json"
+    first = json.loads(record.read_text())
+    os.kill(first["pid"], signal.SIGKILL)  # the VM dies under it: a failure to restart from
+
+    def restarted() -> bool:
+        meta = json.loads(record.read_text())
+        return meta["restarts"] == 1 and meta["pid"] != first["pid"]
+
+    wait_for(restarted, timeout=120, what="a restart")
+    supervisor = json.loads(record.read_text())["supervisor"]
+    stopped = engitor("stop", name, timeout=120)
+    assert stopped.returncode == 0 and stopped.stdout.startswith(f"{name}: stopped")
+    wait_for(lambda: _gone(supervisor), timeout=30, what="the supervisor to end")
+    assert not (fresh_home / "run" / name).exists()
