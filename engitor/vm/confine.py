@@ -130,10 +130,14 @@ def handoff(spec: qemu.VMSpec) -> Iterator[tuple[qemu.VMSpec, tuple[int, ...]]]:
             qmp_fd = qmp_sock.fileno()
             fds.append(qmp_fd)
         # Volumes and the report channel the same way: QEMU, not root, could not open them.
-        disks = tuple(opened(path, os.O_RDWR) for path, _ in spec.disks)
+        # Each disk twice: QEMU opens it read-write and, for its image lock, read-only, and an
+        # fd set answers an open only with a descriptor of the same access mode.
+        disks = tuple((opened(path, os.O_RDWR), opened(path, os.O_RDONLY))
+                      for path, _ in spec.disks)
         channel = (opened(spec.channel, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
                    if spec.channel is not None else None)
-        fds += [*disks, *([channel] if channel is not None else [])]
+        fds += [fd for pair in disks for fd in pair]
+        fds += [channel] if channel is not None else []
         yield replace(spec, kernel=Path(f"/proc/self/fd/{kernel}"),
                       initrd=Path(f"/proc/self/fd/{initrd}"), console_fd=console,
                       qmp_fd=qmp_fd, pidfile=None, disk_fds=disks,

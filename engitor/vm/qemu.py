@@ -41,9 +41,9 @@ class VMSpec:
     tb_size: int | None = None  # MiB of TCG translation cache (QEMU's default: up to 1 GiB)
     disks: tuple[tuple[Path, str], ...] = ()  # (raw ext4 image, serial the guest finds it by)
     channel: Path | None = None  # file receiving the init's reports (virtio-serial port)
-    # The same, handed over as descriptors (vm/confine.py): one per disk, in order, and the
-    # channel's.
-    disk_fds: tuple[int, ...] = ()
+    # The same, handed over as descriptors (vm/confine.py): a (read-write, read-only) pair per
+    # disk, in order, and the channel's.
+    disk_fds: tuple[tuple[int, int], ...] = ()
     channel_fd: int | None = None
 
 
@@ -59,9 +59,10 @@ def _opt(value: object) -> str:
     return str(value).replace(",", ",,")
 
 
-def _fdset(fd: int, fdset: int) -> tuple[list[str], str]:
-    """QEMU arguments adding `fd` to fd set `fdset`, and the path QEMU then opens it by."""
-    return ["-add-fd", f"fd={fd},set={fdset}"], f"/dev/fdset/{fdset}"
+def _fdset(fds: tuple[int, ...], fdset: int) -> tuple[list[str], str]:
+    """QEMU arguments adding `fds` to fd set `fdset`, and the path QEMU then opens it by."""
+    args = [a for fd in fds for a in ("-add-fd", f"fd={fd},set={fdset}")]
+    return args, f"/dev/fdset/{fdset}"
 
 
 def devices(spec: VMSpec) -> list[str]:
@@ -78,7 +79,7 @@ def devices(spec: VMSpec) -> list[str]:
     if spec.channel:
         file = str(spec.channel)
         if spec.channel_fd is not None:
-            added, file = _fdset(spec.channel_fd, CHANNEL_FDSET)
+            added, file = _fdset((spec.channel_fd,), CHANNEL_FDSET)
             args += added
         args += ["-device", "virtio-serial-device",
                  "-chardev", f"file,id=report0,path={_opt(file)}",
