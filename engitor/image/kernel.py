@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from engitor import home
+from engitor import confine, home
 from engitor.errors import UserError
 
 DEFAULT_KERNEL = "linux-image-cloud-amd64"
@@ -132,6 +132,7 @@ def unpack(deb: Path) -> Kernel:
         proc = _run(["dpkg-deb", "-x", str(deb), str(tmp)])
         if proc.returncode != 0:
             raise UserError(f"cannot unpack {deb}: {proc.stderr.strip()}", hint="is it complete?")
+        confine.unpacked(tmp, f"kernel package {deb.name}")
         vmlinuz = sorted((tmp / "boot").glob("vmlinuz-*")) if (tmp / "boot").is_dir() else []
         if not vmlinuz:
             raise UserError(f"{deb} holds no boot/vmlinuz-*", hint="give a linux-image-*.deb")

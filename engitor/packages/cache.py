@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engitor import home
+from engitor import confine, home
 from engitor.errors import UserError
 from engitor.packages import triggers
 from engitor.packages.apt import Deb, deb_fields
@@ -90,6 +90,7 @@ def unpack(deb: Deb, path: Path) -> Unpacked:
             raise UserError(f"cannot unpack {path.name}: {proc.stderr.strip()}",
                             hint=f"remove {path} and fetch again")
         relative_symlinks(tmp / "root")
+        confine.unpacked(tmp / "root", f"package {path.name}")
         unit = Unpacked(deb, _entry(deb, "archive") / "root",
                         int(fields.get("Installed-Size") or 0) * 1024, sha, "archive")
         (tmp / "deb.json").write_text(json.dumps(unit.meta(), indent=2))
@@ -97,17 +98,31 @@ def unpack(deb: Deb, path: Path) -> Unpacked:
 
 
 def relative_symlinks(root: Path) -> None:
-    """Point absolute symlinks at the same guest path, relatively, so they stay in `root`."""
+    """Point absolute symlinks, and relative ones that climb above the guest's /, at the same
+    guest path, relatively, so they stay in `root` (as the guest reads them, '..' at / is /)."""
     for dirpath, dirnames, filenames in os.walk(root):
         for name in dirnames + filenames:
             path = Path(dirpath) / name
             if not path.is_symlink():
                 continue
             target = os.readlink(path)
-            if target.startswith("/"):
-                guest_dir = "/" + str(Path(dirpath).relative_to(root))
+            guest_dir = "/" + str(Path(dirpath).relative_to(root))
+            if target.startswith("/") or _climbs_above_root(guest_dir, target):
+                guest_target = os.path.normpath(os.path.join(guest_dir, target))
                 path.unlink()
-                os.symlink(os.path.relpath(os.path.normpath(target), guest_dir), path)
+                os.symlink(os.path.relpath(guest_target, guest_dir), path)
+
+
+def _climbs_above_root(guest_dir: str, target: str) -> bool:
+    depth = len([p for p in guest_dir.split("/") if p and p != "."])
+    for part in target.split("/"):
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif part and part != ".":
+            depth += 1
+    return False
 
 
 # ---------------------------------------------------------------------------------------------
