@@ -153,11 +153,11 @@ def unpacked(root: Path, what: str) -> None:
                         "engitor never follows such a link to a host file")
 
 
-def in_store(folder: Path, name: str, what: str) -> Path:
+def in_store(folder: Path, name: str, what: str,
+             hint: str = "use a name or id as 'engitor images' lists it") -> Path:
     """The entry `name` of the store folder `folder`: one plain name (no '/', not '.' or '..'),
     inside the folder once resolved."""
     if (not name or "/" in name or "\0" in name or name in (".", "..")
             or not inside(folder / name, folder)):
-        raise UserError(f"{what} {name!r} is not a name in engitor's store",
-                        hint="use a name or id as 'engitor images' lists it")
+        raise UserError(f"{what} {name!r} is not a name in engitor's store", hint=hint)
     return folder / name

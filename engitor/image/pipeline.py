@@ -157,6 +157,16 @@ def _guest_path(spec: str) -> str:
     return cpio.normalize(str(p))
 
 
+def _checked_guest(path: str, what: str) -> str:
+    """A guest path from the recipe, refused (not a traceback) when it climbs above /."""
+    try:
+        return cpio.normalize(path)
+    except ValueError:
+        raise UserError(f"{what}: the guest path {path!r} climbs above / with '..'",
+                        hint="guest paths are absolute paths inside the image, like '/etc/app'"
+                        ) from None
+
+
 def _host_path(ctx: Context, spec: str) -> Path:
     p = Path(spec).expanduser()
     return p if p.is_absolute() else ctx.image.base_dir / p
@@ -250,6 +260,7 @@ def add_files(ctx: Context) -> None:
             what = "is a directory (use dirs)" if host.is_dir() else "no such file"
             raise UserError(f"file {spec}: {what}", hint=f"paths are relative to {image.base_dir}",
                             where=ctx.where())
+        _checked_guest(spec if spec.startswith("/") else "/", f"file {spec}")
         ctx.add(Entry.file(_guest_path(spec), source=host.resolve(),
                            mode=stat.S_IMODE(host.stat().st_mode)), "files")
     for spec in image.dirs:
@@ -258,6 +269,7 @@ def add_files(ctx: Context) -> None:
         if not host.is_dir():
             raise UserError(f"dir {spec}: {'not a directory' if host.exists() else 'no such directory'}",
                             hint=f"paths are relative to {image.base_dir}", where=ctx.where())
+        _checked_guest(spec if spec.startswith("/") else "/", f"dir {spec}")
         _add_tree(ctx, host, _guest_path(spec), "files", host.resolve(), f"dir {spec}")
     for pattern, dest in image.map.items():
         _add_map(ctx, pattern, dest)
@@ -276,6 +288,7 @@ def _add_map(ctx: Context, pattern: str, dest: str) -> None:
         raise UserError(f"map {pattern!r} matches no files",
                         hint=f"globs are relative to {image.base_dir}", where=ctx.where())
     what = f"map {pattern!r}"
+    _checked_guest(dest, what)
     for host in matches:
         confine.named_path(host, image.base_dir, what)
         guest = cpio.normalize(str(PurePosixPath(dest) / host.relative_to(base)))

@@ -176,6 +176,7 @@ class StrList(SType):
 @dataclass(frozen=True)
 class StrMap(SType):
     key_check: Callable[[str], str | None] | None = None
+    value_check: Callable[[str], str | None] | None = None
 
     def coerce(self, value: Any) -> Any:
         if isinstance(value, list | tuple) and not value:
@@ -193,6 +194,8 @@ class StrMap(SType):
             out[key] = item if isinstance(item, str) else _number_text(item)
             if "\0" in key or "\0" in out[key]:
                 raise SettingTypeError(f"{key}: strings cannot contain NUL bytes")
+            if self.value_check and (problem := self.value_check(out[key])):
+                raise SettingTypeError(f"{key}: {problem}")
         return out
 
     def schema(self) -> dict[str, Any]:
@@ -202,6 +205,12 @@ class StrMap(SType):
 def _env_name_problem(key: str) -> str | None:
     if not key or "=" in key:
         return "an environment variable name cannot be empty or contain '='"
+    return None
+
+
+def _guest_dir_problem(value: str) -> str | None:
+    if ".." in value.split("/"):
+        return f"the guest path {value!r} climbs with '..'; write a path inside the image"
     return None
 
 
@@ -324,7 +333,7 @@ SETTINGS: tuple[Setting, ...] = (
       generator=True),
     S("dirs", StrList("list of paths"), (), "Host directories copied in, recursively.",
       generator=True),
-    S("map", StrMap("table of glob = guest directory"), {},
+    S("map", StrMap("table of glob = guest directory", value_check=_guest_dir_problem), {},
       "Host globs copied into guest directories: {['conf/*'] = '/etc/app'}.", generator=True),
     S("ports", Ports("list of ports"), (),
       "Forwarded ports: 8080, '8080:80' (host:guest), '8080-80' (ops), '53/udp', "

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engitor import home
+from engitor import confine, home
 from engitor.errors import UserError
 from engitor.home import pid_alive
 from engitor.recipe.model import Port
@@ -165,7 +165,7 @@ class Instance:
 
     @staticmethod
     def load(name: str) -> Instance:
-        directory = run_dir() / name
+        directory = confine.in_store(run_dir(), name, "VM", "see 'engitor ps'")
         try:
             meta = Meta(**json.loads((directory / "instance.json").read_text()))
         except (FileNotFoundError, json.JSONDecodeError, TypeError):
