@@ -139,7 +139,7 @@ def load(target: str, args: argparse.Namespace) -> tuple[Recipe, str | None]:
             recipe = ops_compat.load_with_program(Path(args.config), path, name=args.name,
                                                   args=flags.get("args"))
         else:
-            name = args.name or default_name(path)
+            name = default_name(path) if args.name is None else args.name
             image = make_image(name, {"program": path}, where="command line",
                                base_dir=Path.cwd())
             recipe = Recipe("command line", (image,))
@@ -152,7 +152,23 @@ def load(target: str, args: argparse.Namespace) -> tuple[Recipe, str | None]:
 
         recipe = yaml_front.load_config(_existing(path))
     images = tuple(apply(i, flags) for i in recipe.images)
-    return dataclasses.replace(recipe, images=images), selected
+    recipe = dataclasses.replace(recipe, images=images)
+    if args.name is not None and kind != "program":
+        return _renamed(recipe, args.name, selected)
+    return recipe, selected
+
+
+def _renamed(recipe: Recipe, name: str, selected: str | None) -> tuple[Recipe, str]:
+    """-n NAME for a recipe: the one image it declares (or TARGET:IMAGE picks) takes NAME."""
+    chosen = select(recipe, [selected] if selected else [])
+    if len(chosen) != 1:
+        raise UserError(f"-n {name}: {recipe.source} declares {len(chosen)} images and -n "
+                        "names one", hint="pick the image too: TARGET:IMAGE -n NAME",
+                        where="command line")
+    make_image(name, {"program": "/x"}, where="command line: -n")  # the rules of declarations
+    renamed = dataclasses.replace(chosen[0], name=name)
+    images = tuple(renamed if i is chosen[0] else i for i in recipe.images)
+    return dataclasses.replace(recipe, images=images), name
 
 
 def _existing(path: str) -> Path:
