@@ -123,11 +123,11 @@ class Document:
             # in JSON every escape is inside a double-quoted string, so rewriting them is safe.
             self.text = _PAIR.sub(_one_escape, self.text)
         self._starts = [0] + [m.end() for m in _LINE_BREAK.finditer(self.text)]
+        if json:
+            _check_json(self.text, display)  # YAML reads more than JSON: commas, quotes, comments
         try:
             self.root: Node | None = _Composer(self.text).get_single_node()
         except yaml.MarkedYAMLError as e:
-            if json:
-                _check_json(self.text, display)  # a JSON file's error in JSON's words
             mark = e.problem_mark or e.context_mark
             problem = e.problem or e.context or "not valid YAML"
             hint = None
