@@ -118,13 +118,13 @@ class Document:
     def __init__(self, text: str, display: str, *, json: bool = False):
         self.display = display
         self.text = text[1:] if text.startswith("\ufeff") else text
+        if json:
+            _check_json(self.text, display)  # YAML reads more than JSON: commas, quotes, comments
         if json and "\\u" in self.text:
             # JSON writes a character beyond U+FFFF as a pair of escapes, which YAML refuses;
             # in JSON every escape is inside a double-quoted string, so rewriting them is safe.
             self.text = _PAIR.sub(_one_escape, self.text)
         self._starts = [0] + [m.end() for m in _LINE_BREAK.finditer(self.text)]
-        if json:
-            _check_json(self.text, display)  # YAML reads more than JSON: commas, quotes, comments
         try:
             self.root: Node | None = _Composer(self.text).get_single_node()
         except yaml.MarkedYAMLError as e:
