@@ -25,6 +25,7 @@ child writes through Python (print, log) is sent to the parent and written by it
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import os
 import resource
@@ -107,15 +108,20 @@ class _Child:
         parent, child = socket.socketpair()
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
+        # Frozen objects are left alone by the collector: a collection in the child would
+        # otherwise touch, and so copy, every page the parent's objects live on.
+        gc.freeze()
         pid = os.fork()
         if pid == 0:  # the child never returns into the caller's stack
             status = 70
             try:
+                gc.disable()
                 parent.close()
                 _serve(child, base_dir, time_limit, memory_limit)
                 status = 0
             finally:
                 os._exit(status)
+        gc.unfreeze()
         child.close()
         return cls(pid, parent)
 
