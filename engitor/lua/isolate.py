@@ -117,6 +117,7 @@ class _Child:
             try:
                 gc.disable()
                 parent.close()
+                _close_inherited(child.fileno())
                 _serve(child, base_dir, time_limit, memory_limit)
                 status = 0
             finally:
@@ -164,6 +165,15 @@ class _Child:
 
     def close(self) -> None:
         self._finalizer()
+
+
+def _close_inherited(keep: int) -> None:
+    """Close what the child inherited beyond stdio and its socket: a lock or socket the parent
+    opened must not stay open (held) for as long as the child lives."""
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    limit = limit if 0 < limit < 1 << 16 else 1 << 16
+    os.closerange(3, keep)
+    os.closerange(keep + 1, limit)
 
 
 def _reap(pid: int, sock: socket.socket) -> None:
