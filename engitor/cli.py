@@ -15,7 +15,9 @@ from engitor.errors import EXIT_USAGE, UserError
 
 VERBS = (
     "run", "build", "images", "kernel", "doctor", "schema", "c", "compile", "shell", "ps", "logs",
-    "stop", "load", "pkg",
+    "stop", "load", "pkg", "export", "push", "deploy", "manifest",
+    "inspect", "history", "diff", "rollback", "tag", "rmi", "prune", "sbom", "sign", "verify",
+    "keygen",
 )
 
 

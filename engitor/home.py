@@ -13,10 +13,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from engitor.errors import UserError
+
+HOME_MODE = 0o700  # the store, runs and caches are the user's alone (whatever the umask)
+_checked: set[Path] = set()  # homes already made private by this process
 
 
 def home() -> Path:
@@ -24,8 +31,38 @@ def home() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".engitor"
 
 
+def owner_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def ensure_home() -> Path:
+    """The home, created 0700 if missing; refused when another user owns it (their store and
+    VMs are not ours to write into, and they could swap what we read)."""
+    path = home()
+    if path in _checked:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=HOME_MODE)
+    st = path.stat()
+    if not stat.S_ISDIR(st.st_mode):
+        raise UserError(f"engitor home {path} is not a directory",
+                        hint="set ENGITOR_HOME to a directory")
+    if st.st_uid != os.geteuid():
+        raise UserError(f"engitor home {path} belongs to {owner_name(st.st_uid)}, not to "
+                        f"{owner_name(os.geteuid())}",
+                        hint="set ENGITOR_HOME to a directory of your own")
+    if stat.S_IMODE(st.st_mode) != HOME_MODE:
+        os.chmod(path, HOME_MODE)  # mkdir's mode went through the umask; an old home was 0755
+    _checked.add(path)
+    return path
+
+
 def subdir(name: str) -> Path:
-    path = home() / name
+    path = ensure_home() / name
     path.mkdir(parents=True, exist_ok=True)
     return path
 

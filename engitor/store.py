@@ -18,8 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engitor import confine, home
+from engitor import home, paths, reflog
 from engitor.errors import UserError, did_you_mean
+
+# 2: the manifest holds Debian packages, users and run settings (image/record.py); 3: #!
+# scripts are told from ELF programs. An image stored with an older manifest is not reused by
+# key, and gets the new manifest when rebuilt.
+MANIFEST_FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -60,7 +65,7 @@ def image_id(kernel_sha: str, initrd_sha: str, cmdline: str) -> str:
 
 
 def get(image_id: str) -> StoredImage | None:
-    path = confine.in_store(images_dir(), image_id, "image")
+    path = paths.in_store(images_dir(), image_id, "image")
     return StoredImage(image_id, path) if (path / "manifest.json").is_file() else None
 
 
@@ -70,6 +75,11 @@ def put(*, kernel: Path, kernel_sha: str, initrd: bytes, cmdline: str,
     initrd_sha = hashlib.sha256(initrd).hexdigest()
     iid = image_id(kernel_sha, initrd_sha, cmdline)
     existing = get(iid)
+    if existing and existing.manifest.get("format", 1) < manifest.get("format", 1):
+        old = existing.manifest
+        home.atomic_write(existing.path / "manifest.json", json.dumps(
+            {**old, **manifest, "id": iid, "created": old.get("created"),
+             "initrd": old.get("initrd")}, indent=2) + "\n")
     if existing:
         return existing, False
     final = images_dir() / iid
@@ -89,7 +99,7 @@ def put(*, kernel: Path, kernel_sha: str, initrd: bytes, cmdline: str,
 
 def _pointer(kind: str, key: str) -> Path:
     # Names come from users (`engitor images --rm NAME`): one plain name inside the folder.
-    return confine.in_store(home.subdir(kind), key, "image" if kind == "tags" else kind)
+    return paths.in_store(home.subdir(kind), key, "image" if kind == "tags" else kind)
 
 
 def read_pointer(kind: str, key: str) -> str | None:
@@ -107,11 +117,27 @@ def write_pointer(kind: str, key: str, value: str) -> None:
 
 def by_key(input_key: str) -> StoredImage | None:
     iid = read_pointer("keys", input_key)
-    return get(iid) if iid else None
+    found = get(iid) if iid else None
+    if found and found.manifest.get("format", 1) < MANIFEST_FORMAT:
+        return None
+    return found
 
 
-def tag(name: str, image: StoredImage) -> None:
-    write_pointer("tags", name, image.id)
+def tag(name: str, image: StoredImage, why: str = "build") -> None:
+    """Point `name` at `image`; a move is logged in the name's log (reflog.py)."""
+    with reflog.names_locked():
+        old = read_pointer("tags", name)
+        if old != image.id:
+            home.atomic_write(_pointer("tags", name), image.id + "\n")
+            reflog.record(name, old, image.id, why)
+
+
+def untag(name: str, why: str = "rmi") -> None:
+    with reflog.names_locked():
+        old = read_pointer("tags", name)
+        if old is not None:
+            _pointer("tags", name).unlink(missing_ok=True)
+            reflog.record(name, old, None, why)
 
 
 def tags() -> dict[str, str]:
@@ -127,14 +153,24 @@ def resolve(ref: str) -> StoredImage:
     iid = read_pointer("tags", ref)
     if iid and get(iid):
         return get(iid)  # type: ignore[return-value]
+    hexa = bool(ref) and all(c in "0123456789abcdef" for c in ref)
     candidates = [p.name for p in images_dir().iterdir()
-                  if p.name.startswith(ref) and not p.name.startswith(".")] if len(ref) >= 4 else []
-    if len(candidates) == 1 and get(candidates[0]):
+                  if hexa and p.name.startswith(ref) and not p.name.startswith(".")]
+    if len(candidates) == 1 and len(ref) >= 4 and get(candidates[0]):
         return get(candidates[0])  # type: ignore[return-value]
     if len(candidates) > 1:
-        raise UserError(f"image id prefix {ref!r} is ambiguous", hint="give more characters")
+        raise UserError(f"image id prefix {ref!r} is ambiguous ({len(candidates)} images)",
+                        hint="give more characters")
+    if candidates:
+        raise UserError(f"image id prefix {ref!r} is too short", hint="give at least 4 characters")
     raise UserError(f"no image named {ref!r}",
                     hint=did_you_mean(ref, tags()) or "see 'engitor images'")
+
+
+def all_images() -> list[StoredImage]:
+    """Every image, unordered, reading no manifest (prune walks a large store with it)."""
+    return [StoredImage(p.name, p) for p in images_dir().iterdir()
+            if not p.name.startswith(".") and (p / "manifest.json").is_file()]
 
 
 def listing() -> list[tuple[list[str], StoredImage]]:
@@ -153,5 +189,5 @@ def listing() -> list[tuple[list[str], StoredImage]]:
 def remove(image: StoredImage) -> None:
     for name, iid in tags().items():
         if iid == image.id:
-            _pointer("tags", name).unlink(missing_ok=True)
+            untag(name)
     shutil.rmtree(image.path)

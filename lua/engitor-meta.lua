@@ -13,6 +13,7 @@
 ---@class engitor.Image
 ---@field program? string The program to run: a host path to an ELF executable (relative to the recipe's folder), or a path inside the package.
 ---@field package? string A runtime package (recipes/packages/NAME.lua) that provides the program.
+---@field debian? (string|number)[] Debian packages installed whole (with their dependencies, users, directories and configuration); the program may be a path inside them: {'postgresql-15'}.
 ---@field args? (string|number)[] Arguments passed to the program (argv[1:]).
 ---@field env? table<string, string|number> Environment of the program.
 ---@field files? (string|number)[]|fun(ctx: engitor.BuildContext): (string|number)[] Host files copied in at the same relative path (absolute paths keep theirs).
@@ -27,6 +28,7 @@
 ---@field modules? (string|number)[] Extra kernel modules to load at boot (their dependencies come along).
 ---@field hostname? string Guest hostname (default: image name).
 ---@field workdir? string Working directory of the program in the guest.
+---@field user? string Run the program as this user (and group): 'postgres', 'www-data:www-data', '1000:1000'.
 ---@field nameservers? (string|number)[] DNS servers written to the guest's /etc/resolv.conf.
 ---@field boot_timeout? integer Seconds the VM may take to start the program before the watchdog reports it.
 ---@field stop_timeout? integer Seconds the program gets after SIGTERM before the VM is powered off.

@@ -4,6 +4,8 @@
 --   vm.name vm.image vm.accel vm.ports vm.pid vm.detached
 --   vm:wait_port(8080, 60) vm:port(8080) vm:console() vm:state() vm:pause() vm:resume()
 --   vm:stop() vm:kill() vm:wait() vm:qmp("query-status") vm:vcpus()
+--   local img = engitor.image("web")  -- or engitor.images()[1]
+--   img:history() img:diff(engitor.images()[2]) img:inspect()
 --
 -- Loaded with the bridge: Lua closures over allow-listed Python functions that take a VM's
 -- name. A VM object is a plain table; its methods live in a shared table reached through
@@ -56,13 +58,48 @@ local function object(ok, info)
   return setmetatable(info, VM)
 end
 
+-- Images from the store: plain tables {name, names, id, short, size, program} whose methods
+-- ask the bridge by id (diff, inspect) or by name (history).
+local image_methods = {}
+local Image = { __index = image_methods }
+
+local function image_check(self, what)
+  if type(self) ~= "table" or getmetatable(self) ~= Image then
+    error(fmt("%s is a method: call it as img:%s(…)", what, what), 3)
+  end
+  return self
+end
+
+function image_methods.diff(self, other)
+  local id = type(other) == "table" and other.id or other
+  return bridge.image_diff(image_check(self, "diff").id, id)
+end
+function image_methods.history(self) return bridge.image_history(image_check(self, "history").name) end
+function image_methods.inspect(self) return bridge.image_inspect(image_check(self, "inspect").id) end
+
+function Image.__tostring(self)
+  return fmt("<image %s %s, %.1f MiB>", tostring(self.name or "<none>"), tostring(self.short),
+             (self.size or 0) / 1048576)
+end
+
+local function image_object(ok, info)
+  if not ok then error(info, 3) end
+  return setmetatable(info, Image)
+end
+
 local engitor = {}
+
+function engitor.images()
+  local list = bridge.images()
+  for i, info in ipairs(list) do list[i] = setmetatable(info, Image) end
+  return list
+end
+function engitor.image(ref) return image_object(pcall(bridge.image, ref)) end
 
 function engitor.run(target, opts) return object(pcall(bridge.run, target, opts)) end
 function engitor.attach(name) return object(pcall(bridge.attach, name)) end
 function engitor.ps(all) return bridge.ps(all) end
 function engitor.build(target, opts) return bridge.build(target, opts) end
-function engitor.images() return bridge.images() end
 function engitor.recipe(path) return bridge.recipe(path) end
 function engitor.free_port() return bridge.free_port() end
 

@@ -72,3 +72,19 @@ def test_qmp_and_pidfile():
     assert opt(argv, "-qmp") == ["unix:/r/qmp.sock,server=on,wait=off"]
     assert opt(argv, "-pidfile") == ["/r/qemu.pid"]
     assert "-qmp" not in qemu.argv(spec())
+
+
+def test_sandbox_on_by_default_and_off_on_request():
+    argv = qemu.argv(spec())
+    assert opt(argv, "-sandbox") == [
+        "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"]
+    assert "-sandbox" not in qemu.argv(spec(sandbox=False))
+
+
+def test_console_and_qmp_as_inherited_descriptors():
+    argv = qemu.argv(spec(console_fd=5, qmp=Path("/r/qmp.sock"), qmp_fd=6))
+    assert opt(argv, "-add-fd") == ["fd=5,set=1"]
+    assert "file,id=con0,path=/dev/fdset/1" in opt(argv, "-chardev")
+    assert "socket,id=qmp0,fd=6,server=on,wait=off" in opt(argv, "-chardev")
+    assert opt(argv, "-mon") == ["chardev=qmp0,mode=control"]
+    assert "-qmp" not in argv  # the socket is engitor's, bound before QEMU starts

@@ -1,4 +1,4 @@
-"""The symbolic link policy (engitor/confine.py, SECURITY.md): links never carry a host file into
+"""The symbolic link policy (engitor/paths.py, SECURITY.md): links never carry a host file into
 an image. In a copied tree a link is copied as a link when it points inside the tree and refused
 with its path when it points outside; `**` never descends through a link to a folder (and keeps
 the tree's shape); unpacked packages and kernels may hold no link leading out of their root."""
@@ -14,7 +14,7 @@ import pytest
 import zstandard
 from test_pkg_cache import build_deb
 
-from engitor import confine
+from engitor import paths
 from engitor.errors import UserError
 from engitor.image import cpio, kernel, pipeline
 from engitor.packages import cache
@@ -150,9 +150,9 @@ def test_a_map_through_a_folder_link_out_is_refused(fresh_home, app, src):
 
 
 def test_glob_matches_like_glob_but_never_through_folder_links(src):
-    found = [str(p.relative_to(src)) for p in confine.glob(f"{src}/**")]
+    found = [str(p.relative_to(src)) for p in paths.glob(f"{src}/**")]
     assert found == [".", "a", "a/b", "a/b/deep.txt", "ext", "top.txt"]
-    assert [p.name for p in confine.glob(f"{src}/*.txt")] == ["top.txt"]
+    assert [p.name for p in paths.glob(f"{src}/*.txt")] == ["top.txt"]
 
 
 # -- unpacked packages and kernels -----------------------------------------------------------------

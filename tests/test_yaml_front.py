@@ -124,6 +124,7 @@ def test_every_setting_in_snake_case(tmp_path):
     text = """\
 program: bin/app
 package: python3
+debian: [tzdata]
 args: [--port, 8080, -v]
 env: {MODE: prod, EMPTY: ""}
 files: [conf/app.toml]
@@ -138,6 +139,7 @@ kernel_args: [mitigations=off]
 modules: [vsock]
 hostname: box
 workdir: /srv
+user: "www-data:www-data"
 nameservers: [1.1.1.1]
 boot_timeout: 60
 stop_timeout: 3

@@ -138,6 +138,7 @@ def port_lists(draw):
 SETTING_VALUES = {
     "program": NONEMPTY,
     "package": st.one_of(st.none(), NONEMPTY),
+    "debian": st.lists(NONEMPTY, max_size=3),
     "args": st.lists(st.one_of(TEXT, EXACT_INT), max_size=5),
     "env": st.dictionaries(NONEMPTY.filter(lambda k: "=" not in k), TEXT, max_size=4),
     "files": st.lists(TEXT, max_size=3),
@@ -153,6 +154,7 @@ SETTING_VALUES = {
     "modules": st.lists(TEXT, max_size=3),
     "hostname": st.one_of(st.none(), TEXT),
     "workdir": TEXT,
+    "user": st.one_of(st.none(), NONEMPTY),
     "nameservers": st.lists(TEXT, max_size=2),
     "boot_timeout": st.integers(1, 10 ** 6),
     "stop_timeout": st.integers(0, 10 ** 6),

@@ -18,6 +18,7 @@ from engitor.image.kernel import is_deb_path
 from engitor.recipe import frontends
 from engitor.recipe.model import Image, Recipe
 from engitor.recipe.settings import SETTINGS_BY_NAME, SettingTypeError, make_image, parse_ports
+from engitor.store import StoredImage
 
 
 def add_image_flags(p: argparse.ArgumentParser) -> None:
@@ -35,6 +36,9 @@ def add_image_flags(p: argparse.ArgumentParser) -> None:
                    help="copy a host file in at the same relative path; repeatable")
     g.add_argument("--dir", action="append", default=[], metavar="PATH", dest="dirs",
                    help="copy a host directory in, recursively; repeatable")
+    g.add_argument("--deb", action="append", default=[], metavar="PKG", dest="debian",
+                   help="install a Debian package whole, with its dependencies; repeatable")
+    g.add_argument("--user", metavar="NAME[:GROUP]", help="run the program as this user")
     g.add_argument("-m", "--memory", metavar="SIZE", help="guest memory, e.g. 256M or 2G")
     g.add_argument("--smp", type=str, metavar="N", help="virtual CPUs")
     g.add_argument("--accel", metavar="auto|kvm|tcg", help="accelerator (default: auto)")
@@ -83,6 +87,10 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
     for name in ("files", "dirs"):
         if getattr(args, name):
             out[name] = _coerce(name, list(getattr(args, name)), f"--{name[:-1]}")
+    if getattr(args, "debian", None):
+        out["debian"] = _coerce("debian", list(args.debian), "--deb")
+    if getattr(args, "user", None) is not None:
+        out["user"] = _coerce("user", args.user, "--user")
     if args.memory is not None:
         out["memory"] = _coerce("memory", args.memory, "-m")
     if args.smp is not None:
@@ -105,7 +113,7 @@ def apply(image: Image, changes: dict[str, Any]) -> Image:
         merged["ports"] = _merge_ports(image.ports, changes["ports"])
     if "env" in changes:
         merged["env"] = {**image.env, **changes["env"]}
-    for name in ("files", "dirs"):
+    for name in ("files", "dirs", "debian"):
         if name in changes:
             merged[name] = tuple(dict.fromkeys((*getattr(image, name), *changes[name])))
     if "kernel" in changes:
@@ -203,3 +211,29 @@ def select(recipe: Recipe, names: list[str]) -> list[Image]:
 def say(message: str) -> None:
     """engitor's own one-line messages go to stderr, out of the program's way."""
     print(f"engitor: {message}", file=sys.stderr, flush=True)
+
+
+def built_image(target: str, args: argparse.Namespace) -> tuple[Image, StoredImage]:
+    """TARGET as the verbs that hand an image on take it: an image already in the store (by
+    name or id, with the flags for its run settings), or anything `run` takes, built first."""
+    from engitor import store
+    from engitor.image import pipeline
+
+    path, _ = frontends.split_target(target)
+    if not Path(path).exists():
+        try:
+            stored = store.resolve(target)
+        except UserError:
+            stored = None
+        if stored is not None:
+            name = stored.manifest.get("name") or target
+            declared = make_image(name, {"program": stored.manifest.get("program", "/")},
+                                  where="command line", base_dir=Path.cwd())
+            return apply(declared, overrides(args)), stored
+    recipe, selected = load(target, args)
+    images = select(recipe, [selected] if selected else [])
+    if len(images) != 1:
+        raise UserError(f"{recipe.source} declares several images "
+                        f"({', '.join(i.name for i in images)})",
+                        hint=f"pick one: {target}:{images[0].name}")
+    return images[0], pipeline.build(images[0], log=say)

@@ -6,13 +6,16 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
-from engitor.commands import common
+from engitor import store
+from engitor.commands import common, stored_run
 from engitor.errors import UserError
-from engitor.image import pipeline
+from engitor.image import kernel, pipeline
+from engitor.recipe import frontends
 from engitor.recipe.model import Image
-from engitor.vm import qemu, runner
-from engitor.vm.instance import Status, check_ports_free
+from engitor.vm import limits, qemu, runner
+from engitor.vm.instance import Status
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -22,9 +25,14 @@ def add(sub: argparse._SubParsersAction) -> None:
                                    "go after --, or one by one with -a.",
                        usage="engitor run [options] TARGET [-- ARG ...]")
     p.add_argument("target", metavar="TARGET",
-                   help="a program path, recipe.lua[:IMAGE], or config.yaml/config.json[:IMAGE]")
+                   help="a program path, recipe.lua[:IMAGE], config.yaml/config.json[:IMAGE], "
+                        "or a built image's name or id (booted as it is, no rebuild)")
     common.add_image_flags(p)
     add_run_flags(p)
+    p.add_argument("--verify", action="store_true",
+                   help="boot only an image signed by the key (see 'engitor sign') and unchanged")
+    p.add_argument("--pub", metavar="P", help="the public key --verify checks with "
+                   "(default: the home's keys/engitor.pub)")
     p.set_defaults(func=main)
 
 
@@ -45,22 +53,45 @@ def pick(images: list[Image], source: str) -> Image:
 
 def main(args: argparse.Namespace) -> int:
     log = (lambda _: None) if args.quiet else common.say
+    verify = Path(args.pub) if args.pub else True if args.verify else None
+    found = stored_target(args.target)
+    if found is not None:
+        image = stored_run.image_for(found, args)
+        return boot(image, detach=args.detach, log=log, stored=found, verify=verify)
     recipe, selected = common.load(args.target, args)
     image = pick(common.select(recipe, [selected] if selected else []), recipe.source)
-    return boot(image, detach=args.detach, log=log)
+    return boot(image, detach=args.detach, log=log, verify=verify)
 
 
-def boot(image: Image, *, detach: bool, log: Callable[[str], None]) -> int:
-    """Build `image`, start it, and (unless detached) stream it to its end: the exit status."""
-    # Before building: a run refused for want of QEMU or a port writes nothing.
-    qemu.find_qemu()
-    check_ports_free(image.ports)
+def stored_target(target: str) -> store.StoredImage | None:
+    """A target that is no file but names an image in the store (a name, an id or a prefix)."""
+    if Path(target).is_file() or "/" in target or frontends.split_target(target)[1] \
+            or frontends.kind_of(target) != "program":
+        return None
+    try:
+        return store.resolve(target)
+    except UserError:
+        return None
+
+
+def boot(image: Image, *, detach: bool, log: Callable[[str], None],
+         stored: store.StoredImage | None = None, verify: Path | bool | None = None) -> int:
+    """Build `image` (unless `stored` is given), start it, and (unless detached) stream it to
+    its end: the exit status. `verify`: check the image's signature first (True: home key)."""
+    # Before building: a run QEMU would refuse (no QEMU, CPUs, memory, ports) writes nothing.
+    known = kernel.pinned(image.kernel)
+    limits.before_build(image, qemu.find_qemu(), known.vmlinuz if known else None)
     began = time.monotonic()
-    stored = pipeline.build(image)
+    stored = stored or pipeline.build(image)
+    if verify is not None:
+        from engitor.commands.verify import check
+
+        log(f"signature: {check(stored, verify if isinstance(verify, Path) else None)}")
     log(f"image {image.name} {stored.short} ({stored.size() / 2**20:.1f} MiB) "
         f"ready in {time.monotonic() - began:.2f} s")
     inst = runner.launch(stored, image, detached=detach, log=log)
     if detach:
+        runner.wait_started(inst)
         print(inst.name)
         return 0
 

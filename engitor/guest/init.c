@@ -8,7 +8,7 @@
  *
  * Configuration comes from /.engitor/init, written by the builder: one "key value" per line,
  * values with "\\" and "\n" escaped. Keys: arg, env, cwd, hostname, module, addr, gateway,
- * stop_timeout, probe.
+ * stop_timeout, probe; users.c's: uid, gid, groups, bind_below_1024, dir, chown.
  *
  * Status lines start at a fresh line with "@@engitor:" so the host can find them among the
  * program's own output:
@@ -81,6 +81,8 @@ static void say(const char *fmt, ...) {
 	(void)ignored;
 }
 
+#include "users.c"
+
 static double uptime(void) {
 	struct timespec ts;
 	clock_gettime(CLOCK_BOOTTIME, &ts);
@@ -149,6 +151,8 @@ static int read_config(void) {
 			stop_timeout = atoi(value);
 		else if (!strcmp(line, "probe"))
 			probe = 1;
+		else
+			users_config(line, value);
 	}
 	return 0;
 }
@@ -370,6 +374,7 @@ int main(void) {
 		say("@@engitor:probe ok uptime=%.3f", uptime());
 		power_off();
 	}
+	make_owned_dirs();
 	load_modules();
 	setup_network();
 	if (hostname && sethostname(hostname, strlen(hostname)) < 0)
@@ -393,6 +398,11 @@ int main(void) {
 	pid_t pid = fork();
 	if (pid == 0) {
 		sigprocmask(SIG_UNBLOCK, &mask, NULL);
+		if (drop_privileges() < 0) {
+			say("@@engitor:error cannot run as uid %ld gid %ld: %s", run_uid, run_gid,
+			    strerror(errno));
+			_exit(126);
+		}
 		if (chdir(cwd) < 0) {
 			say("@@engitor:error workdir %s: %s", cwd, strerror(errno));
 			_exit(127);

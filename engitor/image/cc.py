@@ -63,7 +63,10 @@ def compile_static(source: Path) -> Path:
     if not available:
         raise UserError(f"no C compiler to build {source.name}",
                         hint=f"engitor compiles its small static helpers once: {INSTALL_HINT}")
-    text = source.read_bytes()
+    # The files a source #includes from its folder (the init's users.c) are part of its key.
+    text = source.read_bytes() + b"".join(
+        p.name.encode() + p.read_bytes() for p in sorted(source.parent.glob("*.[ch]"))
+        if p != source)
     errors = []
     for cc in available:
         key = hashlib.sha256(text + cc.identity.encode() + " ".join(CFLAGS).encode())

@@ -33,6 +33,11 @@ class InitConfig:
     gateway: str | None = "10.0.2.2"
     stop_timeout: int = 10
     probe: bool = False
+    # The program's user: (uid, gid, supplementary gids); None runs it as root.
+    run_as: tuple[int, int, tuple[int, ...]] | None = None
+    bind_below_1024: bool = False  # keep CAP_NET_BIND_SERVICE after dropping root
+    dirs: tuple[tuple[str, int, int, int], ...] = ()  # (path, mode, uid, gid) made at boot
+    owners: tuple[tuple[str, int, int], ...] = ()  # (path, uid, gid) chowned at boot
 
     def render(self) -> bytes:
         lines = [f"arg {escape(a)}" for a in self.argv]
@@ -46,4 +51,11 @@ class InitConfig:
             lines.append(f"gateway {self.gateway}")
         if self.probe:
             lines.append("probe 1")
+        if self.run_as is not None:
+            uid, gid, groups = self.run_as
+            lines += [f"uid {uid}", f"gid {gid}", f"groups {','.join(map(str, groups))}"]
+            if self.bind_below_1024:
+                lines.append("bind_below_1024 1")
+        lines += [f"dir {mode:o} {uid} {gid} {escape(path)}" for path, mode, uid, gid in self.dirs]
+        lines += [f"chown {uid} {gid} {escape(path)}" for path, uid, gid in self.owners]
         return ("\n".join(lines) + "\n").encode()

@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from engitor import confine, home
+from engitor import home, paths
 from engitor.errors import UserError
 
 DEFAULT_KERNEL = "linux-image-cloud-amd64"
@@ -132,7 +132,7 @@ def unpack(deb: Path) -> Kernel:
         proc = _run(["dpkg-deb", "-x", str(deb), str(tmp)])
         if proc.returncode != 0:
             raise UserError(f"cannot unpack {deb}: {proc.stderr.strip()}", hint="is it complete?")
-        confine.unpacked(tmp, f"kernel package {deb.name}")
+        paths.unpacked(tmp, f"kernel package {deb.name}")
         vmlinuz = sorted((tmp / "boot").glob("vmlinuz-*")) if (tmp / "boot").is_dir() else []
         if not vmlinuz:
             raise UserError(f"{deb} holds no boot/vmlinuz-*", hint="give a linux-image-*.deb")
@@ -199,3 +199,12 @@ def describe(kernel: Kernel) -> dict[str, str]:
     d = asdict(kernel)
     d["root"] = str(kernel.root)
     return d
+
+
+def pinned(spec: str) -> Kernel | None:
+    """The unpacked kernel a package name is pinned to, without asking apt; None when a fetch
+    (or a .deb) would decide it."""
+    if is_deb_path(spec):
+        return None
+    pinned = _names().get(spec)
+    return _load(kernels_dir() / pinned) if pinned else None

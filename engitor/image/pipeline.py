@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from engitor import __version__, confine, store
+from engitor import __version__, paths, reflog, store
 from engitor.errors import UserError
-from engitor.image import cpio, elf, kernel, kmod, quick
+from engitor.image import cpio, elf, kernel, kmod, quick, record, system
 from engitor.image import init as guest_init
 from engitor.image.cpio import Entry
 from engitor.recipe import settings
@@ -59,7 +59,10 @@ class Context:
     new: bool = False
     staging: Path | None = None
     watched: list[str] = field(default_factory=list)  # folders/files read besides the entries
+    actions: Any = None  # what the image's Debian packages ask for (users, dirs: system.py)
+    init_extra: dict[str, Any] = field(default_factory=dict)  # more InitConfig fields
     inputs: dict[str, list[int] | None] = field(default_factory=dict)  # their fingerprints
+    packages: list[dict[str, Any]] = field(default_factory=list)  # Debian packages, for the manifest
 
     def add(self, entry: Entry, category: str) -> None:
         self.entries[entry.path] = entry
@@ -71,7 +74,8 @@ class Context:
 
 def build(image: Image, *, log: Callable[[str], None] = lambda _: None) -> store.StoredImage:
     try:
-        return _build(Context(image, log))
+        with reflog.building():  # prune waits for no build: it refuses while one runs
+            return _build(Context(image, log))
     except UserError as e:
         # Whatever went wrong is reported at the image's declaration, unless it knows better.
         if image.where:
@@ -86,15 +90,20 @@ def _build(ctx: Context) -> store.StoredImage:
         ctx.log(f"unchanged: image {same.short}")
         store.tag(image.name, same)
         return same
-    with tempfile.TemporaryDirectory(prefix="engitor-stage-") as staging:
+    # The pid in the name tells `engitor prune` whether the build that made it still runs.
+    with tempfile.TemporaryDirectory(prefix=f"engitor-stage-{os.getpid()}-") as staging:
         ctx.staging = Path(staging) / "root"
         ctx.staging.mkdir()
         run_before_build(ctx)
         expand_generators(ctx)
-        resolve_package(ctx)
+        if not system.resolve_debian(ctx):
+            resolve_package(ctx)
         resolve_program(ctx)
         add_closure(ctx)
         add_files(ctx)
+        system.add_file_libraries(ctx)
+        system.add_shell(ctx)
+        system.add_users(ctx)
         resolve_kernel(ctx)  # after the user's inputs are known good: it may download
         add_modules(ctx)
         add_init(ctx)
@@ -133,6 +142,7 @@ def resolve_package(ctx: Context) -> None:
     # would shadow the package's /usr/lib/x86_64-linux-gnu/libX (another version, and a second
     # copy in the image). A runtime's Debian dependencies hold every library it links.
     ctx.roots = [tree.root]
+    ctx.packages = record.packages(tree)
     ctx.image = tree.image  # the package's program, args and env merged under the image's
     for guest, host in sorted(tree.files.items()):
         ctx.add(_entry_for(guest, host), "package")
@@ -175,7 +185,7 @@ def _host_path(ctx: Context, spec: str) -> Path:
 def resolve_program(ctx: Context) -> None:
     image = ctx.image
     assert image.program is not None
-    if image.package:
+    if image.package or image.debian:
         guest = cpio.normalize(image.program)
         host = next((r / guest.lstrip("/") for r in ctx.roots if (r / guest.lstrip("/")).exists()),
                     None)
@@ -234,9 +244,9 @@ def _entry_for(guest: str, host: Path) -> Entry:
 def _add_tree(ctx: Context, host: Path, guest: str, category: str, tree: Path,
               what: str) -> None:
     """`host` (a file, folder or link in the copied tree `tree`) at `guest`; links are copied as
-    links and must point inside the tree (engitor/confine.py, rule 2)."""
+    links and must point inside the tree (engitor/paths.py, rule 2)."""
     if host.is_symlink():
-        confine.tree_link(host, tree, what)
+        paths.tree_link(host, tree, what)
     ctx.add(_entry_for(guest, host), category)
     if host.is_dir() and not host.is_symlink():
         for dirpath, dirnames, filenames in os.walk(host):
@@ -247,7 +257,7 @@ def _add_tree(ctx: Context, host: Path, guest: str, category: str, tree: Path,
                 child_guest = cpio.normalize(str(PurePosixPath(guest) / rel / name))
                 child = Path(dirpath) / name
                 if child.is_symlink():
-                    confine.tree_link(child, tree, what)
+                    paths.tree_link(child, tree, what)
                 ctx.add(_entry_for(child_guest, child), category)
 
 
@@ -255,7 +265,7 @@ def add_files(ctx: Context) -> None:
     image = ctx.image
     for spec in image.files:
         host = _host_path(ctx, spec)
-        confine.named_path(host, image.base_dir, f"file {spec}")
+        paths.named_path(host, image.base_dir, f"file {spec}")
         if not host.is_file():
             what = "is a directory (use dirs)" if host.is_dir() else "no such file"
             raise UserError(f"file {spec}: {what}", hint=f"paths are relative to {image.base_dir}",
@@ -265,7 +275,7 @@ def add_files(ctx: Context) -> None:
                            mode=stat.S_IMODE(host.stat().st_mode)), "files")
     for spec in image.dirs:
         host = _host_path(ctx, spec)
-        confine.named_path(host, image.base_dir, f"dir {spec}")
+        paths.named_path(host, image.base_dir, f"dir {spec}")
         if not host.is_dir():
             raise UserError(f"dir {spec}: {'not a directory' if host.exists() else 'no such directory'}",
                             hint=f"paths are relative to {image.base_dir}", where=ctx.where())
@@ -280,8 +290,8 @@ def _add_map(ctx: Context, pattern: str, dest: str) -> None:
     (the part before the first wildcard); `**` never descends through a link."""
     image = ctx.image
     spec = os.path.normpath(_host_path(ctx, pattern))
-    base = Path(confine.pattern_base(spec))
-    matches = confine.glob(spec)
+    base = Path(paths.pattern_base(spec))
+    matches = paths.glob(spec)
     # the folders the glob listed: a new match there changes the image
     ctx.watched += sorted({os.path.dirname(m) for m in matches} | {str(base)})
     if not matches:
@@ -290,7 +300,7 @@ def _add_map(ctx: Context, pattern: str, dest: str) -> None:
     what = f"map {pattern!r}"
     _checked_guest(dest, what)
     for host in matches:
-        confine.named_path(host, image.base_dir, what)
+        paths.named_path(host, image.base_dir, what)
         guest = cpio.normalize(str(PurePosixPath(dest) / host.relative_to(base)))
         _add_tree(ctx, host, guest, "files", base, what)
 
@@ -302,8 +312,8 @@ def add_modules(ctx: Context) -> None:
     ctx.modules = kmod.resolve(ctx.kernel.modules_dir, wanted)
     base = f"/lib/modules/{ctx.kernel.release}"
     for module in ctx.modules:
-        if not confine.inside(module.path, ctx.kernel.modules_dir):  # a cache unpacked earlier
-            confine.unpacked(ctx.kernel.modules_dir, f"kernel {ctx.kernel.release}")
+        if not paths.inside(module.path, ctx.kernel.modules_dir):  # a cache unpacked earlier
+            paths.unpacked(ctx.kernel.modules_dir, f"kernel {ctx.kernel.release}")
         ctx.add(Entry.file(f"{base}/{module.rel}", source=module.path), "modules")
 
 
@@ -320,6 +330,7 @@ def add_init(ctx: Context) -> None:
         addr=GUEST_ADDR,
         gateway=GUEST_GATEWAY,
         stop_timeout=image.stop_timeout,
+        **ctx.init_extra,
     )
     ctx.add(Entry.file("/.engitor/init", data=ctx.init_config.render(), mode=0o600), "init")
     ctx.cmdline = " ".join((*BASE_CMDLINE, *image.kernel_args))
@@ -442,6 +453,8 @@ def assemble_and_store(ctx: Context) -> None:
         "input_key": ctx.input_key,
         "files": files,
     }
+    manifest.update(record.extras(entries=ctx.entries, files=files, image=ctx.image,
+                                  packages_seen=ctx.packages))
     ctx.stored, ctx.new = store.put(kernel=ctx.kernel.vmlinuz, kernel_sha=ctx.kernel.sha256,
                                     initrd=initrd, cmdline=ctx.cmdline, manifest=manifest)
     store.write_pointer("keys", ctx.input_key, ctx.stored.id)

@@ -45,10 +45,13 @@ class Tree:
     from_cache: bool
 
 
-def prepare(image: Image, *, log: Log = lambda _: None) -> Tree:
-    """What the builder's resolve_package step calls for an image with `package` set."""
-    assert image.package
-    recipe = find(image.package, image.base_dir)
+def prepare(image: Image, *, log: Log = lambda _: None,
+            recipe: PackageRecipe | None = None) -> Tree:
+    """What the builder's resolve_package step calls for an image with `package` set (or,
+    with `recipe`, for an image's Debian packages: see `debian`)."""
+    if recipe is None:
+        assert image.package
+        recipe = find(image.package, image.base_dir)
     units, from_cache = _units(recipe, log)
     info = cache.merge(units, recipe.rules)
     check_memory(recipe, image, info)
@@ -67,6 +70,12 @@ def units_of_interest(recipe: PackageRecipe, units: list[cache.Unpacked]) -> lis
     such as ca-certificates), not their dependencies."""
     named = [u for u in units if u.deb.package == recipe.debs[0]]
     return named or units[-1:]
+
+
+def cached_units(recipe: PackageRecipe, log: Log = lambda _: None
+                 ) -> tuple[list[cache.Unpacked], bool]:
+    """A recipe's unpacked packages: the cached resolution's, else resolved and fetched now."""
+    return _units(recipe, log)
 
 
 def _units(recipe: PackageRecipe, log: Log) -> tuple[list[cache.Unpacked], bool]:
@@ -174,7 +183,8 @@ def _merge_image(recipe: PackageRecipe, image: Image, program: str) -> Image:
     copied in (like ops' `pkg load`)."""
     own_program = image.program is not None
     args = image.args if own_program else (*recipe.args, *image.args)
-    files, dirs = script_files(recipe, image)
+    # Only a runtime's arguments name scripts to copy in; a daemon's name its own files.
+    files, dirs = script_files(recipe, image) if image.package else ([], [])
     return image.with_settings(
         program=program, args=tuple(args), env={**recipe.env, **image.env},
         files=tuple(dict.fromkeys((*image.files, *files))),

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engitor import confine, home
+from engitor import home, paths
 from engitor.errors import UserError
 from engitor.packages import triggers
 from engitor.packages.apt import Deb, deb_fields
@@ -90,7 +90,7 @@ def unpack(deb: Deb, path: Path) -> Unpacked:
             raise UserError(f"cannot unpack {path.name}: {proc.stderr.strip()}",
                             hint=f"remove {path} and fetch again")
         relative_symlinks(tmp / "root")
-        confine.unpacked(tmp / "root", f"package {path.name}")
+        paths.unpacked(tmp / "root", f"package {path.name}")
         unit = Unpacked(deb, _entry(deb, "archive") / "root",
                         int(fields.get("Installed-Size") or 0) * 1024, sha, "archive")
         (tmp / "deb.json").write_text(json.dumps(unit.meta(), indent=2))

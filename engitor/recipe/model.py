@@ -68,6 +68,7 @@ class Image:
     name: str
     program: str | None = None
     package: str | None = None
+    debian: tuple[str, ...] = ()
     args: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     files: tuple[str, ...] = ()
@@ -82,6 +83,7 @@ class Image:
     modules: tuple[str, ...] = ()
     hostname: str | None = None
     workdir: str = "/"
+    user: str | None = None
     nameservers: tuple[str, ...] = ("10.0.2.3",)
     boot_timeout: int = 30
     stop_timeout: int = 10

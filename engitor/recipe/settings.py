@@ -326,6 +326,9 @@ SETTINGS: tuple[Setting, ...] = (
       "or a path inside the package."),
     S("package", Str("a name", optional=True), None,
       "A runtime package (recipes/packages/NAME.lua) that provides the program."),
+    S("debian", StrList("list of Debian package names"), (),
+      "Debian packages installed whole (with their dependencies, users, directories and "
+      "configuration); the program may be a path inside them: {'postgresql-15'}."),
     S("args", StrList("list of strings"), (), "Arguments passed to the program (argv[1:])."),
     S("env", StrMap("table of strings", _env_name_problem), {}, "Environment of the program."),
     S("files", StrList("list of paths"), (),
@@ -349,6 +352,8 @@ SETTINGS: tuple[Setting, ...] = (
       "Extra kernel modules to load at boot (their dependencies come along)."),
     S("hostname", Str("a name", optional=True), None, "Guest hostname (default: image name)."),
     S("workdir", Str("a guest path"), "/", "Working directory of the program in the guest."),
+    S("user", Str("NAME[:GROUP]", optional=True), None,
+      "Run the program as this user (and group): 'postgres', 'www-data:www-data', '1000:1000'."),
     S("nameservers", StrList("list of addresses"), ("10.0.2.3",),
       "DNS servers written to the guest's /etc/resolv.conf."),
     S("boot_timeout", Int("seconds", minimum=1), 30,

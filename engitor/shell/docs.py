@@ -110,7 +110,14 @@ DOCS: dict[str, str] = {
                   "Running VMs; all = true adds the ones that ended and were not removed.",
     "engitor.build": "engitor.build(target [, opts]) -> {name, id, short, size}\nBuild the "
                      "images of a recipe (a list when it declares several).",
-    "engitor.images": "engitor.images() -> {{names, id, short, size, program}}\nThe image store.",
+    "engitor.images": "engitor.images() -> {img, ...}\nThe image store, newest first: image "
+                      "objects {name, names, id, short, size, program}.",
+    "engitor.image": "engitor.image(ref) -> img\nOne image by name, id or id prefix.",
+    "img:diff": "img:diff(other) -> {summary, files, packages}\nFiles added (A), removed (D), "
+                "changed (M) with sizes, and package versions, from img to other.",
+    "img:history": "img:history() -> {{n, id, short, time, why, size, changes}}\nEvery build "
+                   "of the image's name, newest first (n is the ~N of engitor rollback).",
+    "img:inspect": "img:inspect() -> table\nWhat engitor inspect --json shows.",
     "engitor.recipe": "engitor.recipe(path) -> {source, images}\nWhat a recipe declares, as "
                       "plain data.",
     "engitor.free_port": "engitor.free_port() -> number\nA TCP port free on 127.0.0.1 now, "

@@ -1,7 +1,8 @@
 """A running (or finished) VM: its directory under run/, its QEMU process, its console, QMP.
 
 Each instance owns run/NAME/ holding instance.json (what was started, by whom), console.log
-(the serial console, written by QEMU itself so it survives engitor), qmp.sock and qemu.pid.
+(the serial console, written by QEMU itself so it survives engitor) and qemu.log; its QMP
+socket lives in the short run directory (vm/sockets.py).
 Foreground runs and shell-started VMs set QEMU's parent-death signal so they never outlive
 their engitor process; detached ones (`run -d`) have no owner. `reap()` finds instances whose
 owner is gone and cleans them up. Control goes over QMP: `pause`/`resume` (stop/cont),
@@ -11,7 +12,6 @@ owner is gone and cleans them up. Control goes over QMP: `pause`/`resume` (stop/
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import logging
 import os
@@ -25,11 +25,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engitor import confine, home
+from engitor import home, paths
 from engitor.errors import UserError
 from engitor.home import pid_alive
 from engitor.recipe.model import Port
-from engitor.vm import qemu
+from engitor.vm import confine, qemu, sockets
 
 # qemu.qmp logs a refused connection (a VM that is going away) as an error; engitor reports
 # what matters itself, and Python would print those records on stderr.
@@ -40,7 +40,6 @@ MARKER = "@@engitor:"
 # at all); they would only confuse a program's output.
 NOISE = ("PCI: Fatal: No config space access function found", "reboot: Power down",
          "ACPI: PM: Preparing to enter system sleep state S5")
-PR_SET_PDEATHSIG = 1
 ABANDONED_LAUNCH_SECONDS = 30  # a launch writes instance.json within milliseconds
 QMP_TIMEOUT = 10.0  # seconds for one QMP command; a paused VM still answers at once
 
@@ -161,11 +160,11 @@ class Instance:
 
     @property
     def qmp_path(self) -> Path:
-        return self.dir / "qmp.sock"
+        return qmp_socket(self.dir)
 
     @staticmethod
     def load(name: str) -> Instance:
-        directory = confine.in_store(run_dir(), name, "VM", "see 'engitor ps'")
+        directory = paths.in_store(run_dir(), name, "VM", "see 'engitor ps'")
         try:
             meta = Meta(**json.loads((directory / "instance.json").read_text()))
         except (FileNotFoundError, json.JSONDecodeError, TypeError):
@@ -277,6 +276,14 @@ class Instance:
 
     def remove(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
+        with contextlib.suppress(UserError):
+            sockets.remove_vm_dir(self.dir)
+
+
+def qmp_socket(directory: Path) -> Path:
+    """The QMP socket of the instance in `directory`: in the short run directory, not the home
+    (vm/sockets.py)."""
+    return sockets.vm_dir(directory) / "qmp.sock"
 
 
 def process_start(pid: int) -> int | None:
@@ -329,19 +336,17 @@ def check_ports_free(ports: tuple[Port, ...]) -> None:
                                 hint=f"pick another host port: -p OTHER:{port.guest}") from None
 
 
-def _pdeathsig() -> None:
-    # QEMU dies with its owner: a crashed engitor never leaks a VM.
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 def start(spec: qemu.VMSpec, meta: Meta, directory: Path, *, detached: bool) -> Instance:
     """Spawn QEMU for `spec` in `directory` (which holds the console and QMP socket)."""
     binary = qemu.find_qemu()
-    with (directory / "qemu.log").open("wb") as log:
-        proc = subprocess.Popen(qemu.argv(spec, binary), stdin=subprocess.DEVNULL, stdout=log,
+    creds = confine.vm_credentials()
+    # Owned VMs die with their owner (the parent-death signal): a crashed engitor never leaks
+    # a VM. QEMU runs sandboxed, and not as root (vm/confine.py).
+    setup = confine.child_setup(creds, die_with_parent=not detached)
+    with confine.handoff(spec) as (given, fds), (directory / "qemu.log").open("wb") as log:
+        proc = subprocess.Popen(qemu.argv(given, binary), stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True,
-                                preexec_fn=None if detached else _pdeathsig)
+                                pass_fds=fds, preexec_fn=setup)
     meta.pid = proc.pid
     if meta.owner is not None and meta.owner_start is None:
         meta.owner_start = process_start(meta.owner)

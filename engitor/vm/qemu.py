@@ -15,6 +15,7 @@ from engitor.errors import UserError
 from engitor.recipe.model import Accel, MiB, Port
 
 QEMU = "qemu-system-x86_64"
+SANDBOX = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,11 @@ class VMSpec:
     pidfile: Path | None = None
     name: str = "engitor"
     host_cmdline: tuple[str, ...] = field(default=())  # host-specific, e.g. tsc_early_khz=
+    sandbox: bool = True  # QEMU's seccomp filter (vm/confine.py says why)
+    # Descriptors QEMU inherits instead of opening paths itself (vm/confine.py): the console
+    # file (opened for writing) and the QMP socket (bound and listening).
+    console_fd: int | None = None
+    qmp_fd: int | None = None
 
 
 def hostfwd(port: Port) -> str:
@@ -58,18 +64,31 @@ def argv(spec: VMSpec, qemu: str = QEMU) -> list[str]:
         "-kernel", str(spec.kernel),
         "-initrd", str(spec.initrd),
         "-append", cmdline,
-        "-chardev", f"file,id=con0,path={spec.console}",
+        *console(spec),
         "-serial", "chardev:con0",
         "-netdev", netdev,
         "-device", "virtio-net-device,netdev=n0",
         "-object", "rng-random,id=rng0,filename=/dev/urandom",
         "-device", "virtio-rng-device,rng=rng0",
     ]
-    if spec.qmp:
+    if spec.qmp_fd is not None:
+        args += ["-chardev", f"socket,id=qmp0,fd={spec.qmp_fd},server=on,wait=off",
+                 "-mon", "chardev=qmp0,mode=control"]
+    elif spec.qmp:
         args += ["-qmp", f"unix:{spec.qmp},server=on,wait=off"]
     if spec.pidfile:
         args += ["-pidfile", str(spec.pidfile)]
+    if spec.sandbox:
+        args += ["-sandbox", SANDBOX]
     return args
+
+
+def console(spec: VMSpec) -> list[str]:
+    if spec.console_fd is None:
+        return ["-chardev", f"file,id=con0,path={spec.console}"]
+    # An fd set: QEMU's chardev opens /dev/fdset/N by duplicating the descriptor given.
+    return ["-add-fd", f"fd={spec.console_fd},set=1",
+            "-chardev", "file,id=con0,path=/dev/fdset/1"]
 
 
 def find_qemu() -> str:

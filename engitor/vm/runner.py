@@ -16,14 +16,16 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from engitor import store
+from engitor.errors import UserError
 from engitor.recipe.model import Accel, Image
 from engitor.vm import accel as accel_mod
-from engitor.vm import host, qemu
+from engitor.vm import host, limits, qemu
 from engitor.vm.instance import (
     Instance,
     Meta,
     Status,
     check_ports_free,
+    qmp_socket,
     run_dir,
     start,
     unique_name,
@@ -68,6 +70,7 @@ def launch(stored: store.StoredImage, image: Image, *, detached: bool = False,
            owner: int | None = None) -> Instance:
     """Start a VM for a built image; `image` supplies the run settings (ports, memory, …)."""
     check_ports_free(image.ports)
+    limits.before_boot(image, stored.kernel, stored.manifest, qemu.find_qemu())
     choice = accel_mod.choose(image.accel, stored.kernel)
     log(choice.line())
     vm_name = unique_name(name or image.name)
@@ -76,8 +79,7 @@ def launch(stored: store.StoredImage, image: Image, *, detached: bool = False,
     spec = qemu.VMSpec(
         kernel=stored.kernel, initrd=stored.initrd, cmdline=stored.cmdline,
         console=directory / "console.log", memory=image.memory, cpus=image.cpus,
-        accel=choice.accel, ports=image.ports, qmp=directory / "qmp.sock",
-        pidfile=directory / "qemu.pid", name=vm_name,
+        accel=choice.accel, ports=image.ports, qmp=qmp_socket(directory), name=vm_name,
         host_cmdline=host_cmdline() if choice.accel is Accel.TCG else (),
     )
     meta = Meta(name=vm_name, image=stored.id, image_name=image.name, pid=0,
@@ -86,6 +88,38 @@ def launch(stored: store.StoredImage, image: Image, *, detached: bool = False,
                 argv=stored.manifest.get("argv", []), stop_timeout=image.stop_timeout,
                 boot_timeout=image.boot_timeout)
     return start(spec, meta, directory, detached=detached)
+
+
+def wait_started(inst: Instance) -> None:
+    """Return once the guest's init has started the program (its start line on the console);
+    if QEMU or the guest fails first, remove the instance and raise QEMU's own words."""
+    began = time.monotonic()
+    while not inst.status.started:
+        inst.poll_console()
+        if inst.status.started:
+            break
+        if not inst.alive():
+            outcome = _outcome(inst, None)
+            inst.remove()
+            raise UserError(f"VM {inst.name} failed to start: {_qemu_error(inst) or outcome.message}",
+                            hint="see 'engitor run' without -d for the whole console")
+        if time.monotonic() - began > inst.meta.boot_timeout:
+            inst.kill()
+            inst.remove()
+            raise UserError(f"VM {inst.name} did not start the program within "
+                            f"{inst.meta.boot_timeout} s", hint="raise boot_timeout, or run "
+                            "without -d to see the console")
+        time.sleep(0.05)
+
+
+def _qemu_error(inst: Instance) -> str:
+    """QEMU's last words on stderr (qemu.log), minus its program-name prefix."""
+    try:
+        lines = (inst.dir / "qemu.log").read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    last = lines[-1].strip() if lines else ""
+    return last.split(": ", 1)[1] if last.startswith("qemu-system") and ": " in last else last
 
 
 def follow(inst: Instance, *, out: TextIO | None = sys.stdout,

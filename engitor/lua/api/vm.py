@@ -4,6 +4,7 @@
     vm:wait_port(8080, 60)         -- the host port once the guest answers on 8080
     vm:pause() vm:resume() vm:state() vm:console() vm:stop() vm:wait() vm:qmp("query-status")
     engitor.ps() engitor.attach("web-2") engitor.build("recipes/fleet.lua") engitor.images()
+    local img = engitor.image("web")   img:history()  img:diff(other)  img:inspect()
 
 A VM object is a plain Lua table ({name, image, accel, ports, pid, detached}) whose methods
 (lua/vm.lua) call the allow-listed functions below by VM name: no Python object reaches Lua.
@@ -378,8 +379,47 @@ class Machines:
     def images(self) -> list[dict[str, Any]]:
         from engitor import store
 
-        return [{"names": names, "id": img.id, "short": img.short, "size": img.size(),
-                 "program": img.manifest.get("program", "")} for names, img in store.listing()]
+        return [_image_info(names, img) for names, img in store.listing()]
+
+    def image(self, ref: Any) -> dict[str, Any]:
+        from engitor import store
+        from engitor.catalog import index
+
+        if not isinstance(ref, str) or not ref:
+            raise ApiError(f"engitor.image: expected a name or an image id, got {ref!r}")
+        img = store.resolve(ref)
+        return _image_info(index.names_of(img), img)
+
+    def image_diff(self, a: Any, b: Any) -> dict[str, Any]:
+        from engitor import store
+        from engitor.catalog import diff, index
+
+        if not isinstance(b, str):
+            raise ApiError("img:diff: expected another image (from engitor.images() or "
+                           "engitor.image(name)) or its id")
+        x, y = store.resolve(a), store.resolve(b)
+        mx, my = x.manifest, y.manifest
+        changes = diff.files(index.files(x, mx), index.files(y, my))
+        pkgs = diff.packages(mx.get("packages"), my.get("packages"))
+        return {"summary": diff.summary(changes), "files": [vars(c) for c in changes],
+                "packages": [vars(p) for p in pkgs]}
+
+    def image_history(self, name: Any) -> list[dict[str, Any]]:
+        from engitor.catalog import history
+
+        if not isinstance(name, str):
+            raise ApiError("img:history: the image has no name (history follows a name)")
+        steps = history.of(name)
+        return [{"n": s.n, "id": s.id, "short": s.id[:12], "time": s.time, "why": s.why,
+                 "size": s.image.size() if s.image else None,
+                 "changes": history.changes(s, steps[i + 1] if i + 1 < len(steps) else None)}
+                for i, s in enumerate(steps)]
+
+    def image_inspect(self, ref: Any) -> dict[str, Any]:
+        from engitor import store
+        from engitor.catalog import index
+
+        return index.describe(store.resolve(str(ref)))
 
     def recipe(self, target: Any) -> dict[str, Any]:
         """What a recipe declares, as plain data (functions shown as their location)."""
@@ -413,6 +453,13 @@ class Machines:
                 self._finish(name, remove=True)
                 ended.append(name)
         return ended
+
+
+def _image_info(names: list[str], img: Any) -> dict[str, Any]:
+    """The plain fields of an image object (lua/vm.lua gives it diff, history, inspect)."""
+    return {"names": names, "name": names[0] if names else None, "id": img.id,
+            "short": img.short, "size": img.size(),
+            "program": img.manifest.get("program", "")}
 
 
 def _status(done: Finished) -> Multiple:
@@ -453,7 +500,8 @@ atexit.register(shutdown_all)
 
 # Functions the Lua half calls, by VM name for the VM methods.
 BRIDGE = ("run", "attach", "wait_port", "port", "console", "pause", "resume", "state", "stop",
-          "kill", "wait", "qmp", "vcpus", "ps", "build", "images", "recipe", "free_port")
+          "kill", "wait", "qmp", "vcpus", "ps", "build", "images", "recipe", "free_port",
+          "image", "image_diff", "image_history", "image_inspect")
 
 
 def install(lua: Any, env: Any, *, machines: Machines | None = None) -> Machines:

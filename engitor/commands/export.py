@@ -1,0 +1,68 @@
+"""engitor export TARGET --format F -o PATH: an image as a disk or EFI binary other engines boot."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from engitor import store
+from engitor.commands import common
+from engitor.errors import UserError
+from engitor.recipe import frontends
+from engitor.recipe.model import MiB
+
+DEFAULT_MEMORY = 256 * MiB
+
+
+def add(sub: argparse._SubParsersAction) -> None:
+    from engitor.export.formats import Format
+
+    p = sub.add_parser("export", help="export an image as a bootable disk or UKI",
+                       description="Write an image as a disk that UEFI and BIOS firmware boot "
+                                   "(raw, qcow2, vhd, vmdk, gce) or as one EFI binary (uki). "
+                                   "The same image always exports to the same bytes.")
+    p.add_argument("target", metavar="TARGET",
+                   help="an image name or id, or a program, recipe.lua[:IMAGE] or config to build")
+    p.add_argument("-f", "--format", required=True, metavar="FORMAT",
+                   help=f"one of {', '.join(Format.names())}")
+    p.add_argument("-o", "--output", required=True, metavar="PATH", help="the file to write")
+    p.add_argument("--sign", metavar="KEY", help="sign the UKI for Secure Boot with this key")
+    p.add_argument("--cert", metavar="CERT", help="the certificate of --sign's key")
+    common.add_image_flags(p)
+    p.set_defaults(func=main)
+
+
+def _image(args: argparse.Namespace) -> tuple[store.StoredImage, int]:
+    """The stored image to export and the guest memory it will get."""
+    path, _ = frontends.split_target(args.target)
+    if not Path(path).is_file():
+        stored = store.resolve(args.target)
+        memory = common.overrides(args).get("memory", DEFAULT_MEMORY)
+        return stored, memory
+    from engitor.commands.run import pick
+    from engitor.image import pipeline
+
+    recipe, selected = common.load(args.target, args)
+    image = pick(common.select(recipe, [selected] if selected else []), recipe.source)
+    return pipeline.build(image, log=common.say), image.memory
+
+
+def main(args: argparse.Namespace) -> int:
+    from engitor import export
+
+    fmt = export.parse_format(args.format)
+    out = Path(args.output)
+    export.check_output(out)
+    if bool(args.sign) != bool(args.cert):
+        raise UserError("--sign and --cert go together", hint="--sign KEY.pem --cert CERT.pem")
+    signing = export.Signing(Path(args.sign), Path(args.cert)) if args.sign else None
+    began = time.monotonic()
+    stored, memory = _image(args)
+    export.export(stored, fmt, out, guest_memory=memory, signing=signing,
+                  log=lambda line: common.say(f"export: {line}"))
+    size = out.stat().st_size
+    extra = f" (+ {export.secureboot.vars_path(out).name})" if signing else ""
+    common.say(f"exported {stored.short} as {fmt.value} to {out}{extra}: "
+               f"{size / MiB:.1f} MiB in {time.monotonic() - began:.1f} s")
+    return 0

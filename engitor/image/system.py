@@ -1,0 +1,183 @@
+"""Build steps for what a daemon expects of a Debian system: its packages whole, its users, its
+owned directories, a /bin/sh when it runs shell commands.
+
+    resolve_debian(ctx)   image.debian: the packages' tree as the image's root (as a runtime's)
+    add_shell(ctx)        Debian's dash as /bin/sh when the program's closure imports popen/system
+    add_users(ctx)        /etc/passwd, group, shadow; the `user` setting; owned folders at boot
+
+Each takes the pipeline's context; they sit between the closure and the init.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engitor.errors import UserError
+from engitor.image import elf
+from engitor.image.cpio import Entry
+
+if TYPE_CHECKING:
+    from engitor.image.pipeline import Context
+    from engitor.packages.maintscripts import Actions
+
+# Imported functions that run a command line through /bin/sh -c.
+SHELL_FUNCTIONS = frozenset({"popen", "system", "posix_spawnp_sh", "wordexp"})
+SH = "/bin/sh"
+HOST_DASH = "/usr/bin/dash"
+
+
+def resolve_debian(ctx: Context) -> bool:
+    """The image's Debian packages (and its runtime's, if it names one) as its root.
+    Returns False when the image has none (the runtime step then does its usual work)."""
+    if not ctx.image.debian:
+        return False
+    from engitor.packages import debian  # heavier imports, only for such images
+
+    deb = debian.prepare(ctx.image, log=ctx.log)
+    tree = deb.tree
+    ctx.watched.append(str(_resolution_path(tree.recipe.name)))
+    ctx.roots = [tree.root]
+    ctx.image = tree.image
+    for guest, host in sorted(tree.files.items()):
+        ctx.add(_entry_for(guest, host), "package")
+    for entry in debian.extra_entries(tree.root, deb.actions):
+        ctx.add(entry, "package")
+    ctx.actions = deb.actions
+    program = ctx.image.program or ""
+    if not (tree.root / program.lstrip("/")).exists():
+        raise UserError(f"program {program} is not in the Debian packages "
+                        f"{', '.join(ctx.image.debian)}",
+                        hint="name a file the packages install ('dpkg -L PKG' where it is "
+                             "installed, or 'apt-file list PKG')", where=ctx.where())
+    return True
+
+
+def _resolution_path(name: str) -> Path:
+    from engitor.packages import cache
+
+    return cache.resolved_path(name)
+
+
+def _entry_for(guest: str, host: Path) -> Entry:
+    from engitor.image.pipeline import _entry_for as entry_for
+
+    return entry_for(guest, host)
+
+
+def imports_shell(paths: list[Path]) -> bool:
+    """Whether any of these ELF objects imports a function that runs /bin/sh (libc itself
+    defines them; an undefined dynamic symbol is an import)."""
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import SymbolTableSection
+
+    for path in paths:
+        try:
+            with path.open("rb") as f:
+                elf = ELFFile(f)
+                dynsym = elf.get_section_by_name(".dynsym")
+                if not isinstance(dynsym, SymbolTableSection):
+                    continue
+                for sym in dynsym.iter_symbols():
+                    if sym["st_shndx"] == "SHN_UNDEF" and sym.name in SHELL_FUNCTIONS:
+                        return True
+        except (OSError, ELFError):
+            continue
+    return False
+
+
+def add_shell(ctx: Context) -> None:
+    """A /bin/sh for programs that run shell commands: Debian's dash (it needs only libc,
+    which the program's closure has)."""
+    if SH in ctx.entries or ctx.program_host is None:
+        return
+    closure = elf.closure(ctx.program_guest, ctx.program_host, roots=ctx.roots)
+    if not imports_shell(sorted(set(closure.objects.values()))):
+        return
+    dash = Path(HOST_DASH)
+    if ctx.image.debian or not dash.is_file():  # a host program may use the host's (Debian's)
+        from engitor.packages import debian
+
+        dash = (debian.dash_root(ctx.log) / "usr/bin/dash").resolve()
+    ctx.add(Entry.file("/usr/bin/dash", source=dash, mode=0o755), "shell")
+    bin_dir = ctx.entries.get("/bin")
+    if bin_dir is not None and stat.S_ISLNK(bin_dir.mode):  # a merged /usr: /bin -> usr/bin
+        ctx.add(Entry.symlink("/usr/bin/sh", "dash"), "shell")
+    else:
+        ctx.add(Entry.symlink(SH, "/usr/bin/dash"), "shell")
+    ctx.log("shell: the program runs shell commands (popen/system): /bin/sh is Debian's dash")
+
+
+def add_file_libraries(ctx: Context) -> None:
+    """`files` that are dynamically linked programs bring their libraries, as the program does."""
+    for path, e in sorted(ctx.entries.items()):
+        if ctx.category.get(path) != "files" or e.source is None or not stat.S_ISREG(e.mode):
+            continue
+        with e.source.open("rb") as f:
+            if f.read(4) != b"\x7fELF":
+                continue
+        closure = elf.closure(path, e.source, roots=ctx.roots)
+        for guest, host in closure.objects.items():
+            if guest not in ctx.entries:
+                ctx.add(Entry.file(guest, source=host.resolve(), mode=0o755), "libraries")
+
+
+def add_users(ctx: Context) -> None:
+    """Every image's user database, the program's user, and the folders made at boot."""
+    from engitor.packages import debian, maintscripts, users
+
+    accounts = debian.base_accounts(ctx.log, from_archive=bool(ctx.image.debian))
+    actions: Actions = ctx.actions or maintscripts.Actions()
+    actions = _with_image_tmpfiles(ctx, actions)
+    accounts = users.add(accounts, actions)
+    for path, (text, mode) in users.render(accounts).items():
+        if path not in ctx.entries:  # the user's own files win
+            ctx.add(Entry.file(path, data=text.encode(), mode=mode), "etc")
+    extra = ctx.init_extra
+    if ctx.image.user:
+        who = users.run_as(accounts, ctx.image.user, where=ctx.where())
+        extra["run_as"] = (who.uid, who.gid, who.groups)
+        extra["bind_below_1024"] = any(p.guest < 1024 for p in ctx.image.ports)
+        if "HOME" not in ctx.image.env and who.home not in ("/nonexistent", ""):
+            ctx.env["HOME"] = who.home
+        ctx.env.setdefault("USER", who.name)
+        ctx.env.setdefault("LOGNAME", who.name)
+    dirs = []
+    for d in actions.dirs:
+        uid, gid = _ids(accounts, d.user, d.group)
+        dirs.append((d.path, d.mode, uid, gid))
+    for u in actions.users:
+        if u.create_home and u.name in accounts.users:
+            a = accounts.users[u.name]
+            dirs.append((a.home, 0o755, a.uid, a.gid))
+    owners = [(path, *_ids(accounts, user, group or user))
+              for path, user, group in actions.owners
+              if user in accounts.users and path not in ("/", "/etc")]
+    extra["dirs"] = tuple(dict.fromkeys(dirs))
+    extra["owners"] = tuple(dict.fromkeys(owners))
+
+
+def _ids(accounts: object, user: str, group: str) -> tuple[int, int]:
+    from engitor.packages.users import Accounts
+
+    assert isinstance(accounts, Accounts)
+    a = accounts.users.get(user)
+    g = accounts.groups.get(group)
+    return (a.uid if a else 0), (g.gid if g else (a.gid if a else 0))
+
+
+def _with_image_tmpfiles(ctx: Context, actions: Actions) -> Actions:
+    """tmpfiles.d files the image itself carries (the user's own, under /etc/tmpfiles.d)."""
+    from engitor.packages import maintscripts
+
+    out = maintscripts.Actions()
+    out.extend(actions)
+    for path in sorted(ctx.entries):
+        e = ctx.entries[path]
+        if os.path.dirname(path) in ("/etc/tmpfiles.d", "/usr/lib/tmpfiles.d") and \
+                path.endswith(".conf") and stat.S_ISREG(e.mode):
+            out.extend(maintscripts.parse_tmpfiles(e.contents().decode(errors="replace")))
+    return out

@@ -1,0 +1,127 @@
+"""QEMU confined: a seccomp sandbox always, and never root.
+
+QEMU parses what the guest sends it (virtio rings, slirp packets): a bug there must not hand
+out the host. So every VM runs under
+`-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny` (no
+fork/exec, so QMP `migrate "exec:…"` runs nothing), and when engitor runs as root QEMU runs as
+the system user `engitor-vm` (ENGITOR_VM_USER names another).
+
+Why engitor drops the privileges and not QEMU's own `-runas`: with elevateprivileges=deny,
+QEMU's seccomp filter is in place before `-runas` calls setuid(), and QEMU 7.2 dies of SIGSYS
+(measured here). libvirt does the same: change user in the child before exec. A second gain:
+the parent-death signal is set after the change of user, so a foreground VM still dies with its
+engitor (the kernel clears it on any uid change).
+
+QEMU then opens nothing in the (0700) home by path: engitor opens the kernel, initrd and
+console and binds the QMP socket, and QEMU gets them as inherited descriptors
+(`/proc/self/fd/N` for the loaders, an fd set for the console, `fd=` for the socket).
+
+The user is created the way Debian's maintainer scripts create daemon users:
+`adduser --system --group --home /nonexistent --no-create-home`: a system uid, its own group,
+no shell, no home; never `nobody`, which other daemons share (Debian policy 9.2.1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import pwd
+import signal
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from engitor.errors import UserError
+from engitor.vm import qemu, sockets
+
+DEFAULT_USER = "engitor-vm"
+PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class Credentials:
+    user: str
+    uid: int
+    gid: int
+
+
+def user_name() -> str:
+    return os.environ.get("ENGITOR_VM_USER") or DEFAULT_USER
+
+
+def vm_credentials() -> Credentials | None:
+    """Whom QEMU runs as: None (unchanged) unless engitor is root."""
+    if os.geteuid() != 0:
+        return None
+    name = user_name()
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        entry = _create_user(name)
+    if entry.pw_uid == 0:
+        raise UserError(f"VM user {name} is root", hint="set ENGITOR_VM_USER to an unprivileged user")
+    return Credentials(name, entry.pw_uid, entry.pw_gid)
+
+
+def _create_user(name: str) -> pwd.struct_passwd:
+    if name != DEFAULT_USER:
+        raise UserError(f"VM user {name} (ENGITOR_VM_USER) does not exist",
+                        hint=f"create it, or unset ENGITOR_VM_USER to use {DEFAULT_USER}")
+    proc = subprocess.run(["adduser", "--system", "--group", "--quiet", "--home", "/nonexistent",
+                           "--no-create-home", "--gecos", "engitor virtual machines", name],
+                          capture_output=True, text=True, check=False)
+    try:
+        return pwd.getpwnam(name)  # also when a concurrent engitor created it first
+    except KeyError:
+        tail = (proc.stderr.strip().splitlines() or ["adduser failed"])[-1]
+        raise UserError(f"cannot create the VM user {name}: {tail}",
+                        hint="create it: adduser --system --group --no-create-home "
+                             f"--home /nonexistent {name}") from None
+
+
+def _pdeathsig() -> None:
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def child_setup(creds: Credentials | None, *, die_with_parent: bool) -> Callable[[], None]:
+    """What runs in the forked child before exec: umask, user, then the parent-death signal
+    (in that order: a uid change clears the parent-death signal)."""
+
+    def setup() -> None:
+        os.umask(0o077)
+        if creds is not None:
+            os.setgroups([])
+            os.setgid(creds.gid)
+            os.setuid(creds.uid)
+        if die_with_parent:
+            _pdeathsig()
+
+    return setup
+
+
+@contextlib.contextmanager
+def handoff(spec: qemu.VMSpec) -> Iterator[tuple[qemu.VMSpec, tuple[int, ...]]]:
+    """`spec` rewritten to use descriptors engitor opened itself, and those descriptors (to
+    pass to QEMU); they are closed in engitor when the block ends (QEMU keeps its copies)."""
+    with contextlib.ExitStack() as stack:
+
+        def opened(path: Path, flags: int, mode: int = 0o600) -> int:
+            fd = os.open(path, flags | os.O_CLOEXEC, mode)
+            stack.callback(os.close, fd)
+            return fd
+
+        kernel = opened(spec.kernel, os.O_RDONLY)
+        initrd = opened(spec.initrd, os.O_RDONLY)
+        console = opened(spec.console, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        fds = [kernel, initrd, console]
+        qmp_fd = None
+        if spec.qmp is not None:
+            qmp_sock = stack.enter_context(sockets.listen(spec.qmp))
+            qmp_fd = qmp_sock.fileno()
+            fds.append(qmp_fd)
+        yield replace(spec, kernel=Path(f"/proc/self/fd/{kernel}"),
+                      initrd=Path(f"/proc/self/fd/{initrd}"), console_fd=console,
+                      qmp_fd=qmp_fd, pidfile=None), tuple(fds)
