@@ -156,7 +156,7 @@ LUA_SETTINGS = [
     ("memory", "{}"), ("cpus", "0"), ("cpus", "'x'"), ("cpus", "1.5"), ("accel", "'warp'"),
     ("accel", "1"), ("kernel", "'./none.deb'"), ("kernel", "5"), ("kernel_args", "'x'"),
     ("modules", "'x'"), ("modules", "{1}"), ("hostname", "{}"),
-    ("workdir", "5"),
+    ("workdir", "5"), ("nameservers", "{'not-an-ip'}"), ("nameservers", "{'1.1.1.1\\nsearch x'}"),
     ("nameservers", "'x'"), ("boot_timeout", "'x'"), ("boot_timeout", "-1"),
     ("stop_timeout", "'x'"), ("progam", "'./exit3'"), ("packages", "{}"), ("package", "5"),
 ]

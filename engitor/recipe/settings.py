@@ -154,6 +154,8 @@ class Size(SType):
 
 @dataclass(frozen=True)
 class StrList(SType):
+    item_check: Callable[[str], str | None] | None = None
+
     def coerce(self, value: Any) -> Any:
         if isinstance(value, str):
             raise SettingTypeError(f"expected a list of strings, got a string (write {{{value!r}}})")
@@ -167,6 +169,8 @@ class StrList(SType):
             out.append(item if isinstance(item, str) else _number_text(item))
             if "\0" in out[-1]:
                 raise SettingTypeError(f"item {i}: strings cannot contain NUL bytes")
+            if self.item_check and (problem := self.item_check(out[-1])):
+                raise SettingTypeError(f"item {i}: {problem}")
         return tuple(out)
 
     def schema(self) -> dict[str, Any]:
@@ -205,6 +209,14 @@ class StrMap(SType):
 def _env_name_problem(key: str) -> str | None:
     if not key or "=" in key:
         return "an environment variable name cannot be empty or contain '='"
+    return None
+
+
+def _address_problem(value: str) -> str | None:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return f"{value!r} is not an IP address (the guest's resolv.conf takes addresses)"
     return None
 
 
@@ -354,7 +366,7 @@ SETTINGS: tuple[Setting, ...] = (
     S("workdir", Str("a guest path"), "/", "Working directory of the program in the guest."),
     S("user", Str("NAME[:GROUP]", optional=True), None,
       "Run the program as this user (and group): 'postgres', 'www-data:www-data', '1000:1000'."),
-    S("nameservers", StrList("list of addresses"), ("10.0.2.3",),
+    S("nameservers", StrList("list of addresses", item_check=_address_problem), ("10.0.2.3",),
       "DNS servers written to the guest's /etc/resolv.conf."),
     S("boot_timeout", Int("seconds", minimum=1), 30,
       "Seconds the VM may take to start the program before the watchdog reports it.",
