@@ -80,6 +80,7 @@ test: test-deps
 
 lint: test-deps
 	$(VENV)/bin/ruff check engitor tests bench
+	$(PY) -m mypy
 
 bench: test-deps
 	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done

@@ -258,6 +258,13 @@ local function list(v, what)
   return out
 end
 
+local function joined(a, b)
+  local out = {}
+  for _, x in ipairs(a) do out[#out + 1] = x end
+  for _, x in ipairs(b) do out[#out + 1] = x end
+  return out
+end
+
 local function defines(v)
   if type(v) ~= "table" then return list(v, "define") end
   local out = list(v, "define")
@@ -301,6 +308,17 @@ return function()
     end
     local spec = {headers = hs, incdir = list(o.incdir, "incdir"), define = defines(o.define),
                   cflags = list(o.cflags, "cflags")}
+    local lib = o.lib
+    -- A profile's name (headers/profiles.toml; no '.' or '/', so never a header file's) stands
+    -- for its headers, flags and libraries; options given add flags and replace lib=.
+    if #hs == 1 and not find(hs[1], "[./]") then
+      local p = call(bridge.profile, hs[1])
+      if p then
+        spec.headers = p.headers
+        spec.define, spec.cflags = joined(p.define, spec.define), joined(p.cflags, spec.cflags)
+        if lib == nil then lib = p.lib end
+      end
+    end
     local key = call(bridge.include, spec)
     local data = state.data[key]
     if not data then
@@ -309,7 +327,7 @@ return function()
     end
     local failed = {}
     declare(data, failed)
-    local libs, names = libraries(o.lib, list(o.libdir, "libdir"))
+    local libs, names = libraries(lib, list(o.libdir, "libdir"))
     return namespace(data, libs, names, failed, suggest)
   end
 

@@ -124,14 +124,9 @@ local function ordered_keys(t)
   return n, rest
 end
 
-local function pretty(value, opts)
-  local depth_limit = opts.depth or 4
-  local item_limit = opts.items or 50
-  local width = opts.width or 80
-  local strlen = opts.strlen or 200
-  local names = opts.names
-
-  -- Pass 1: tables met more than once (within the depth shown) get a number.
+-- Pass 1 of pretty: the tables met more than once (within the depth and items shown) get a
+-- number, so the second meeting prints <table N> (or <cycle N> inside itself).
+local function shared_tables(value, depth_limit, item_limit)
   local seen, ids, count = {}, {}, 0
   local function scan(v, depth)
     if type(v) ~= "table" or depth > depth_limit or own_tostring(v) then return end
@@ -155,6 +150,36 @@ local function pretty(value, opts)
     end
   end
   scan(value, 1)
+  return ids
+end
+
+-- A table's items over several lines: one entry a line, except runs of short array items,
+-- which fill lines up to `width`.
+local function multiline(label, items, packable, indent, width)
+  local inner = indent + 2
+  local lines, line = {}, nil
+  for i, text in ipairs(items) do
+    if packable[i] and line and inner + #line + #text + 2 <= width then
+      line = line .. " " .. text .. ","
+    else
+      if line then lines[#lines + 1] = line end
+      line = text .. ","
+      if not packable[i] then lines[#lines + 1], line = line, nil end
+    end
+  end
+  if line then lines[#lines + 1] = line end
+  local pad = rep(" ", inner)
+  return label .. "{\n" .. pad .. concat(lines, "\n" .. pad) .. "\n" .. rep(" ", indent) .. "}"
+end
+
+local function pretty(value, opts)
+  local depth_limit = opts.depth or 4
+  local item_limit = opts.items or 50
+  local width = opts.width or 80
+  local strlen = opts.strlen or 200
+  local names = opts.names
+
+  local ids = shared_tables(value, depth_limit, item_limit)
 
   local active, done = {}, {}
   local render
@@ -208,20 +233,7 @@ local function pretty(value, opts)
     if not multi and length + #label + 2 <= room then
       return label .. "{" .. concat(items, ", ") .. "}"
     end
-    -- One entry a line, except runs of short array items, which fill lines.
-    local lines, line = {}, nil
-    for i, text in ipairs(items) do
-      if packable[i] and line and inner + #line + #text + 2 <= width then
-        line = line .. " " .. text .. ","
-      else
-        if line then lines[#lines + 1] = line end
-        line = text .. ","
-        if not packable[i] then lines[#lines + 1], line = line, nil end
-      end
-    end
-    if line then lines[#lines + 1] = line end
-    local pad = rep(" ", inner)
-    return label .. "{\n" .. pad .. concat(lines, "\n" .. pad) .. "\n" .. rep(" ", indent) .. "}"
+    return multiline(label, items, packable, indent, width)
   end
 
   if type(value) == "string" and depth_limit > 0 and find(value, "\n", 1, true) then

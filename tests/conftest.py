@@ -49,3 +49,12 @@ def fresh_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel_pkg) -> P
     (h / "cache").symlink_to(home.home() / "cache")
     monkeypatch.setenv("ENGITOR_HOME", str(h))
     return h
+
+
+@pytest.fixture(scope="module")
+def rt(tmp_path_factory: pytest.TempPathFactory):
+    """A Lua runtime for script-scope tests (the C bridge's), with an engitor home of its own."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ENGITOR_HOME", str(tmp_path_factory.mktemp("home")))
+        from engitor.lua.runtime import Runtime
+        yield Runtime()

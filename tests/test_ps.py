@@ -230,7 +230,7 @@ def test_a_vm_whose_shell_was_killed_goes_with_it(recipes):
 
 @pytest.mark.vm
 def test_reap_kills_a_vm_that_outlived_its_owner(recipes):
-    from engitor.image import pipeline
+    from engitor.image import hosttools, pipeline
     from engitor.recipe.lua_front import load_recipe
     from engitor.recipe.model import Accel
     from engitor.vm import runner
@@ -238,7 +238,7 @@ def test_reap_kills_a_vm_that_outlived_its_owner(recipes):
     (web,) = load_recipe(recipes / "web.lua").images
     image = web.with_settings(ports=(), accel=Accel.TCG)
     owner = subprocess.Popen(["sleep", "1"])
-    inst = runner.launch(pipeline.build(image), image, name=f"outlived-{uuid.uuid4().hex[:6]}",
+    inst = runner.launch(pipeline.build(image), image, tools=hosttools, name=f"outlived-{uuid.uuid4().hex[:6]}",
                          owner=owner.pid)
     try:
         assert inst.meta.owner == owner.pid and inst.meta.owner_start == process_start(owner.pid)

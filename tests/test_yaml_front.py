@@ -251,7 +251,7 @@ def test_no_helper_when_nothing_reads_the_environment(tmp_path):
 def test_yaml_1_2_core_schema(tmp_path):
     text = ("program: ./s\nenv: {A: yes, B: off, C: 22:22, D: 2001-12-14, E: 0o17, F: 017, "
             "G: 0x1F, H: ~, I: 1.5}\n")
-    with pytest.raises(Exception, match="env.H: null is not a value here"):
+    with pytest.raises(Exception, match=r"env\.H: null is not a value here"):
         load(tmp_path, text)
     (image,) = load(tmp_path, text.replace(", H: ~", ""))
     assert image.env == {"A": "yes", "B": "off", "C": "22:22", "D": "2001-12-14", "E": "15",

@@ -8,6 +8,7 @@ import argparse
 import json
 import re
 import sys
+from typing import Any
 
 from engitor.errors import UserError
 
@@ -84,7 +85,7 @@ def inspect(args: argparse.Namespace) -> int:
     req = request(args.headers, include_dirs=args.incdir, defines=args.define)
     entries = index(req, everything=args.all)
     sizes, missing, refused = _probe(args, entries)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for e in entries:
         row = {"name": e.name, "kind": e.kind, "detail": e.detail, "where": e.where,
                "api": e.api}

@@ -9,7 +9,7 @@ from pathlib import Path
 from engitor import store
 from engitor.commands import common
 from engitor.errors import UserError
-from engitor.recipe import frontends
+from engitor.recipe import frontends, targets
 from engitor.recipe.model import MiB
 
 DEFAULT_MEMORY = 256 * MiB
@@ -44,7 +44,7 @@ def _image(args: argparse.Namespace) -> tuple[store.StoredImage, int]:
     from engitor.image import pipeline
 
     recipe, selected = common.load(args.target, args)
-    image = pick(common.select(recipe, [selected] if selected else []), recipe.source)
+    image = pick(targets.select(recipe, [selected] if selected else []), recipe.source)
     return pipeline.build(image, log=common.say), image.memory
 
 

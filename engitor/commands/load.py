@@ -12,8 +12,11 @@ from pathlib import Path
 
 from engitor.commands import common, run
 from engitor.packages import recipes
+from engitor.recipe import targets
 from engitor.recipe.model import Image
+from engitor.recipe.names import default_name
 from engitor.recipe.settings import make_image
+from engitor.units import MiB
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -33,12 +36,12 @@ def image_for(args: argparse.Namespace) -> Image:
     """The image `engitor load` builds, flags applied; memory at least what the runtime needs
     unless -m says otherwise."""
     recipe = recipes.find(args.package, Path.cwd())
-    name = args.name or common.default_name(args.package)
+    name = args.name or default_name(args.package)
     table: dict[str, object] = {"package": recipe.name}
     if recipe.memory:
-        table["memory"] = f"{recipe.memory // 2**20}M"
+        table["memory"] = f"{recipe.memory // MiB}M"
     image = make_image(name, table, where="command line", base_dir=Path.cwd())
-    return common.apply(image, common.overrides(args))
+    return targets.apply(image, common.overrides(args))
 
 
 def main(args: argparse.Namespace) -> int:

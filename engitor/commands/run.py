@@ -11,9 +11,10 @@ from pathlib import Path
 from engitor import store
 from engitor.commands import common, stored_run
 from engitor.errors import UserError
-from engitor.image import kernel, pipeline
-from engitor.recipe import frontends
+from engitor.image import hosttools, kernel, pipeline
+from engitor.recipe import frontends, targets
 from engitor.recipe.model import Image
+from engitor.units import mib
 from engitor.vm import limits, qemu, runner
 from engitor.vm.instance import Status
 
@@ -59,7 +60,7 @@ def main(args: argparse.Namespace) -> int:
         image = stored_run.image_for(found, args)
         return boot(image, detach=args.detach, log=log, stored=found, verify=verify)
     recipe, selected = common.load(args.target, args)
-    image = pick(common.select(recipe, [selected] if selected else []), recipe.source)
+    image = pick(targets.select(recipe, [selected] if selected else []), recipe.source)
     return boot(image, detach=args.detach, log=log, verify=verify)
 
 
@@ -87,9 +88,9 @@ def boot(image: Image, *, detach: bool, log: Callable[[str], None],
         from engitor.commands.verify import check
 
         log(f"signature: {check(stored, verify if isinstance(verify, Path) else None)}")
-    log(f"image {image.name} {stored.short} ({stored.size() / 2**20:.1f} MiB) "
+    log(f"image {image.name} {stored.short} ({mib(stored.size())}) "
         f"ready in {time.monotonic() - began:.2f} s")
-    inst = runner.launch(stored, image, detached=detach, log=log)
+    inst = runner.launch(stored, image, detached=detach, log=log, tools=hosttools)
     if detach:
         runner.wait_started(inst)
         print(inst.name)

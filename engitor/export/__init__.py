@@ -24,7 +24,7 @@ from engitor.export.formats import Format
 from engitor.export.secureboot import Signing
 from engitor.image import cpio
 
-__all__ = ["Format", "Signing", "export", "parse_format", "check_output"]
+__all__ = ["Format", "Signing", "check_output", "export", "parse_format"]
 
 
 def parse_format(name: str) -> Format:

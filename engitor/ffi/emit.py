@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+from engitor.luasyntax import KEYWORDS
+
 _SAFE = set(range(0x20, 0x7F)) - {ord('"'), ord("\\")}
 
 
@@ -64,43 +66,57 @@ def macro_value(m: dict) -> str | None:
     return None
 
 
-_LUA_KEYWORDS = set("""and break do else elseif end false for function goto if in local nil not
-or repeat return then true until while""".split())
-
-
 def _key(name: str) -> str:
-    plain = name.isidentifier() and name.isascii() and name not in _LUA_KEYWORDS
+    plain = name.isidentifier() and name.isascii() and name not in KEYWORDS
     return name if plain else f"[{lua_string(name)}]"
 
 
 def lua_data(unit: dict) -> str:
+    """The Lua table lua/c.lua reads: the cdef chunks in order with what guards each, then the
+    names by kind, then the API (the names the requested headers themselves declare)."""
+    api: list[str] = []
     out = ["return {\nheaders = {", ", ".join(lua_string(h) for h in unit["headers"]), "},\n"]
-    out.append("cdef = {\n")
+    out += _chunks(unit["chunks"])
+    out += _functions_and_variables(unit, api)
+    out += _constants(unit, api)
+    out += _types(unit, api)
+    out.append("api = {" + ", ".join(lua_string(n) for n in sorted(set(api))) + "},\n")
+    out.append("}\n")
+    return "".join(out)
+
+
+def _table(name: str, items: list[tuple[str, str]]) -> str:
+    return f"{name} = {{\n" + "".join(f"{_key(k)} = {v},\n" for k, v in items) + "},\n"
+
+
+def _strings(items: list[str]) -> str:
+    return "{" + ", ".join(lua_string(t) for t in items) + "}"
+
+
+def _chunks(chunks: list[dict]) -> list[str]:
+    """cdef (the text of each chunk), where (its file:line), and by chunk index what it
+    declares that a second include must not declare again (tags, constants, typedefs)."""
+    out = ["cdef = {\n"]
     guard, gconst, gtypedef, pragma, where = [], [], [], [], []
-    for i, ch in enumerate(unit["chunks"], 1):
+    for i, ch in enumerate(chunks, 1):
         out.append(lua_string(ch["text"]) + ",\n")
         where.append(lua_string(f'{ch["file"]}:{ch["line"]}'))
         if ch.get("tags"):
-            guard.append(f"[{i}] = {{{', '.join(lua_string(t) for t in ch['tags'])}}}")
+            guard.append(f"[{i}] = {_strings(ch['tags'])}")
         if ch.get("consts"):
-            gconst.append(f"[{i}] = {{{', '.join(lua_string(t) for t in ch['consts'])}}}")
+            gconst.append(f"[{i}] = {_strings(ch['consts'])}")
         if ch.get("pragma"):
             pragma.append(f"[{i}] = true")
         if ch.get("typedefs"):
-            gtypedef.append(f"[{i}] = {{{', '.join(lua_string(t) for t in ch['typedefs'])}}}")
+            gtypedef.append(f"[{i}] = {_strings(ch['typedefs'])}")
     out.append("},\nwhere = {" + ", ".join(where) + "},\n")
-    out.append("guard = {" + ", ".join(guard) + "},\n")
-    out.append("gconst = {" + ", ".join(gconst) + "},\n")
-    out.append("gtypedef = {" + ", ".join(gtypedef) + "},\n")
-    out.append("pragma = {" + ", ".join(pragma) + "},\n")
+    for name, items in (("guard", guard), ("gconst", gconst), ("gtypedef", gtypedef),
+                        ("pragma", pragma)):
+        out.append(f"{name} = {{" + ", ".join(items) + "},\n")
+    return out
 
-    api: list[str] = []
 
-    def table(name: str, items: list[tuple[str, str]]) -> None:
-        out.append(f"{name} = {{\n")
-        out.extend(f"{_key(k)} = {v},\n" for k, v in items)
-        out.append("},\n")
-
+def _functions_and_variables(unit: dict, api: list[str]) -> list[str]:
     funcs, nocall, inline = [], [], []
     for name, f in unit["functions"].items():
         funcs.append((name, lua_string(f"{f['sig']}  -- {f['file']}:{f['line']}")))
@@ -110,12 +126,15 @@ def lua_data(unit: dict) -> str:
             inline.append((name, "true"))
         if f["api"]:
             api.append(name)
-    table("func", funcs)
-    table("nocall", nocall)
-    table("inline", inline)
-    table("var", [(n, lua_string(v["type"])) for n, v in unit["variables"].items()])
     api += [n for n, v in unit["variables"].items() if v["api"]]
+    variables = [(n, lua_string(v["type"])) for n, v in unit["variables"].items()]
+    return [_table("func", funcs), _table("nocall", nocall), _table("inline", inline),
+            _table("var", variables)]
 
+
+def _constants(unit: dict, api: list[str]) -> list[str]:
+    """Enum constants and macros, by what Lua can do with them: a value (const), a cast of a
+    value, an alias of another name, a function-like macro or an expression (shown only)."""
     consts, enumc, casts, alias, fmacro, expr = [], [], [], [], [], []
     for name, e in unit["enums"].items():
         if "value" in e:
@@ -128,6 +147,7 @@ def lua_data(unit: dict) -> str:
         if name in unit["functions"] or name in unit["variables"]:
             continue   # `#define stdin stdin`: the declaration is the better answer
         v = macro_value(m)
+        where = f"  -- {m['file']}:{m['line']}"
         if v is not None:
             consts.append((name, v))
         elif m["kind"] == "cast":
@@ -135,23 +155,18 @@ def lua_data(unit: dict) -> str:
         elif m["kind"] == "alias":
             alias.append((name, lua_string(m["value"])))
         elif m["kind"] == "function":
-            fmacro.append((name, lua_string(f"{name}({', '.join(m['params'])}) {m['body']}"
-                                            f"  -- {m['file']}:{m['line']}")))
+            fmacro.append((name, lua_string(f"{name}({', '.join(m['params'])}) {m['body']}{where}")))
         else:
-            expr.append((name, lua_string(f"{m['body']}  -- {m['file']}:{m['line']}")))
+            expr.append((name, lua_string(f"{m['body']}{where}")))
         if m["api"]:
             api.append(name)
-    table("const", consts)
-    table("enumc", enumc)
-    table("cast", casts)
-    table("alias", alias)
-    table("fmacro", fmacro)
-    table("expr", expr)
-    typedefs = [(n, "true") for n, t in unit["types"].items() if t["kind"] == "typedef"]
-    table("typedef", typedefs)
-    api += [n for n, t in unit["types"].items() if t["api"] and t["kind"] == "typedef"]
-    tags = [(n, "true") for n, t in unit["types"].items() if t["kind"] != "typedef" and t["api"]]
-    table("tags", tags)
-    out.append("api = {" + ", ".join(lua_string(n) for n in sorted(set(api))) + "},\n")
-    out.append("}\n")
-    return "".join(out)
+    return [_table("const", consts), _table("enumc", enumc), _table("cast", casts),
+            _table("alias", alias), _table("fmacro", fmacro), _table("expr", expr)]
+
+
+def _types(unit: dict, api: list[str]) -> list[str]:
+    types = unit["types"]
+    api += [n for n, t in types.items() if t["api"] and t["kind"] == "typedef"]
+    typedefs = [(n, "true") for n, t in types.items() if t["kind"] == "typedef"]
+    tags = [(n, "true") for n, t in types.items() if t["kind"] != "typedef" and t["api"]]
+    return [_table("typedef", typedefs), _table("tags", tags)]

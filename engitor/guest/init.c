@@ -47,7 +47,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CONFIG_PATH "/.engitor/init"
+#include "engitor-init.h" /* the protocol with the host: headers/engitor-init.h */
+
+#define CONFIG_PATH ENGITOR_CONFIG_PATH
 #define MAX_ITEMS 4096
 #define MAX_INPUTS 16
 

@@ -134,8 +134,8 @@ def compress(raw: bytes) -> bytes:
 
 
 def read_archive(raw: bytes) -> list[tuple[str, int, bytes]]:
-    """Parse a newc archive back into (path, mode, contents); for tests and `engitor inspect`."""
-    out = []
+    """Parse a newc archive back into (path, mode, contents), for tests."""
+    out: list[tuple[str, int, bytes]] = []
     off = 0
     while True:
         if raw[off:off + 6] != b"070701":

@@ -5,15 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from engitor import protocol, resources
 from engitor.image import cc
 
 SOURCE = Path(__file__).resolve().parent.parent / "guest" / "init.c"
-CONFIG_PATH = "/.engitor/init"
+CONFIG_PATH = protocol.CONFIG_PATH
 
 
 def binary() -> Path:
-    """The compiled init, building it on first use (cached by source hash)."""
-    return cc.compile_static(SOURCE)
+    """The compiled init, building it on first use (cached by the hash of its sources and the
+    protocol header it includes)."""
+    return cc.compile_static(SOURCE, include_dirs=(resources.headers_dir(),))
 
 
 def escape(value: str) -> str:

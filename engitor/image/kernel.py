@@ -12,15 +12,17 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import subprocess
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from engitor import home, paths
 from engitor.errors import UserError
+from engitor.proc import run
+from engitor.recipe import model
+from engitor.recipe.targets import is_deb_path
 
-DEFAULT_KERNEL = "linux-image-cloud-amd64"
+DEFAULT_KERNEL = model.DEFAULT_KERNEL
 
 
 @dataclass(frozen=True)
@@ -86,17 +88,13 @@ def cached() -> list[Kernel]:
     return out
 
 
-def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(argv, capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        raise UserError(f"{argv[0]} is not installed",
-                        hint="engitor fetches kernels with Debian's apt and dpkg-deb") from None
+TOOLS_HINT = "engitor fetches kernels with Debian's apt and dpkg-deb"
 
 
 def resolve_name(name: str) -> str:
     """A metapackage (linux-image-cloud-amd64) -> the image package it depends on today."""
-    proc = _run(["apt-cache", "depends", "--no-recommends", "--no-suggests", name])
+    proc = run(["apt-cache", "depends", "--no-recommends", "--no-suggests", name],
+               hint=TOOLS_HINT)
     if proc.returncode != 0:
         raise UserError(f"kernel package {name} is unknown to apt",
                         hint="run 'apt-get update', or give a kernel .deb path with --kernel")
@@ -110,7 +108,7 @@ def resolve_name(name: str) -> str:
 
 
 def _deb_field(deb: Path, fieldname: str) -> str:
-    proc = _run(["dpkg-deb", "-f", str(deb), fieldname])
+    proc = run(["dpkg-deb", "-f", str(deb), fieldname], hint=TOOLS_HINT)
     if proc.returncode != 0:
         raise UserError(f"{deb} is not a Debian package ({proc.stderr.strip()})",
                         hint="give a linux-image-*.deb file")
@@ -129,7 +127,7 @@ def unpack(deb: Path) -> Kernel:
     if existing:
         return existing
     with home.atomic_dir(entry) as tmp:
-        proc = _run(["dpkg-deb", "-x", str(deb), str(tmp)])
+        proc = run(["dpkg-deb", "-x", str(deb), str(tmp)], hint=TOOLS_HINT)
         if proc.returncode != 0:
             raise UserError(f"cannot unpack {deb}: {proc.stderr.strip()}", hint="is it complete?")
         paths.unpacked(tmp, f"kernel package {deb.name}")
@@ -152,8 +150,7 @@ def fetch(name: str = DEFAULT_KERNEL) -> Kernel:
     """Resolve `name` with apt, download and unpack it; pins the name to the result."""
     real = resolve_name(name)
     with tempfile.TemporaryDirectory(prefix="engitor-kernel-") as tmp:
-        proc = subprocess.run(["apt-get", "download", real], cwd=tmp, capture_output=True,
-                              text=True, check=False)
+        proc = run(["apt-get", "download", real], cwd=tmp, hint=TOOLS_HINT)
         debs = list(Path(tmp).glob("*.deb"))
         if proc.returncode != 0 or not debs:
             raise UserError(f"cannot download kernel package {real}: "
@@ -164,11 +161,6 @@ def fetch(name: str = DEFAULT_KERNEL) -> Kernel:
     names[name] = names[real] = kernel.root.name
     home.atomic_write(names_file(), json.dumps(names, indent=2, sort_keys=True))
     return kernel
-
-
-def is_deb_path(spec: str) -> bool:
-    """A kernel setting naming a .deb file rather than a package."""
-    return spec.endswith(".deb") or "/" in spec
 
 
 def get(spec: str = DEFAULT_KERNEL, *, base_dir: Path | None = None) -> Kernel:
@@ -189,16 +181,6 @@ def get(spec: str = DEFAULT_KERNEL, *, base_dir: Path | None = None) -> Kernel:
         raise UserError(f"kernel {spec} is not cached and could not be fetched ({e.message})",
                         hint="when online run 'engitor kernel fetch', or offline give a kernel "
                              ".deb with --kernel PATH") from None
-
-
-def remove(kernel: Kernel) -> None:
-    shutil.rmtree(kernel.root)
-
-
-def describe(kernel: Kernel) -> dict[str, str]:
-    d = asdict(kernel)
-    d["root"] = str(kernel.root)
-    return d
 
 
 def pinned(spec: str) -> Kernel | None:

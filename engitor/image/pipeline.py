@@ -26,6 +26,7 @@ from engitor.image import init as guest_init
 from engitor.image.cpio import Entry
 from engitor.recipe import settings
 from engitor.recipe.model import Image
+from engitor.units import mib
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # What the runner attaches (virtio-mmio transport, network, entropy) and what lets a shutdown
@@ -47,6 +48,7 @@ class Context:
     kernel: kernel.Kernel | None = None
     program_guest: str = ""
     program_host: Path | None = None
+    program_info: elf.ElfInfo | None = None
     argv: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     entries: dict[str, Entry] = field(default_factory=dict)
@@ -197,7 +199,7 @@ def resolve_program(ctx: Context) -> None:
         if not host.exists():
             raise UserError(f"program {image.program}: no such file",
                             hint=f"paths are relative to {image.base_dir}", where=ctx.where())
-    elf.read_elf(host, image.program)
+    ctx.program_info = elf.read_elf(host, image.program)  # read once: the closure starts here
     ctx.program_guest, ctx.program_host = guest, host
     ctx.argv = [guest, *image.args]
 
@@ -206,7 +208,7 @@ def add_closure(ctx: Context) -> None:
     assert ctx.program_host is not None
     library_path = [d for d in ctx.image.env.get("LD_LIBRARY_PATH", "").split(":") if d]
     closure = elf.closure(ctx.program_guest, ctx.program_host, roots=ctx.roots,
-                          library_path=library_path)
+                          library_path=library_path, program=ctx.program_info)
     ctx.watched += closure.searched
     ctx.watched += [str(r / "etc" / name) for r in ctx.roots for name in ("ld.so.conf", "ld.so.conf.d")]
     first_copy: dict[Path, str] = {}
@@ -458,7 +460,7 @@ def assemble_and_store(ctx: Context) -> None:
     ctx.stored, ctx.new = store.put(kernel=ctx.kernel.vmlinuz, kernel_sha=ctx.kernel.sha256,
                                     initrd=initrd, cmdline=ctx.cmdline, manifest=manifest)
     store.write_pointer("keys", ctx.input_key, ctx.stored.id)
-    ctx.log(f"built image {ctx.stored.short} ({len(initrd) / 2**20:.1f} MiB initrd)")
+    ctx.log(f"built image {ctx.stored.short} ({mib(len(initrd))} initrd)")
 
 
 def run_after_build(ctx: Context) -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import io
 import json
 import os
 import resource
@@ -197,10 +198,11 @@ def _cpu_seconds(pid: int) -> float:
 
 # -- the child ------------------------------------------------------------------------------------
 
-class _Forward:
+class _Forward(io.TextIOBase):
     """sys.stdout/sys.stderr of the child: what it writes goes to the parent's streams."""
 
     def __init__(self, sock: socket.socket, fd: int):
+        super().__init__()
         self.sock = sock
         self.fd = fd
 
@@ -218,8 +220,8 @@ class _Forward:
 def _serve(sock: socket.socket, base_dir: Path, time_limit: float | None,
            memory_limit: int | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it ends this process
-    sys.stdout = _Forward(sock, 1)  # type: ignore[assignment]
-    sys.stderr = _Forward(sock, 2)  # type: ignore[assignment]
+    sys.stdout = _Forward(sock, 1)
+    sys.stderr = _Forward(sock, 2)
     rt = Runtime(base_dir=base_dir, time_limit=time_limit, memory_limit=memory_limit)
     state: dict[str, Any] = {}
     while True:

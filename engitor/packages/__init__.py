@@ -30,6 +30,7 @@ from engitor.errors import UserError
 from engitor.packages import apt, cache
 from engitor.packages.recipes import PackageRecipe, find
 from engitor.recipe.model import Image
+from engitor.units import MiB, mib
 
 Log = Callable[[str], None]
 
@@ -60,7 +61,7 @@ def prepare(image: Image, *, log: Log = lambda _: None,
     files = cache.files(info.path)
     main = units_of_interest(recipe, units)
     log(f"package {recipe.name}: {', '.join(str(u.deb) for u in main)} "
-        f"({len(units)} Debian packages, {info.bytes / 2**20:.1f} MiB kept"
+        f"({len(units)} Debian packages, {mib(info.bytes)} kept"
         f"{', cached' if from_cache else ''})")
     return Tree(recipe, info.path, merged, files, tuple(units), info, from_cache)
 
@@ -191,7 +192,6 @@ def _merge_image(recipe: PackageRecipe, image: Image, program: str) -> Image:
         dirs=tuple(dict.fromkeys((*image.dirs, *dirs))))
 
 
-MiB = 2**20
 
 
 def min_memory(recipe: PackageRecipe, info: cache.Root) -> int:

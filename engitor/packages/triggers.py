@@ -13,8 +13,9 @@ import os
 import re
 import shutil
 import struct
-import subprocess
 from pathlib import Path
+
+from engitor import proc
 
 CA_SHARE = "usr/share/ca-certificates"
 CA_CERTS = "etc/ssl/certs"
@@ -65,8 +66,8 @@ def _rehash(certs: Path) -> list[str]:
     if openssl is None:
         return []
     # It names, on stderr, the bundle it skips for holding many certificates.
-    proc = subprocess.run([openssl, "rehash", str(certs)], capture_output=True, check=False)
-    if proc.returncode != 0:
+    done = proc.run([openssl, "rehash", str(certs)])
+    if done.returncode != 0:
         return []
     return sorted("/" + CA_CERTS + "/" + name for name in os.listdir(certs)
                   if HASH_LINK.fullmatch(name))

@@ -19,15 +19,15 @@ import re
 import shutil
 import signal
 import socket
-import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engitor import home, paths
+from engitor import home, paths, protocol
 from engitor.errors import UserError
 from engitor.home import pid_alive
+from engitor.proc import STDOUT, Popen, spawn
 from engitor.recipe.model import Port
 from engitor.vm import confine, qemu, sockets
 
@@ -35,7 +35,7 @@ from engitor.vm import confine, qemu, sockets
 # what matters itself, and Python would print those records on stderr.
 logging.getLogger("qemu.qmp").addHandler(logging.NullHandler())
 
-MARKER = "@@engitor:"
+MARKER = protocol.MARKER
 # Kernel lines that are part of every normal boot and power-off on microvm (it has no PCI bus
 # at all); they would only confuse a program's output.
 NOISE = ("PCI: Fatal: No config space access function found", "reboot: Power down",
@@ -94,6 +94,38 @@ class Status:
         return True
 
 
+class ProgramOutput:
+    """The program's own lines among console lines tagged (line, ours): engitor's status lines
+    and known noise go, and so does the blank line the init writes before each status line (so
+    that it starts a fresh line even after unterminated output). Fed in pieces as the console
+    grows; a blank line is held until the next line says whether it was the init's."""
+
+    def __init__(self) -> None:
+        self.blank = False
+
+    def feed(self, lines: list[tuple[str, bool]], final: bool = False) -> list[str]:
+        out = []
+        for line, ours in lines:
+            if ours:
+                self.blank = False
+                continue
+            if self.blank:
+                out.append("")
+            self.blank = line == ""
+            if not self.blank:
+                out.append(line)
+        if final and self.blank:
+            out.append("")
+            self.blank = False
+        return out
+
+
+def program_lines(lines: list[str]) -> list[str]:
+    """A whole console's lines minus ours: what the program printed."""
+    status = Status()
+    return ProgramOutput().feed([(line, status.feed(line)) for line in lines], final=True)
+
+
 class Console:
     """Incremental reader of a console file, line by line."""
 
@@ -146,7 +178,7 @@ class Meta:
 
 
 class Instance:
-    def __init__(self, directory: Path, meta: Meta, proc: subprocess.Popen[bytes] | None = None):
+    def __init__(self, directory: Path, meta: Meta, proc: Popen[bytes] | None = None):
         self.dir = directory
         self.meta = meta
         self.proc = proc
@@ -224,7 +256,7 @@ class Instance:
             return None
         try:
             return str(self.qmp("query-status")["status"])
-        except Exception:  # noqa: BLE001 - a VM going away mid-question has no state
+        except Exception:
             return None
 
     def state(self) -> str:
@@ -344,9 +376,8 @@ def start(spec: qemu.VMSpec, meta: Meta, directory: Path, *, detached: bool) -> 
     # a VM. QEMU runs sandboxed, and not as root (vm/confine.py).
     setup = confine.child_setup(creds, die_with_parent=not detached)
     with confine.handoff(spec) as (given, fds), (directory / "qemu.log").open("wb") as log:
-        proc = subprocess.Popen(qemu.argv(given, binary), stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True,
-                                pass_fds=fds, preexec_fn=setup)
+        proc = spawn(qemu.argv(given, binary), stdout=log, stderr=STDOUT, new_session=True,
+                     pass_fds=fds, preexec_fn=setup)
     meta.pid = proc.pid
     if meta.owner is not None and meta.owner_start is None:
         meta.owner_start = process_start(meta.owner)
@@ -373,3 +404,24 @@ def reap() -> list[str]:
         inst.remove()
         cleaned.append(inst.name)
     return cleaned
+
+
+def row(inst: Instance) -> dict[str, Any]:
+    """What `engitor ps` and the Lua `engitor.ps()` show of an instance."""
+    state = inst.state()
+    m = inst.meta
+    return {"name": m.name, "image": m.image_name, "image_id": m.image[:12], "state": state,
+            "code": inst.exit_code() if state == "exited" else None, "accel": m.accel,
+            "ports": list(m.ports), "pid": m.pid, "owner": m.owner, "started": m.started}
+
+
+def listing(*, show_all: bool = False) -> list[dict[str, Any]]:
+    """The running instances (with `show_all`, also those that ended and were kept), after
+    cleaning up those whose owner died."""
+    reap()
+    out = []
+    for inst in Instance.all():
+        r = row(inst)
+        if r["state"] != "exited" or show_all:
+            out.append(r)
+    return out

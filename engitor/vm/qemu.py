@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engitor.errors import UserError
-from engitor.recipe.model import Accel, MiB, Port
+from engitor.recipe.model import DEFAULT_MEMORY, Accel, MiB, Port
 
 QEMU = "qemu-system-x86_64"
 SANDBOX = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
@@ -24,7 +24,7 @@ class VMSpec:
     initrd: Path
     cmdline: str
     console: Path  # file receiving the serial console
-    memory: int = 256 * MiB
+    memory: int = DEFAULT_MEMORY
     cpus: int = 1
     accel: Accel = Accel.TCG  # resolved: never AUTO here
     ports: tuple[Port, ...] = ()

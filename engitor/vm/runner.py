@@ -17,12 +17,14 @@ from typing import TextIO
 
 from engitor import store
 from engitor.errors import UserError
+from engitor.proc import exit_words
 from engitor.recipe.model import Accel, Image
 from engitor.vm import accel as accel_mod
 from engitor.vm import host, limits, qemu
 from engitor.vm.instance import (
     Instance,
     Meta,
+    ProgramOutput,
     Status,
     check_ports_free,
     qmp_socket,
@@ -51,27 +53,36 @@ class Outcome:
         return EXIT_VM_FAILED
 
 
-def host_cmdline() -> tuple[str, ...]:
+def host_cmdline(tools: host.Tools) -> tuple[str, ...]:
     """Kernel arguments that depend on this host, added at run time (not part of the image).
 
     ENGITOR_TSC_KHZ overrides the measured TSC frequency; 0 passes none (to reproduce the
     calibration hang this avoids, as bench/boot_stress.py --no-tsc does).
     """
     override = os.environ.get("ENGITOR_TSC_KHZ")
-    khz = int(override) if override and override.isdigit() else host.tsc_khz()
+    khz = int(override) if override and override.isdigit() else host.tsc_khz(tools)
     # Under TCG the guest's TSC is the host's constant one; the kernel's clocksource watchdog,
     # comparing it with emulated timer ticks that arrive late, would otherwise mark it unstable
     # and fall back to jiffies (4 ms resolution for the program's clocks).
     return (f"tsc_early_khz={khz}", "tsc=reliable") if khz else ()
 
 
+def preflight(image: Image) -> str:
+    """What a VM for `image` needs before anything is built or started: QEMU (its path is
+    returned) and free host ports. A run refused here has written nothing."""
+    binary = qemu.find_qemu()
+    check_ports_free(image.ports)
+    return binary
+
+
 def launch(stored: store.StoredImage, image: Image, *, detached: bool = False,
            name: str | None = None, log: Callable[[str], None] = lambda _: None,
-           owner: int | None = None) -> Instance:
-    """Start a VM for a built image; `image` supplies the run settings (ports, memory, …)."""
-    check_ports_free(image.ports)
+           owner: int | None = None, tools: host.Tools) -> Instance:
+    """Start a VM for a built image; `image` supplies the run settings (ports, memory, …);
+    `tools` the image-stage parts the host probes need (engitor.image.hosttools)."""
+    check_ports_free(image.ports)  # again: ports may have been taken while the image was built
     limits.before_boot(image, stored.kernel, stored.manifest, qemu.find_qemu())
-    choice = accel_mod.choose(image.accel, stored.kernel)
+    choice = accel_mod.choose(image.accel, stored.kernel, tools)
     log(choice.line())
     vm_name = unique_name(name or image.name)
     directory = run_dir() / vm_name
@@ -80,7 +91,7 @@ def launch(stored: store.StoredImage, image: Image, *, detached: bool = False,
         kernel=stored.kernel, initrd=stored.initrd, cmdline=stored.cmdline,
         console=directory / "console.log", memory=image.memory, cpus=image.cpus,
         accel=choice.accel, ports=image.ports, qmp=qmp_socket(directory), name=vm_name,
-        host_cmdline=host_cmdline() if choice.accel is Accel.TCG else (),
+        host_cmdline=host_cmdline(tools) if choice.accel is Accel.TCG else (),
     )
     meta = Meta(name=vm_name, image=stored.id, image_name=image.name, pid=0,
                 owner=None if detached else (owner or os.getpid()), started=time.time(),
@@ -160,22 +171,13 @@ class _Display:
 
     def __init__(self, out: TextIO | None):
         self.out = out
-        self.blank = False
+        self.program = ProgramOutput()
 
     def __call__(self, lines: list[tuple[str, bool]], final: bool = False) -> None:
         if self.out is None:
             return
-        for line, ours in lines:
-            if ours:
-                self.blank = False
-                continue
-            if self.blank:
-                self.out.write("\n")
-            self.blank = line == ""
-            if not self.blank:
-                self.out.write(line + "\n")
-        if final and self.blank:
-            self.out.write("\n")
+        for line in self.program.feed(lines, final):
+            self.out.write(line + "\n")
         self.out.flush()
 
 
@@ -186,7 +188,7 @@ def _outcome(inst: Instance, forced: str | None) -> Outcome:
         return Outcome(st, "watchdog", f"the VM did not start the program within "
                                        f"{inst.meta.boot_timeout} s", last)
     if st.signal is not None:
-        return Outcome(st, "signaled", f"program killed by {st.signame} (signal {st.signal})")
+        return Outcome(st, "signaled", f"program {exit_words(-st.signal)}")
     if st.code is not None:
         msg = "; ".join(st.errors) if st.errors else \
             (f"program exited with code {st.code}" if st.code else "")

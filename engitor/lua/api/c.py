@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from engitor import LUA_DIR
 from engitor.errors import UserError, did_you_mean
-from engitor.ffi import ensure, library_candidates, lua_data_for, request
+from engitor.ffi import ensure, library_candidates, lua_data_for, profiles, request
 
 _WRAP = "function(f) return function(...) return f(...) end end"
 _STATE_KEY = "engitor.c.state"
@@ -67,12 +67,20 @@ def module(lua):
             found = [p for p in found if any(p.startswith(d.rstrip("/") + "/") for d in dirs)]
         return lua.table_from(p.encode() for p in found)
 
+    def profile(name):
+        found = profiles.get(_text(name))
+        if found is None:
+            return None
+        return lua.table_from({k: lua.table_from(v) if isinstance(v, list) else v
+                               for k, v in found.plain().items()})
+
     def suggest(word, names):
         hint = did_you_mean(_text(word), (_text(n) for n in names.values()))
         return hint.encode() if hint else None
 
     bridge = lua.table_from({"include": guarded(lua, include), "data": guarded(lua, data),
-                             "libs": guarded(lua, libs), "suggest": guarded(lua, suggest)})
+                             "libs": guarded(lua, libs), "suggest": guarded(lua, suggest),
+                             "profile": guarded(lua, profile)})
     # per Lua state (package.loaded is the trusted registry): what c.include declared to this
     # state's FFI, and the data tables of includes, shared by every scope of the state
     loaded = lua.globals().package.loaded

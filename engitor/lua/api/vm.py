@@ -16,7 +16,6 @@ makes them `engitor run -d` instances that outlive the shell.
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import contextlib
 import dataclasses
@@ -31,7 +30,7 @@ from typing import Any
 from engitor import LUA_DIR, __version__
 from engitor.errors import did_you_mean
 from engitor.lua.api import ApiError, Multiple, is_table, table_of, to_python
-from engitor.vm.instance import Console, Instance, Status
+from engitor.vm.instance import Console, Instance, program_lines
 
 # Options of engitor.run/engitor.build besides image settings.
 RUN_OPTIONS = ("name", "image", "detach", "verbose")
@@ -74,24 +73,15 @@ def _options(opts: Any, allowed: tuple[str, ...], what: str) -> dict[str, Any]:
     return out
 
 
-def _cli_args() -> argparse.Namespace:
-    """The flag namespace `commands.common.load` reads, with no flag given."""
-    return argparse.Namespace(port=[], udp=[], arg=None, env=[], files=[], dirs=[], memory=None,
-                              smp=None, accel=None, kernel=None, name=None, config=None,
-                              program_args=[])
-
-
 def load_images(target: Any, opts: dict[str, Any], what: str) -> list[Any]:
     """A target (recipe.lua[:IMAGE], config.yaml, a program path) and options -> the images,
     the options' settings replacing the declared ones (ports too: a script says which)."""
-    from engitor.commands import common
+    from engitor.recipe import targets
     from engitor.recipe.settings import SETTINGS_BY_NAME, SettingTypeError
 
     if not isinstance(target, str) or not target:
         raise ApiError(f"{what}: expected a recipe, config or program path, got {target!r}")
-    recipe, selected = common.load(target, _cli_args())
-    wanted = opts.get("image") or selected
-    images = common.select(recipe, [wanted] if wanted else [])
+    images = targets.images(target, image=opts.get("image"))
     changes: dict[str, Any] = {}
     for key in RUN_SETTINGS:
         if key not in opts:
@@ -126,19 +116,6 @@ def info(inst: Instance) -> dict[str, Any]:
             "pid": m.pid, "detached": m.owner is None, "ports": [_port_info(p) for p in m.ports]}
 
 
-def program_lines(lines: list[str]) -> list[str]:
-    """Console lines minus the guest init's status lines, the blank line it writes before each,
-    and the kernel's usual noise: what the program printed."""
-    status = Status()
-    ours = [status.feed(line) for line in lines]
-    out = []
-    for i, line in enumerate(lines):
-        if ours[i] or (line == "" and i + 1 < len(lines) and ours[i + 1]):
-            continue
-        out.append(line)
-    return out
-
-
 def read_console(inst: Instance) -> list[str]:
     console = Console(inst.console.path)
     console.flush()
@@ -150,7 +127,7 @@ def established(inst: Instance, guest: int) -> bool | None:
     `info usernet`); None when QEMU cannot say."""
     try:
         text = inst.qmp("human-monitor-command", **{"command-line": "info usernet"})
-    except Exception:  # noqa: BLE001 - an old QEMU or a VM going away: no answer
+    except Exception:
         return None
     for line in str(text).splitlines():
         cols = line.split()
@@ -196,7 +173,7 @@ class Machines:
     # -- starting and finding ------------------------------------------------------------------
 
     def run(self, target: Any, opts: Any = None) -> dict[str, Any]:
-        from engitor.image import pipeline
+        from engitor.image import hosttools, pipeline
         from engitor.vm import runner
 
         o = _options(opts, RUN_OPTIONS + RUN_SETTINGS, "engitor.run")
@@ -211,7 +188,7 @@ class Machines:
         stored = pipeline.build(image, log=say)
         detach = bool(o.get("detach"))
         inst = runner.launch(stored, image, detached=detach, name=o.get("name"), log=say,
-                             owner=os.getpid())
+                             owner=os.getpid(), tools=hosttools)
         self.vms[inst.name] = inst
         if not detach:
             self.owned.add(inst.name)
@@ -331,7 +308,7 @@ class Machines:
         inst = self._live(name, "vm:qmp")
         try:
             return inst.qmp(command, **args)
-        except Exception as e:  # noqa: BLE001 - QMP's refusal is the caller's to read
+        except Exception as e:
             raise ApiError(f"QMP {command}: {e}") from None
 
     def vcpus(self, name: str) -> list[dict[str, Any]]:
@@ -360,9 +337,9 @@ class Machines:
     # -- the rest of the toolkit ---------------------------------------------------------------------
 
     def ps(self, show_all: Any = False) -> list[dict[str, Any]]:
-        from engitor.commands.ps import rows
+        from engitor.vm.instance import listing
 
-        return rows(show_all=bool(show_all))
+        return listing(show_all=bool(show_all))
 
     def build(self, target: Any, opts: Any = None) -> Any:
         from engitor.image import pipeline
@@ -425,10 +402,10 @@ class Machines:
         """What a recipe declares, as plain data (functions shown as their location)."""
         if not isinstance(target, str):
             raise ApiError(f"engitor.recipe: expected a path, got {target!r}")
-        from engitor.commands import common
+        from engitor.recipe import targets
         from engitor.recipe.model import setting_fields
 
-        recipe, _ = common.load(target, _cli_args())
+        recipe, _ = targets.load(target)
         images = []
         for image in recipe.images:
             entry: dict[str, Any] = {"name": image.name}
