@@ -18,6 +18,8 @@ APT_RUN += systemd-boot-efi binutils sbsigntool ovmf mtools dosfstools gdisk sys
 # `engitor push` and `deploy libvirt`: skopeo speaks to registries; libvirt's header and library
 # are what the C bridge calls.
 APT_RUN += skopeo libvirt-dev libvirt-clients
+# adduser creates the system user QEMU runs as when engitor is root (vm/confine.py).
+APT_RUN += adduser
 # What the tests bring up inside VMs or compile, and the tools they check with.
 APT_TEST := $(APT_RUN) cpio redis-server redis-tools golang-go zlib1g-dev libsqlite3-dev libexpat1-dev tmux nginx \
             openjdk-17-jdk-headless

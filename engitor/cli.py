@@ -11,7 +11,7 @@ import importlib
 import sys
 from typing import NoReturn
 
-from engitor import __version__, proc
+from engitor import __version__, faults, proc
 from engitor.errors import EXIT_USAGE, UserError
 
 VERBS = (
@@ -88,3 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as e:
+        told = faults.explain(e)  # a full disk or a refused write: one line, not a traceback
+        if told is None or debug:
+            raise
+        print(f"engitor: {told}", file=sys.stderr)
+        return EXIT_USAGE

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engitor import home, paths, reflog
+from engitor import faults, home, paths, reflog
 from engitor.errors import UserError, did_you_mean
 
 # 2: the manifest holds Debian packages, users and run settings (image/record.py); 3: #!
@@ -83,7 +83,14 @@ def put(*, kernel: Path, kernel_sha: str, initrd: bytes, cmdline: str,
     if existing:
         return existing, False
     final = images_dir() / iid
-    with home.atomic_dir(final) as tmp:
+    # The kernel is a hard link (no space) unless it is on another file system; the initrd and
+    # the manifest are written here.
+    needed = len(initrd) + 2**20
+    if kernel.stat().st_dev != images_dir().stat().st_dev:
+        needed += kernel.stat().st_size
+    faults.check_space(images_dir(), needed, f"storing image {iid[:12]} in")
+    with faults.writing(f"storing image {iid[:12]} in", images_dir(), needed), \
+            home.atomic_dir(final) as tmp:
         try:
             os.link(kernel, tmp / "kernel")
         except OSError:

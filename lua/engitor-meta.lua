@@ -30,6 +30,7 @@
 ---@field workdir? string Working directory of the program in the guest.
 ---@field user? string Run the program as this user (and group): 'postgres', 'www-data:www-data', '1000:1000'.
 ---@field nameservers? (string|number)[] DNS servers written to the guest's /etc/resolv.conf.
+---@field network? "auto"|"static"|"dhcp" Guest address: static 10.0.2.15, or from DHCP (then DNS too); auto is static under engitor and DHCP in exported disks.
 ---@field boot_timeout? integer Seconds the VM may take to start the program before the watchdog reports it.
 ---@field stop_timeout? integer Seconds the program gets after SIGTERM before the VM is powered off.
 ---@field before_build? fun(ctx: engitor.BuildContext) Runs before the image is assembled; may write into the staging tree.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 import struct
 import subprocess
 import tempfile
@@ -69,7 +70,10 @@ def snapshot(root: Path) -> dict[str, tuple[int, int, int]]:
         for name in dirnames + filenames:
             path = os.path.join(dirpath, name)
             st_ = os.lstat(path)
-            out[os.path.relpath(path, root)] = (st_.st_mode, st_.st_size, st_.st_mtime_ns)
+            # A folder's own mtime moves when a temporary entry came and went (staging lives
+            # in the home): what matters is that the same entries are there, each unchanged.
+            mtime = 0 if stat.S_ISDIR(st_.st_mode) else st_.st_mtime_ns
+            out[os.path.relpath(path, root)] = (st_.st_mode, st_.st_size, mtime)
     return out
 
 

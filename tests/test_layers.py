@@ -23,10 +23,14 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ffi", ("engitor.ffi",)),                  # headers -> cdef text, pycparser index
     ("lua", ("engitor.lua",)),                  # the sandboxed LuaJIT runtime, fs/log/sh/c
     ("recipe", ("engitor.recipe",)),            # settings table -> model; front ends; targets
-    ("store", ("engitor.store",)),              # content-addressed images
+    ("store", ("engitor.store", "engitor.reflog")),  # images, names and their logs              # content-addressed images
+    # cpio is a plain archive format: Debian packages' trees are laid out as its entries too.
+    ("archive", ("engitor.image.cpio",)),
     ("packages", ("engitor.packages",)),        # Debian packages as runtimes
     ("image", ("engitor.image",)),              # closure, kernel, init, cpio, pipeline
     ("vm", ("engitor.vm",)),                    # QEMU argv, accel probe, instances
+    ("catalog", ("engitor.catalog",)),          # what images hold: inspect, diff, prune, SBOM
+    ("export", ("engitor.export",)),            # disks, UKI, OCI, engines' descriptions
     ("lua-vm", ("engitor.lua.api.vm",)),        # the Lua face of image/ and vm/ (VM objects)
     ("shell", ("engitor.shell",)),              # the REPL over the runtime
     ("commands", ("engitor.commands", "engitor.cli", "engitor.__main__")),

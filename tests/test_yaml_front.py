@@ -141,6 +141,7 @@ hostname: box
 workdir: /srv
 user: "www-data:www-data"
 nameservers: [1.1.1.1]
+network: dhcp
 boot_timeout: 60
 stop_timeout: 3
 """

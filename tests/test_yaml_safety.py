@@ -169,6 +169,7 @@ SETTING_VALUES = {
     "workdir": TEXT,
     "user": st.one_of(st.none(), NONEMPTY),
     "nameservers": st.lists(st.ip_addresses().map(str), max_size=2),
+    "network": st.sampled_from(["auto", "static", "dhcp", "DHCP"]),
     "boot_timeout": st.integers(1, 10 ** 6),
     "stop_timeout": st.integers(0, 10 ** 6),
 }

@@ -8,7 +8,9 @@
  *
  * Configuration comes from /.engitor/init, written by the builder: one "key value" per line,
  * values with "\\" and "\n" escaped. Keys: arg, env, cwd, hostname, module, addr, gateway,
- * stop_timeout, probe; users.c's: uid, gid, groups, bind_below_1024, dir, chown.
+ * stop_timeout, probe; users.c's: uid, gid, groups, bind_below_1024, dir, chown;
+ * network (static or dhcp). An exported image adds /.engitor/deploy in the same form (read
+ * second, so it wins): network, and modalias lines (modalias.c).
  *
  * Status lines start at a fresh line with "@@engitor:" so the host can find them among the
  * program's own output:
@@ -50,6 +52,7 @@
 #include "engitor-init.h" /* the protocol with the host: headers/engitor-init.h */
 
 #define CONFIG_PATH ENGITOR_CONFIG_PATH
+#define DEPLOY_PATH "/.engitor/deploy"
 #define MAX_ITEMS 4096
 #define MAX_INPUTS 16
 
@@ -63,6 +66,7 @@ static const char *cwd = "/";
 static const char *hostname;
 static const char *addr; /* "10.0.2.15/24" */
 static const char *gateway;
+static const char *network = "static"; /* or "dhcp" */
 static int stop_timeout = 10;
 static int probe;
 
@@ -91,6 +95,8 @@ static double uptime(void) {
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+#include "modalias.c"
+
 static char *unescape(char *s) {
 	char *out = s, *in = s;
 	while (*in) {
@@ -108,8 +114,8 @@ static char *unescape(char *s) {
 	return s;
 }
 
-static int read_config(void) {
-	int fd = open(CONFIG_PATH, O_RDONLY | O_CLOEXEC);
+static int read_config(const char *path) {
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	struct stat st;
@@ -149,6 +155,10 @@ static int read_config(void) {
 			addr = value;
 		else if (!strcmp(line, "gateway"))
 			gateway = value;
+		else if (!strcmp(line, "network"))
+			network = value;
+		else if (!strcmp(line, "modalias") && naliases < MAX_ITEMS)
+			aliases[naliases++] = value;
 		else if (!strcmp(line, "stop_timeout"))
 			stop_timeout = atoi(value);
 		else if (!strcmp(line, "probe"))
@@ -235,6 +245,8 @@ static int if_up(int sock, const char *ifname) {
 	return ioctl(sock, SIOCSIFFLAGS, &ifr);
 }
 
+#include "dhcp.c"
+
 static void setup_network(void) {
 	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (sock < 0) {
@@ -243,13 +255,19 @@ static void setup_network(void) {
 	}
 	if (if_up(sock, "lo") < 0)
 		say("@@engitor:warning lo: %s", strerror(errno));
-	if (!addr)
+	int dhcp = !strcmp(network, "dhcp");
+	if (!addr && !dhcp)
 		goto out;
-	/* virtio_net registers eth0 from its probe; give it a moment to appear. */
-	for (int i = 0; i < 400 && !if_nametoindex("eth0"); i++)
+	/* virtio_net registers eth0 from its probe; give it a moment to appear (a cloud NIC on a
+	 * bus the host offers late, as VMBus, longer). */
+	for (int i = 0; i < (dhcp ? 2000 : 400) && !if_nametoindex("eth0"); i++)
 		usleep(5000);
 	if (!if_nametoindex("eth0")) {
 		say("@@engitor:warning eth0 did not appear; no network");
+		goto out;
+	}
+	if (dhcp) {
+		dhcp_configure("eth0");
 		goto out;
 	}
 	char ip[64];
@@ -368,7 +386,7 @@ int main(void) {
 	}
 	setsid();
 	setup_filesystems();
-	if (read_config() < 0) {
+	if (read_config(CONFIG_PATH) < 0) {
 		say("@@engitor:error cannot read %s: %s", CONFIG_PATH, strerror(errno));
 		finish(127 << 8);
 	}
@@ -376,8 +394,10 @@ int main(void) {
 		say("@@engitor:probe ok uptime=%.3f", uptime());
 		power_off();
 	}
+	read_config(DEPLOY_PATH); /* only in exported images */
 	make_owned_dirs();
 	load_modules();
+	load_device_modules();
 	setup_network();
 	if (hostname && sethostname(hostname, strlen(hostname)) < 0)
 		say("@@engitor:warning hostname: %s", strerror(errno));

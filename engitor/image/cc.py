@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,11 +70,11 @@ def compile_static(source: Path, include_dirs: Sequence[Path] = ()) -> Path:
         entry = home.subdir("cache") / "cc" / f"{source.stem}-{key.hexdigest()[:24]}"
         if (entry / source.stem).is_file():
             return entry / source.stem
-        with tempfile.TemporaryDirectory(prefix="engitor-cc-") as tmp:
-            out = Path(tmp) / source.stem
+        with home.scratch("cc") as tmp:
+            out = tmp / source.stem
             flags = list(CFLAGS) + [f"-iquote{d}" for d in include_dirs]
             if cc.musl:
-                include = Path(tmp) / "include"
+                include = tmp / "include"
                 include.mkdir()
                 for name, target in UAPI.items():
                     (include / name).symlink_to(target)

@@ -150,3 +150,13 @@ def read_archive(raw: bytes) -> list[tuple[str, int, bytes]]:
         if name == "TRAILER!!!":
             return out
         out.append(("/" + name, mode, data))
+
+
+def entry_for(guest: str, host: Path) -> Entry:
+    """The entry that copies host path `host` (not following a symlink) to `guest`."""
+    st = host.lstat()
+    if stat.S_ISLNK(st.st_mode):
+        return Entry.symlink(guest, os.readlink(host))
+    if stat.S_ISDIR(st.st_mode):
+        return Entry.directory(guest, stat.S_IMODE(st.st_mode))
+    return Entry.file(guest, source=host, mode=stat.S_IMODE(st.st_mode))

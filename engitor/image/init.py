@@ -40,6 +40,7 @@ class InitConfig:
     bind_below_1024: bool = False  # keep CAP_NET_BIND_SERVICE after dropping root
     dirs: tuple[tuple[str, int, int, int], ...] = ()  # (path, mode, uid, gid) made at boot
     owners: tuple[tuple[str, int, int], ...] = ()  # (path, uid, gid) chowned at boot
+    network: str = "static"  # or "dhcp": the address from a DHCP server
 
     def render(self) -> bytes:
         lines = [f"arg {escape(a)}" for a in self.argv]
@@ -51,6 +52,8 @@ class InitConfig:
             lines.append(f"addr {self.addr}")
         if self.gateway:
             lines.append(f"gateway {self.gateway}")
+        if self.network != "static":
+            lines.append(f"network {self.network}")
         if self.probe:
             lines.append("probe 1")
         if self.run_as is not None:

@@ -12,11 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from engitor import home, paths
+from engitor import faults, home, paths
 from engitor.errors import UserError
 from engitor.proc import run
 from engitor.recipe import model
@@ -129,7 +128,10 @@ def unpack(deb: Path) -> Kernel:
     with home.atomic_dir(entry) as tmp:
         proc = run(["dpkg-deb", "-x", str(deb), str(tmp)], hint=TOOLS_HINT)
         if proc.returncode != 0:
-            raise UserError(f"cannot unpack {deb}: {proc.stderr.strip()}", hint="is it complete?")
+            needed = int(_deb_field(deb, "Installed-Size") or 0) * 1024
+            raise faults.tool_failure(proc.stderr, what=f"unpacking kernel {package} into",
+                                      where=kernels_dir(), needed=needed) or \
+                UserError(f"cannot unpack {deb}: {_last_line(proc.stderr)}", hint="is it complete?")
         paths.unpacked(tmp, f"kernel package {deb.name}")
         vmlinuz = sorted((tmp / "boot").glob("vmlinuz-*")) if (tmp / "boot").is_dir() else []
         if not vmlinuz:
@@ -149,7 +151,7 @@ def unpack(deb: Path) -> Kernel:
 def fetch(name: str = DEFAULT_KERNEL) -> Kernel:
     """Resolve `name` with apt, download and unpack it; pins the name to the result."""
     real = resolve_name(name)
-    with tempfile.TemporaryDirectory(prefix="engitor-kernel-") as tmp:
+    with home.scratch("kernel") as tmp:
         proc = run(["apt-get", "download", real], cwd=tmp, hint=TOOLS_HINT)
         debs = list(Path(tmp).glob("*.deb"))
         if proc.returncode != 0 or not debs:
@@ -161,6 +163,12 @@ def fetch(name: str = DEFAULT_KERNEL) -> Kernel:
     names[name] = names[real] = kernel.root.name
     home.atomic_write(names_file(), json.dumps(names, indent=2, sort_keys=True))
     return kernel
+
+
+def _last_line(text: str) -> str:
+    """A tool's last word: its error, without the lines (one per file for tar) before it."""
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else "no message"
 
 
 def get(spec: str = DEFAULT_KERNEL, *, base_dir: Path | None = None) -> Kernel:

@@ -13,16 +13,15 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from engitor import __version__, paths, reflog, store
+from engitor import __version__, faults, home, paths, reflog, store
 from engitor.errors import UserError
 from engitor.image import cpio, elf, kernel, kmod, quick, record, system
 from engitor.image import init as guest_init
+from engitor.image.context import Context
 from engitor.image.cpio import Entry
 from engitor.recipe import settings
 from engitor.recipe.model import Image
@@ -40,43 +39,9 @@ GUEST_ADDR = "10.0.2.15/24"
 GUEST_GATEWAY = "10.0.2.2"
 
 
-@dataclass
-class Context:
-    image: Image
-    log: Callable[[str], None]
-    roots: list[Path] = field(default_factory=lambda: [Path("/")])
-    kernel: kernel.Kernel | None = None
-    program_guest: str = ""
-    program_host: Path | None = None
-    program_info: elf.ElfInfo | None = None
-    argv: list[str] = field(default_factory=list)
-    env: dict[str, str] = field(default_factory=dict)
-    entries: dict[str, Entry] = field(default_factory=dict)
-    category: dict[str, str] = field(default_factory=dict)  # guest path -> size-report bucket
-    modules: list[kmod.Module] = field(default_factory=list)
-    init_config: guest_init.InitConfig | None = None
-    cmdline: str = ""
-    input_key: str = ""
-    stored: store.StoredImage | None = None
-    new: bool = False
-    staging: Path | None = None
-    watched: list[str] = field(default_factory=list)  # folders/files read besides the entries
-    actions: Any = None  # what the image's Debian packages ask for (users, dirs: system.py)
-    init_extra: dict[str, Any] = field(default_factory=dict)  # more InitConfig fields
-    inputs: dict[str, list[int] | None] = field(default_factory=dict)  # their fingerprints
-    packages: list[dict[str, Any]] = field(default_factory=list)  # Debian packages, for the manifest
-
-    def add(self, entry: Entry, category: str) -> None:
-        self.entries[entry.path] = entry
-        self.category[entry.path] = category
-
-    def where(self) -> str | None:
-        return self.image.where or None
-
-
 def build(image: Image, *, log: Callable[[str], None] = lambda _: None) -> store.StoredImage:
     try:
-        with reflog.building():  # prune waits for no build: it refuses while one runs
+        with faults.writing(f"building image {image.name}", home.home()), reflog.building():
             return _build(Context(image, log))
     except UserError as e:
         # Whatever went wrong is reported at the image's declaration, unless it knows better.
@@ -92,9 +57,8 @@ def _build(ctx: Context) -> store.StoredImage:
         ctx.log(f"unchanged: image {same.short}")
         store.tag(image.name, same)
         return same
-    # The pid in the name tells `engitor prune` whether the build that made it still runs.
-    with tempfile.TemporaryDirectory(prefix=f"engitor-stage-{os.getpid()}-") as staging:
-        ctx.staging = Path(staging) / "root"
+    with home.scratch("stage") as staging:
+        ctx.staging = staging / "root"
         ctx.staging.mkdir()
         run_before_build(ctx)
         expand_generators(ctx)
@@ -147,7 +111,7 @@ def resolve_package(ctx: Context) -> None:
     ctx.packages = record.packages(tree)
     ctx.image = tree.image  # the package's program, args and env merged under the image's
     for guest, host in sorted(tree.files.items()):
-        ctx.add(_entry_for(guest, host), "package")
+        ctx.add(cpio.entry_for(guest, host), "package")
 
 
 def resolve_kernel(ctx: Context) -> None:
@@ -234,22 +198,13 @@ def add_closure(ctx: Context) -> None:
             f"{len(closure.objects) - 1} shared objects")
 
 
-def _entry_for(guest: str, host: Path) -> Entry:
-    st = host.lstat()
-    if stat.S_ISLNK(st.st_mode):
-        return Entry.symlink(guest, os.readlink(host))
-    if stat.S_ISDIR(st.st_mode):
-        return Entry.directory(guest, stat.S_IMODE(st.st_mode))
-    return Entry.file(guest, source=host, mode=stat.S_IMODE(st.st_mode))
-
-
 def _add_tree(ctx: Context, host: Path, guest: str, category: str, tree: Path,
               what: str) -> None:
     """`host` (a file, folder or link in the copied tree `tree`) at `guest`; links are copied as
     links and must point inside the tree (engitor/paths.py, rule 2)."""
     if host.is_symlink():
         paths.tree_link(host, tree, what)
-    ctx.add(_entry_for(guest, host), category)
+    ctx.add(cpio.entry_for(guest, host), category)
     if host.is_dir() and not host.is_symlink():
         for dirpath, dirnames, filenames in os.walk(host):
             ctx.watched.append(dirpath)  # a file added or removed there changes the image
@@ -260,7 +215,7 @@ def _add_tree(ctx: Context, host: Path, guest: str, category: str, tree: Path,
                 child = Path(dirpath) / name
                 if child.is_symlink():
                     paths.tree_link(child, tree, what)
-                ctx.add(_entry_for(child_guest, child), category)
+                ctx.add(cpio.entry_for(child_guest, child), category)
 
 
 def add_files(ctx: Context) -> None:
@@ -333,6 +288,7 @@ def add_init(ctx: Context) -> None:
         gateway=GUEST_GATEWAY,
         stop_timeout=image.stop_timeout,
         **ctx.init_extra,
+        network=image.network.on_microvm(),
     )
     ctx.add(Entry.file("/.engitor/init", data=ctx.init_config.render(), mode=0o600), "init")
     ctx.cmdline = " ".join((*BASE_CMDLINE, *image.kernel_args))
@@ -379,7 +335,7 @@ def add_staged(ctx: Context) -> None:
         dirnames.sort()
         for name in sorted(dirnames) + sorted(filenames):
             host = Path(dirpath) / name
-            ctx.add(_entry_for("/" + str(host.relative_to(ctx.staging)), host), "files")
+            ctx.add(cpio.entry_for("/" + str(host.relative_to(ctx.staging)), host), "files")
 
 
 def _digest(entry: Entry) -> str:
@@ -450,6 +406,7 @@ def assemble_and_store(ctx: Context) -> None:
         "env": ctx.env,
         "workdir": ctx.image.workdir,
         "modules": [m.name for m in ctx.modules],
+        "network": ctx.image.network.value,  # export turns auto into DHCP
         "initrd": {"compression": cpio.COMPRESSION, "uncompressed": len(raw)},
         "sizes": _sizes(ctx),
         "input_key": ctx.input_key,

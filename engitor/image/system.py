@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engitor.errors import UserError
-from engitor.image import elf
+from engitor.image import cpio, elf
 from engitor.image.cpio import Entry
 
 if TYPE_CHECKING:
-    from engitor.image.pipeline import Context
+    from engitor.image.context import Context
     from engitor.packages.maintscripts import Actions
 
 # Imported functions that run a command line through /bin/sh -c.
@@ -42,7 +42,7 @@ def resolve_debian(ctx: Context) -> bool:
     ctx.roots = [tree.root]
     ctx.image = tree.image
     for guest, host in sorted(tree.files.items()):
-        ctx.add(_entry_for(guest, host), "package")
+        ctx.add(cpio.entry_for(guest, host), "package")
     for entry in debian.extra_entries(tree.root, deb.actions):
         ctx.add(entry, "package")
     ctx.actions = deb.actions
@@ -59,12 +59,6 @@ def _resolution_path(name: str) -> Path:
     from engitor.packages import cache
 
     return cache.resolved_path(name)
-
-
-def _entry_for(guest: str, host: Path) -> Entry:
-    from engitor.image.pipeline import _entry_for as entry_for
-
-    return entry_for(guest, host)
 
 
 def imports_shell(paths: list[Path]) -> bool:

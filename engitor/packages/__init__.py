@@ -149,7 +149,14 @@ def unpack_all(paths: dict[apt.Deb, Path]) -> dict[apt.Deb, cache.Unpacked]:
     """Unpack downloaded packages into the cache, one dpkg-deb per core at a time."""
     debs = sorted(paths)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        return dict(zip(debs, pool.map(lambda d: cache.unpack(d, paths[d]), debs), strict=True))
+        futures = {d: pool.submit(cache.unpack, d, paths[d]) for d in debs}
+        try:
+            return {d: futures[d].result() for d in debs}
+        except BaseException:
+            # The first failure (a full disk, say) ends the rest: the others would fail alike.
+            for future in futures.values():
+                future.cancel()
+            raise
 
 
 def _prefetch_hint(recipe: PackageRecipe) -> str:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engitor import home, paths
+from engitor import faults, home, paths
 from engitor.errors import UserError
 from engitor.packages import triggers
 from engitor.packages.apt import APT_HINT, Deb, deb_fields
@@ -86,8 +86,12 @@ def unpack(deb: Deb, path: Path) -> Unpacked:
     with home.atomic_dir(_entry(deb, "archive")) as tmp:
         proc = run(["dpkg-deb", "-x", str(path), str(tmp / "root")], hint=APT_HINT)
         if proc.returncode != 0:
-            raise UserError(f"cannot unpack {path.name}: {proc.stderr.strip()}",
-                            hint=f"remove {path} and fetch again")
+            needed = int(fields.get("Installed-Size") or 0) * 1024
+            lines = proc.stderr.strip().splitlines() or ["no message"]
+            raise faults.tool_failure(proc.stderr, what=f"unpacking {path.name} into",
+                                      where=tmp.parent, needed=needed) or \
+                UserError(f"cannot unpack {path.name}: {lines[-1]}",
+                          hint=f"remove {path} and fetch again")
         relative_symlinks(tmp / "root")
         paths.unpacked(tmp / "root", f"package {path.name}")
         unit = Unpacked(deb, _entry(deb, "archive") / "root",

@@ -1,7 +1,7 @@
 """The one recipe model every front end lowers to; the builder reads nothing else.
 
 Declared (`Image`, what the user wrote, validated and typed) is kept apart from what the build
-resolves (`engitor.image.pipeline.Context`: files found, closure computed, kernel pinned) and
+resolves (`engitor.image.context.Context`: files found, closure computed, kernel pinned) and
 from built (`engitor.store.StoredImage`: hashed and on disk).
 """
 
@@ -27,6 +27,19 @@ class Accel(enum.Enum):
     AUTO = "auto"
     KVM = "kvm"
     TCG = "tcg"
+
+
+class Network(enum.Enum):
+    """How the guest gets its address: `auto` is static on engitor's own microvm (QEMU's user
+    network accepts 10.0.2.15) and DHCP in exported disks (clouds and KubeVirt hand addresses
+    out)."""
+
+    AUTO = "auto"
+    STATIC = "static"
+    DHCP = "dhcp"
+
+    def on_microvm(self) -> str:
+        return "dhcp" if self is Network.DHCP else "static"
 
 
 class Proto(enum.Enum):
@@ -87,6 +100,7 @@ class Image:
     workdir: str = "/"
     user: str | None = None
     nameservers: tuple[str, ...] = DEFAULT_NAMESERVERS
+    network: Network = Network.AUTO
     boot_timeout: int = DEFAULT_BOOT_TIMEOUT
     stop_timeout: int = DEFAULT_STOP_TIMEOUT
     # Not settings: where relative paths resolve, where the image was declared, and hooks.

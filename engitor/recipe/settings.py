@@ -18,7 +18,7 @@ from typing import Any
 
 from engitor.errors import UserError, did_you_mean
 from engitor.recipe import model
-from engitor.recipe.model import Accel, Hook, Image, MiB, Port, Proto
+from engitor.recipe.model import Accel, Hook, Image, MiB, Network, Port, Proto
 
 
 class SettingTypeError(ValueError):
@@ -428,6 +428,11 @@ SETTINGS: tuple[Setting, ...] = (
     S("nameservers", StrList("list of addresses", item_check=_address_problem),
       model.DEFAULT_NAMESERVERS,
       "DNS servers written to the guest's /etc/resolv.conf."),
+    S("network", Choice("auto, static or dhcp", Network), Network.AUTO,
+      "Guest address: static 10.0.2.15, or from DHCP (then DNS too); auto is static under "
+      "engitor and DHCP in exported disks.",
+      flag=flag("--network", metavar="auto|static|dhcp",
+                help="how the guest gets its address (default auto)")),
     S("boot_timeout", Int("seconds", minimum=1), model.DEFAULT_BOOT_TIMEOUT,
       "Seconds the VM may take to start the program before the watchdog reports it.",
       group="run"),

@@ -17,7 +17,7 @@ from pathlib import Path
 from engitor.proc import DEVNULL, PIPE, spawn, tail
 from engitor.recipe.model import Accel
 from engitor.units import MiB
-from engitor.vm import host, qemu
+from engitor.vm import confine, host, qemu
 
 PROBE_DEADLINE = 3.0
 
@@ -42,7 +42,11 @@ def probe_kvm(kernel: Path, tools: host.Tools,
                            memory=128 * MiB, cmdline="console=ttyS0 panic=-1 quiet",
                            name="engitor-kvm-probe")
         start = time.monotonic()
-        proc = spawn(qemu.argv(spec, qemu.find_qemu()), stdout=DEVNULL, stderr=PIPE)
+        # Confined as every VM is (vm/confine.py): sandboxed, and not root.
+        setup = confine.child_setup(confine.vm_credentials(), die_with_parent=True)
+        with confine.handoff(spec) as (given, fds):
+            proc = spawn(qemu.argv(given, qemu.find_qemu()), stdout=DEVNULL, stderr=PIPE,
+                         pass_fds=fds, preexec_fn=setup)
         try:
             while time.monotonic() - start < deadline:
                 if console.exists() and tools.PROBE_MARKER in console.read_bytes():

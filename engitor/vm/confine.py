@@ -18,22 +18,24 @@ console and binds the QMP socket, and QEMU gets them as inherited descriptors
 
 The user is created the way Debian's maintainer scripts create daemon users:
 `adduser --system --group --home /nonexistent --no-create-home`: a system uid, its own group,
-no shell, no home; never `nobody`, which other daemons share (Debian policy 9.2.1).
+no shell, no home; never `nobody`, which other daemons share (Debian policy 9.2.1). Its only
+supplementary group is `kvm` (as Debian's libvirt-qemu user has), so KVM keeps working.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import grp
 import os
 import pwd
 import signal
-import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from engitor.errors import UserError
+from engitor.proc import run
 from engitor.vm import qemu, sockets
 
 DEFAULT_USER = "engitor-vm"
@@ -45,6 +47,7 @@ class Credentials:
     user: str
     uid: int
     gid: int
+    groups: tuple[int, ...] = ()  # supplementary: only kvm, to open /dev/kvm (root:kvm 0660)
 
 
 def user_name() -> str:
@@ -62,16 +65,20 @@ def vm_credentials() -> Credentials | None:
         entry = _create_user(name)
     if entry.pw_uid == 0:
         raise UserError(f"VM user {name} is root", hint="set ENGITOR_VM_USER to an unprivileged user")
-    return Credentials(name, entry.pw_uid, entry.pw_gid)
+    try:
+        groups: tuple[int, ...] = (grp.getgrnam("kvm").gr_gid,)
+    except KeyError:
+        groups = ()
+    return Credentials(name, entry.pw_uid, entry.pw_gid, groups)
 
 
 def _create_user(name: str) -> pwd.struct_passwd:
     if name != DEFAULT_USER:
         raise UserError(f"VM user {name} (ENGITOR_VM_USER) does not exist",
                         hint=f"create it, or unset ENGITOR_VM_USER to use {DEFAULT_USER}")
-    proc = subprocess.run(["adduser", "--system", "--group", "--quiet", "--home", "/nonexistent",
-                           "--no-create-home", "--gecos", "engitor virtual machines", name],
-                          capture_output=True, text=True, check=False)
+    proc = run(["adduser", "--system", "--group", "--quiet", "--home", "/nonexistent",
+                "--no-create-home", "--gecos", "engitor virtual machines", name],
+               hint="apt-get install adduser")
     try:
         return pwd.getpwnam(name)  # also when a concurrent engitor created it first
     except KeyError:
@@ -93,7 +100,7 @@ def child_setup(creds: Credentials | None, *, die_with_parent: bool) -> Callable
     def setup() -> None:
         os.umask(0o077)
         if creds is not None:
-            os.setgroups([])
+            os.setgroups(list(creds.groups))
             os.setgid(creds.gid)
             os.setuid(creds.uid)
         if die_with_parent:
