@@ -20,8 +20,10 @@ APT_RUN += systemd-boot-efi binutils sbsigntool ovmf mtools dosfstools gdisk sys
 APT_RUN += skopeo libvirt-dev libvirt-clients
 # adduser creates the system user QEMU runs as when engitor is root (vm/confine.py).
 APT_RUN += adduser
+# What `engitor kernel build` compiles a kernel from (Debian's source) and with.
+APT_KERNEL := linux-source-6.1 build-essential flex bison bc libelf-dev libssl-dev
 # What the tests bring up inside VMs or compile, and the tools they check with.
-APT_TEST := $(APT_RUN) cpio redis-server redis-tools golang-go zlib1g-dev libsqlite3-dev libexpat1-dev tmux nginx \
+APT_TEST := $(APT_RUN) $(APT_KERNEL) cpio redis-server redis-tools golang-go zlib1g-dev libsqlite3-dev libexpat1-dev tmux nginx \
             openjdk-17-jdk-headless
 # The engines the deploy tests drive: a registry and libvirt.
 APT_TEST += docker-registry libvirt-daemon-system

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,16 @@ TEST_PROGRAMS = Path(__file__).resolve().parent / "programs"
 def kernel_pkg() -> kernel.Kernel:
     """The default Debian kernel, fetched with apt once (cached in the engitor home)."""
     return kernel.get(kernel.DEFAULT_KERNEL)
+
+
+@pytest.fixture(scope="session")
+def minimal_kernel() -> kernel.Kernel:
+    """engitor's minimal kernel (recipes/kernels/minimal.lua): built from Debian's linux-source
+    once, when the engitor home's kernel cache lacks it (minutes on 2 cores), then found there
+    by its source version and config hash."""
+    from engitor.image import kbuild
+
+    return kbuild.build("minimal", log=lambda line: print(f"kernel: {line}", file=sys.stderr))
 
 
 @pytest.fixture(scope="session")

@@ -68,7 +68,7 @@ def test_a_full_home_refuses_to_store_an_image_in_one_line(tmp_path: Path, progr
         one_line(proc, "no space left on device: storing image", f"{path}/images",
                  "needs 45.", "MiB free")
         assert leftovers(path) == []
-        assert not [p for p in (path / "images").iterdir()]
+        assert not list((path / "images").iterdir())
         assert not (path / "tags").exists() or not list((path / "tags").iterdir())
         # The same home still builds what fits.
         small = engitor("build", "-q", str(programs / "exit3"), env=env, cwd=tmp_path, timeout=300)

@@ -19,7 +19,8 @@ PACKAGE = Path(engitor.__file__).parent
 # import its own and lower stages only.
 STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("base", ("engitor", "engitor.errors", "engitor.proc", "engitor.home", "engitor.resources",
-              "engitor.protocol", "engitor.units", "engitor.luasyntax", "engitor.paths")),
+              "engitor.protocol", "engitor.units", "engitor.luasyntax", "engitor.faults",
+              "engitor.kernel_traits", "engitor.paths")),
     ("ffi", ("engitor.ffi",)),                  # headers -> cdef text, pycparser index
     ("lua", ("engitor.lua",)),                  # the sandboxed LuaJIT runtime, fs/log/sh/c
     ("recipe", ("engitor.recipe",)),            # settings table -> model; front ends; targets

@@ -12,11 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
-from engitor import faults, home, paths
-from engitor.errors import UserError
+from engitor import RECIPES_DIR, faults, home, paths
+from engitor.errors import UserError, did_you_mean
+from engitor.kernel_traits import KernelTraits
 from engitor.proc import run
 from engitor.recipe import model
 from engitor.recipe.targets import is_deb_path
@@ -31,6 +33,7 @@ class Kernel:
     sha256: str  # of the .deb
     release: str  # uname -r, the lib/modules/ directory name
     root: Path  # unpacked tree
+    built: dict[str, Any] | None = None  # how `engitor kernel build` made it (None: a .deb)
 
     @property
     def vmlinuz(self) -> Path:
@@ -48,8 +51,23 @@ class Kernel:
     def config(self) -> Path:
         return self.root / "boot" / f"config-{self.release}"
 
+    @property
+    def vmlinux(self) -> Path:
+        """The uncompressed kernel `engitor kernel build` keeps (QEMU boots it through PVH)."""
+        return self.root / "boot" / f"vmlinux-{self.release}"
+
     def describe(self) -> str:
         return f"{self.package} {self.version}"
+
+    def traits(self) -> KernelTraits:
+        """What this kernel can do, from its own config (Debian's .deb ships it in boot/)."""
+        from engitor.image import kconfig
+
+        config = kconfig.values(self.config.read_text()) if self.config.is_file() else {}
+        if not config:
+            return KernelTraits(size=self.vmlinuz.stat().st_size,
+                                init_size=kconfig.bzimage_init_size(self.vmlinuz))
+        return kconfig.traits(config, self.vmlinuz, self.vmlinux if self.built else None)
 
 
 def kernels_dir() -> Path:
@@ -67,14 +85,37 @@ def _names() -> dict[str, str]:
         return {}
 
 
-def _load(entry: Path) -> Kernel | None:
+def load_entry(entry: Path) -> Kernel | None:
     try:
         meta = json.loads((entry / "kernel.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
         return None
+    known = {f.name for f in fields(Kernel)}
+    meta = {k: v for k, v in meta.items() if k in known}
     meta["root"] = entry
     kernel = Kernel(**meta)
     return kernel if kernel.vmlinuz.is_file() else None
+
+
+_load = load_entry
+
+
+def pin(name: str, kernel: Kernel) -> None:
+    """Make `name` mean `kernel` (what `--kernel NAME` and `kernel = NAME` select)."""
+    names = _names()
+    if names.get(name) != kernel.root.name:
+        names[name] = kernel.root.name
+        home.atomic_write(names_file(), json.dumps(names, indent=2, sort_keys=True))
+
+
+def pinned_names() -> dict[str, str]:
+    """Name -> cache entry, for the names that lead to a cached kernel."""
+    return {n: e for n, e in sorted(_names().items()) if _load(kernels_dir() / e)}
+
+
+def buildable() -> set[str]:
+    """Kernels `engitor kernel build NAME` knows (recipes/kernels/NAME.lua)."""
+    return {p.stem for p in (RECIPES_DIR / "kernels").glob("*.lua")}
 
 
 def cached() -> list[Kernel]:
@@ -183,6 +224,17 @@ def get(spec: str = DEFAULT_KERNEL, *, base_dir: Path | None = None) -> Kernel:
         kernel = _load(kernels_dir() / pinned)
         if kernel:
             return kernel
+    if spec in buildable():
+        raise UserError(f"kernel {spec} is not built on this machine",
+                        hint=f"build it once with 'engitor kernel build {spec}' "
+                             "(a few minutes; it is cached)")
+    if not spec.startswith("linux-"):
+        # Not a Debian package name: asking apt would only say it does not know it.
+        close = did_you_mean(spec, [*_names(), *buildable()])
+        raise UserError(f"unknown kernel {spec!r}",
+                        hint=(close + " " if close else "") +
+                        "'engitor kernel list' shows the kernels here; a Debian kernel "
+                        "package (linux-image-…) or a .deb path also works")
     try:
         return fetch(spec)
     except UserError as e:

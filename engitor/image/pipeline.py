@@ -264,6 +264,14 @@ def _add_map(ctx: Context, pattern: str, dest: str) -> None:
 
 def add_modules(ctx: Context) -> None:
     assert ctx.kernel is not None
+    if not ctx.kernel.traits().modules:
+        # Everything such a kernel has is built in, and it could not load a module anyway.
+        if ctx.image.modules:
+            raise UserError(f"kernel {ctx.kernel.package} loads no modules, so modules "
+                            f"{', '.join(ctx.image.modules)} cannot be added",
+                            hint="build the driver into the kernel (=y in its config fragment) "
+                                 "or use a Debian kernel", where=ctx.where())
+        return
     builtin = kmod.builtin(ctx.kernel.modules_dir)
     wanted = [m for m in (*BASE_MODULES, *ctx.image.modules) if kmod.canonical(m) not in builtin]
     ctx.modules = kmod.resolve(ctx.kernel.modules_dir, wanted)
@@ -384,6 +392,7 @@ def assemble_and_store(ctx: Context) -> None:
     assert ctx.kernel is not None and ctx.init_config is not None
     raw = cpio.archive(ctx.entries)
     initrd = cpio.compress(raw)
+    traits = ctx.kernel.traits()
     files = []
     for path in sorted(ctx.entries):
         e = ctx.entries[path]
@@ -399,7 +408,8 @@ def assemble_and_store(ctx: Context) -> None:
         "engitor": __version__,
         "kernel": {"package": ctx.kernel.package, "version": ctx.kernel.version,
                    "sha256": ctx.kernel.sha256, "release": ctx.kernel.release,
-                   "size": ctx.kernel.vmlinuz.stat().st_size},
+                   "size": ctx.kernel.vmlinuz.stat().st_size,
+                   "traits": traits.to_json()},
         "cmdline": ctx.cmdline,
         "program": ctx.program_guest,
         "argv": ctx.argv,
@@ -415,7 +425,8 @@ def assemble_and_store(ctx: Context) -> None:
     manifest.update(record.extras(entries=ctx.entries, files=files, image=ctx.image,
                                   packages_seen=ctx.packages))
     ctx.stored, ctx.new = store.put(kernel=ctx.kernel.vmlinuz, kernel_sha=ctx.kernel.sha256,
-                                    initrd=initrd, cmdline=ctx.cmdline, manifest=manifest)
+                                    initrd=initrd, cmdline=ctx.cmdline, manifest=manifest,
+                                    vmlinux=ctx.kernel.vmlinux if traits.pvh else None)
     store.write_pointer("keys", ctx.input_key, ctx.stored.id)
     ctx.log(f"built image {ctx.stored.short} ({mib(len(initrd))} initrd)")
 

@@ -17,8 +17,9 @@ from typing import TextIO
 
 from engitor import store
 from engitor.errors import UserError
+from engitor.kernel_traits import KernelTraits
 from engitor.proc import exit_words
-from engitor.recipe.model import Accel, Image
+from engitor.recipe.model import Accel, Image, MiB
 from engitor.vm import accel as accel_mod
 from engitor.vm import host, limits, qemu
 from engitor.vm.instance import (
@@ -67,12 +68,26 @@ def host_cmdline(tools: host.Tools) -> tuple[str, ...]:
     return (f"tsc_early_khz={khz}", "tsc=reliable") if khz else ()
 
 
-def preflight(image: Image) -> str:
-    """What a VM for `image` needs before anything is built or started: QEMU (its path is
-    returned) and free host ports. A run refused here has written nothing."""
-    binary = qemu.find_qemu()
-    check_ports_free(image.ports)
-    return binary
+def kernel_tuning(traits: KernelTraits, cpus: int) -> tuple[tuple[str, ...], bool]:
+    """(kernel arguments, keep the 8259 PIC) for a kernel with these traits.
+
+    noapictimer skips the local APIC timer's calibration (~0.1 s under TCG): a kernel that runs
+    one CPU ticks from the PIT instead. pic=off (microvm) suits a kernel that routes interrupts
+    through the IO-APIC. Both measured faster in bench/bench_kernel.py.
+    """
+    args = ("noapictimer",) if traits.usable_cpus(cpus) == 1 and not traits.smp else ()
+    return args, not (traits.io_apic and not traits.modules)
+
+
+def tcg_tb_size(memory: int) -> int:
+    """MiB of TCG translation cache for a guest of `memory` bytes: a quarter of it, 16-256.
+
+    QEMU's default lets the cache grow to 1 GiB, and an idle VM's host memory is mostly its
+    guest RAM plus the translated code it ever ran; a guest given little memory runs little code
+    (the web server on the minimal kernel: bench/bench_kernel.py). When the cache fills, QEMU
+    flushes and translates again: slower, never wrong.
+    """
+    return max(16, min(256, memory // MiB // 4))
 
 
 def launch(stored: store.StoredImage, image: Image, *, detached: bool = False,
@@ -87,11 +102,18 @@ def launch(stored: store.StoredImage, image: Image, *, detached: bool = False,
     vm_name = unique_name(name or image.name)
     directory = run_dir() / vm_name
     directory.mkdir(parents=True)
+    traits = stored.kernel_traits
+    tuning, pic = kernel_tuning(traits, image.cpus)
+    if traits.usable_cpus(image.cpus) < image.cpus:
+        log(f"the kernel uses {traits.usable_cpus(image.cpus)} of the {image.cpus} CPUs "
+            f"(built for {'one' if not traits.smp else traits.max_cpus})")
     spec = qemu.VMSpec(
-        kernel=stored.kernel, initrd=stored.initrd, cmdline=stored.cmdline,
+        kernel=stored.vmlinux if traits.pvh and stored.vmlinux else stored.kernel,
+        initrd=stored.initrd, cmdline=stored.cmdline,
         console=directory / "console.log", memory=image.memory, cpus=image.cpus,
         accel=choice.accel, ports=image.ports, qmp=qmp_socket(directory), name=vm_name,
-        host_cmdline=host_cmdline(tools) if choice.accel is Accel.TCG else (),
+        host_cmdline=tuning + (host_cmdline(tools) if choice.accel is Accel.TCG else ()),
+        pic=pic, tb_size=tcg_tb_size(image.memory) if choice.accel is Accel.TCG else None,
     )
     meta = Meta(name=vm_name, image=stored.id, image_name=image.name, pid=0,
                 owner=None if detached else (owner or os.getpid()), started=time.time(),

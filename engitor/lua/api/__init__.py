@@ -51,6 +51,10 @@ def is_table(value: Any) -> bool:
     return luajit21.lua_type(value) == "table"
 
 
+def is_function(value: Any) -> bool:
+    return luajit21.lua_type(value) == "function"
+
+
 class ApiError(Exception):
     """Raised by an exposed function: becomes a Lua error with this message."""
 
