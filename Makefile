@@ -12,9 +12,9 @@ PYTEST_ARGS ?=
 # runtimes' CA hash links.
 APT_RUN := python3 python3-venv qemu-system-x86 gcc libc6-dev linux-libc-dev musl-tools curl ca-certificates openssl
 # `engitor export`: systemd's EFI stub and objcopy for the UKI, sbsign and OVMF's variable
-# templates for Secure Boot, a GPT disk with a FAT ESP made without mounting, syslinux for BIOS,
+# templates for Secure Boot (faketime: a fixed signing time), a GPT disk with a FAT ESP made without mounting, syslinux for BIOS,
 # qemu-img for the other disk formats.
-APT_RUN += systemd-boot-efi binutils sbsigntool ovmf mtools dosfstools gdisk syslinux syslinux-common qemu-utils
+APT_RUN += systemd-boot-efi binutils sbsigntool faketime ovmf mtools dosfstools gdisk syslinux syslinux-common qemu-utils
 # What the tests bring up inside VMs or compile, and the tools they check with.
 APT_TEST := $(APT_RUN) cpio redis-server redis-tools golang-go zlib1g-dev libsqlite3-dev libexpat1-dev tmux nginx \
             openjdk-17-jdk-headless

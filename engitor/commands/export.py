@@ -21,8 +21,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export an image as a bootable disk or UKI",
                        description="Write an image as a disk that UEFI and BIOS firmware boot "
                                    "(raw, qcow2, vhd, vmdk, gce) or as one EFI binary (uki). "
-                                   "The same image always exports to the same bytes (a "
-                                   "signed UKI aside: its signature carries the time).")
+                                   "The same image always exports to the same bytes.")
     p.add_argument("target", metavar="TARGET",
                    help="an image name or id, or a program, recipe.lua[:IMAGE] or config to build")
     p.add_argument("-f", "--format", required=True, metavar="FORMAT",
