@@ -3,6 +3,7 @@ a stop reported as a stop, --env-file, -q, /dev/stdout and /dev/log."""
 
 from __future__ import annotations
 
+import os
 import select
 import signal
 import socket
@@ -193,7 +194,7 @@ def test_on_failure_restarts_until_its_limit_and_ps_counts_them(programs: Path, 
 
     from support import wait_for
 
-    proc = engitor("run", "-d", "-q", "--accel", "tcg", "--restart", "on-failure:2",
+    proc = engitor("run", "-d", "-q", "--accel", "tcg", "--restart", "on-failure:1",
                    str(programs / "exit3"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     name = proc.stdout.strip()
@@ -201,11 +202,11 @@ def test_on_failure_restarts_until_its_limit_and_ps_counts_them(programs: Path, 
 
     def ended_for_good() -> bool:
         meta = json.loads(record.read_text())
-        return meta["restarts"] == 2 and _gone(meta["supervisor"])
+        return meta["restarts"] == 1 and _gone(meta["supervisor"])
 
-    wait_for(ended_for_good, timeout=300, what="two restarts")
+    wait_for(ended_for_good, timeout=300, what="one restart, then the end")
     row = engitor("ps", "-a", check=True).stdout.splitlines()[1]
-    assert row.split()[:6] == [name, "exit3", "exited", "(3),", "2", "restarts"]
+    assert row.split()[:6] == [name, "exit3", "exited", "(3),", "1", "restart"]
     assert engitor("stop", name, check=True).stdout == f"{name}: had ended (exit code 3)\n"
 
 
@@ -216,3 +217,74 @@ def _gone(pid: int) -> bool:
     except OSError:
         return True
     return stat[stat.rindex(")") + 2] == "Z"
+
+
+@pytest.mark.vm
+def test_a_listener_on_loopback_only_is_pointed_out(programs: Path, tmp_path: Path):
+    proc = subprocess.Popen([sys.executable, "-m", "engitor", "run", "--accel", "tcg",
+                             "-p", f"{free_port()}:8080", str(programs / "forking"), "--",
+                             "8080", "loopback"], cwd=tmp_path, text=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        err = _read_until(proc, "loopback only")
+        proc.send_signal(signal.SIGTERM)
+        err += proc.communicate(timeout=120)[1]
+    finally:
+        proc.kill()
+    assert "listens on port 8080 on loopback only" in err
+    assert "listening on 8080" not in err  # never reachable, so never ready
+    assert proc.returncode == 0
+
+
+@pytest.mark.vm
+def test_detached_run_of_a_program_that_ends_before_listening(programs: Path, tmp_path: Path):
+    proc = engitor("run", "-d", "--accel", "tcg", "-p", f"{free_port()}:8080", "-n", "early",
+                   str(programs / "exit3"), cwd=tmp_path)
+    assert proc.returncode == 3
+    assert "ended before it was ready (exit code 3); see 'engitor logs early" in proc.stderr
+    name = proc.stderr.split("see 'engitor logs ")[1].split("'")[0]
+    assert engitor("stop", name, check=True).stdout == f"{name}: had ended (exit code 3)\n"
+
+
+@pytest.mark.vm
+def test_stop_timeout_bounds_a_program_that_ignores_sigterm(programs: Path, tmp_path: Path):
+    proc = subprocess.Popen([sys.executable, "-m", "engitor", "run", "--accel", "tcg",
+                             "--stop-timeout", "1", "-v", "tmpfs:/data", str(programs / "counter"),
+                             "--", "/data", "stubborn"], cwd=tmp_path, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _read_until(proc, "started in")
+        assert proc.stdout is not None and proc.stdout.readline() == "count=1\n"
+        proc.send_signal(signal.SIGTERM)
+        err = proc.communicate(timeout=120)[1]
+    finally:
+        proc.kill()
+    assert "program ignored SIGTERM for 1s; killed by SIGKILL" in err
+    assert proc.returncode == 128 + signal.SIGKILL
+
+
+@pytest.mark.vm
+def test_always_restarts_a_killed_vm_and_stop_ends_it_for_good(programs: Path, tmp_path: Path,
+                                                               fresh_home: Path):
+    import json
+
+    from support import wait_for
+
+    proc = engitor("run", "-d", "-q", "--accel", "tcg", "--restart", "always", "-v",
+                   "tmpfs:/data", str(programs / "counter"), "--", "/data", "hold", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    name = proc.stdout.strip()
+    record = fresh_home / "run" / name / "instance.json"
+    first = json.loads(record.read_text())
+    os.kill(first["pid"], signal.SIGKILL)  # the VM dies under it: a failure to restart from
+
+    def restarted() -> bool:
+        meta = json.loads(record.read_text())
+        return meta["restarts"] == 1 and meta["pid"] != first["pid"]
+
+    wait_for(restarted, timeout=120, what="a restart")
+    supervisor = json.loads(record.read_text())["supervisor"]
+    stopped = engitor("stop", name, timeout=120)
+    assert stopped.returncode == 0 and stopped.stdout.startswith(f"{name}: stopped")
+    wait_for(lambda: _gone(supervisor), timeout=30, what="the supervisor to end")
+    assert not (fresh_home / "run" / name).exists()

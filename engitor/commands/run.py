@@ -118,7 +118,12 @@ def _events(image: Image, began: float, log: Callable[[str], None]) -> runner.Ev
             "it daemonized; the VM keeps running until they end (a foreground flag, e.g. "
             "nginx -g 'daemon off;' or redis --daemonize no, gives engitor its exit status)")
 
-    return runner.Events(started=started, ready=is_ready, daemonized=daemonized)
+    def loopback(inst: Instance, port: int) -> None:
+        log(f"the program listens on port {port} on loopback only: forwarded connections "
+            f"arrive at the guest's 10.0.2.15 (make it listen on 0.0.0.0)")
+
+    return runner.Events(started=started, ready=is_ready, daemonized=daemonized,
+                         loopback=loopback)
 
 
 def _report(outcome: runner.Outcome, quiet: bool) -> None:
@@ -144,9 +149,10 @@ def detached(inst: Instance, image: Image, began: float, *, log: Callable[[str],
         if not inst.alive() or inst.status.finished:
             inst.poll_console(final=True)
             code = inst.exit_code()
-            raise UserError(f"{inst.name} ended before it was ready"
-                            + (f" (exit code {code})" if code is not None else ""),
-                            hint=f"see 'engitor logs {inst.name}'")
+            common.say(f"{inst.name} ended before it was ready"
+                       + (f" (exit code {code})" if code is not None else "")
+                       + f"; see 'engitor logs {inst.name}'")
+            return code if code else runner.EXIT_VM_FAILED
         if time.monotonic() > deadline:
             log(f"{inst.name} is not listening on its ports after {limit} s; still starting "
                 f"(see 'engitor logs {inst.name}')")

@@ -18,7 +18,7 @@ from typing import TextIO
 from engitor import store
 from engitor.recipe.model import Accel, Image
 from engitor.vm import accel as accel_mod
-from engitor.vm import host, qemu, volumes
+from engitor.vm import host, qemu, ready, volumes
 from engitor.vm.instance import (
     Instance,
     Meta,
@@ -106,10 +106,15 @@ class Events:
     started: Callable[[Instance], None] = lambda _: None
     ready: Callable[[Instance], None] = lambda _: None  # listens on every forwarded TCP port
     daemonized: Callable[[Instance], None] = lambda _: None
+    loopback: Callable[[Instance, int], None] = lambda _, __: None  # unreachable listener
     seen: set[str] = field(default_factory=set)
 
     def check(self, inst: Instance) -> None:
         st = inst.status
+        for port in ready.waited_ports(inst.ports) if inst.listening.addrs else ():
+            if inst.listening.loopback_only(port) and f"loopback{port}" not in self.seen:
+                self.seen.add(f"loopback{port}")
+                self.loopback(inst, port)
         for name, happened in (("started", st.started), ("ready", inst.ready),
                                ("daemonized", st.daemon_left is not None)):
             if happened and name not in self.seen:
@@ -183,6 +188,10 @@ def _outcome(inst: Instance, forced: str | None) -> Outcome:
                                        f"{inst.meta.boot_timeout} s", last)
     if st.graceful_stop:
         return Outcome(st, "stopped", "stopped")
+    ignored = [w for w in st.warnings if "ignored SIGTERM" in w]
+    if st.stopping and ignored and st.signal is not None:
+        # The stop timeout ran out: say why the program died of SIGKILL.
+        return Outcome(st, "signaled", ignored[-1].replace("killing it", "killed by SIGKILL"))
     if st.signal is not None:
         return Outcome(st, "signaled", f"program killed by {st.signame} (signal {st.signal})")
     if st.code is not None:

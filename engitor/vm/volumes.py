@@ -59,15 +59,15 @@ class Attached:
 # ---- making and checking ----------------------------------------------------------------------
 
 
-def _run(argv: list[str], what: str, ok: Callable[[int], bool] = lambda rc: rc == 0
-         ) -> subprocess.CompletedProcess[str]:
+def _run(argv: list[str], what: str, ok: Callable[[int], bool] = lambda rc: rc == 0,
+         hint: str = "the message in parentheses is the tool's") -> subprocess.CompletedProcess[str]:
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=600)
     except FileNotFoundError:
         raise UserError(f"{argv[0]} is not installed", hint="apt-get install e2fsprogs") from None
     if not ok(proc.returncode):
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise UserError(f"{what}: {argv[0]} failed ({tail[0]})", hint="see the message above")
+        raise UserError(f"{what}: {argv[0]} failed ({tail[0]})", hint=hint)
     return proc
 
 
@@ -107,7 +107,8 @@ def is_ext(path: Path) -> bool:
 def check(path: Path, shown: str) -> None:
     """Replay the journal and fix what is safe to fix (`e2fsck -p`), or refuse the disk."""
     _run(["e2fsck", "-p", str(path)], f"checking volume {shown}",
-         ok=lambda rc: rc < E2FSCK_UNFIXED)
+         ok=lambda rc: rc < E2FSCK_UNFIXED,
+         hint=f"it has errors e2fsck -p does not fix alone: run e2fsck {path} and answer it")
 
 
 def seed_from_initrd(initrd: Path, guest: str, into: Path) -> bool:

@@ -1,6 +1,8 @@
 /* Counts its runs in a file on a volume: reads DIR/count, adds one, writes it back with fsync,
- * prints "count=N". With a second argument "hold", keeps running (for lock and kill tests). */
+ * prints "count=N". With a second argument "hold", keeps running (for lock and kill tests);
+ * with "stubborn", keeps running and ignores SIGTERM (for the stop timeout). */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +32,9 @@ int main(int argc, char **argv) {
 	}
 	printf("count=%ld\n", n);
 	fflush(stdout);
-	if (argc > 2 && !strcmp(argv[2], "hold"))
+	if (argc > 2 && !strcmp(argv[2], "stubborn"))
+		signal(SIGTERM, SIG_IGN);
+	if (argc > 2 && (!strcmp(argv[2], "hold") || !strcmp(argv[2], "stubborn")))
 		for (;;)
 			pause();
 	return 0;

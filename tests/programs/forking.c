@@ -1,5 +1,6 @@
 /* A classic daemon: forks, the parent exits 0 at once, the child (in its own session) listens on
- * TCP port argv[1] (default 8080) and answers each connection with "daemon says hi\n".
+ * TCP port argv[1] (default 8080; on 127.0.0.1 only when argv[2] is "loopback") and answers each
+ * connection with "daemon says hi\n".
  * It announces itself through syslog() and through /dev/stdout opened by name. */
 #include <netinet/in.h>
 #include <stdio.h>
@@ -28,6 +29,8 @@ int main(int argc, char **argv) {
 	int one = 1;
 	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port)};
+	if (argc > 2 && !strcmp(argv[2], "loopback"))
+		addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (bind(s, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(s, 16) < 0) {
 		perror("listen");
 		return 1;
