@@ -46,19 +46,25 @@ def ensure_home() -> Path:
     if path in _checked:
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path, what="engitor home", not_dir_hint="set ENGITOR_HOME to a directory",
+                others_hint="set ENGITOR_HOME to a directory of your own")
+    _checked.add(path)
+    return path
+
+
+def private_dir(path: Path, *, what: str, not_dir_hint: str, others_hint: str) -> Path:
+    """`path` created 0700, or checked to be a real directory (not a link) of ours that only
+    we can use; a mode widened by the umask or an older engitor is tightened before any use."""
     with contextlib.suppress(FileExistsError):
         path.mkdir(mode=HOME_MODE)
-    st = path.stat()
+    st = path.lstat()
     if not stat.S_ISDIR(st.st_mode):
-        raise UserError(f"engitor home {path} is not a directory",
-                        hint="set ENGITOR_HOME to a directory")
+        raise UserError(f"{what} {path} is not a directory", hint=not_dir_hint)
     if st.st_uid != os.geteuid():
-        raise UserError(f"engitor home {path} belongs to {owner_name(st.st_uid)}, not to "
-                        f"{owner_name(os.geteuid())}",
-                        hint="set ENGITOR_HOME to a directory of your own")
+        raise UserError(f"{what} {path} belongs to {owner_name(st.st_uid)}, not to "
+                        f"{owner_name(os.geteuid())}", hint=others_hint)
     if stat.S_IMODE(st.st_mode) != HOME_MODE:
-        os.chmod(path, HOME_MODE)  # mkdir's mode went through the umask; an old home was 0755
-    _checked.add(path)
+        os.chmod(path, HOME_MODE)
     return path
 
 

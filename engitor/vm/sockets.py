@@ -15,15 +15,12 @@ import hashlib
 import os
 import shutil
 import socket
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from engitor.errors import UserError
-from engitor.home import owner_name
+from engitor import home
 
 SOCKET_MODE = 0o600
-DIR_MODE = 0o700
 
 
 def candidates() -> list[Path]:
@@ -40,19 +37,10 @@ def candidates() -> list[Path]:
 
 def private_dir(path: Path) -> Path:
     """`path` created 0700, or checked to be a real directory of ours that only we can use."""
-    with contextlib.suppress(FileExistsError):
-        path.mkdir(mode=DIR_MODE)
-    st = path.lstat()
-    if not stat.S_ISDIR(st.st_mode):
-        raise UserError(f"run directory {path} is not a directory",
-                        hint="remove it; engitor makes its own")
-    if st.st_uid != os.geteuid():
-        raise UserError(f"run directory {path} belongs to {owner_name(st.st_uid)}",
-                        hint="another user made it first; remove it, or set XDG_RUNTIME_DIR "
-                             "to a private directory")
-    if stat.S_IMODE(st.st_mode) != DIR_MODE:
-        os.chmod(path, DIR_MODE)  # ours, made under a lax umask: tighten before any use
-    return path
+    return home.private_dir(path, what="run directory",
+                            not_dir_hint="remove it; engitor makes its own",
+                            others_hint="another user made it first; remove it, or set "
+                                        "XDG_RUNTIME_DIR to a private directory")
 
 
 def run_root() -> Path:
