@@ -301,7 +301,11 @@ return function()
     end
     local spec = {headers = hs, incdir = list(o.incdir, "incdir"), define = defines(o.define),
                   cflags = list(o.cflags, "cflags")}
-    local key = call(bridge.include, spec)
+    -- A header with a profile (headers/profiles/) brings its flags, extra headers and
+    -- libraries; a lib= given replaces the profile's.
+    local found = call(bridge.include, spec)
+    local key, lib = found.key, o.lib
+    if lib == nil and #found.lib > 0 then lib = found.lib end
     local data = state.data[key]
     if not data then
       data = call(bridge.data, key)
@@ -309,7 +313,7 @@ return function()
     end
     local failed = {}
     declare(data, failed)
-    local libs, names = libraries(o.lib, list(o.libdir, "libdir"))
+    local libs, names = libraries(lib, list(o.libdir, "libdir"))
     return namespace(data, libs, names, failed, suggest)
   end
 

@@ -5,7 +5,8 @@
 -- functions. Each returns true plus a value, or false plus libvirt's own message, so the caller
 -- words the error for people.
 
-local v = c.include({"libvirt/libvirt.h", "libvirt/virterror.h"}, {lib = "virt"})
+-- Its header profile (headers/profiles/libvirt.toml) brings libvirt/virterror.h and lib "virt".
+local v = c.include("libvirt/libvirt.h")
 
 -- libvirt prints every error to stderr unless a handler is set; the caller reports them once.
 v.virSetErrorFunc(nil, function() end)

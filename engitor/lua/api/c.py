@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from engitor import LUA_DIR
 from engitor.errors import UserError, did_you_mean
-from engitor.ffi import ensure, library_candidates, lua_data_for, request
+from engitor.ffi import ensure, library_candidates, lua_data_for, profiles, request
 
 _WRAP = "function(f) return function(...) return f(...) end end"
 _STATE_KEY = "engitor.c.state"
@@ -52,9 +52,16 @@ def module(lua):
     ffi = lua.require("ffi")
 
     def include(spec):
-        req = request(_strings(spec["headers"]), include_dirs=_strings(spec["incdir"]),
-                      defines=_strings(spec["define"]), cflags=_strings(spec["cflags"]))
-        return ensure(req)
+        """The entry's key, and the libraries of the profiles the headers select."""
+        found = profiles.resolve(_strings(spec["headers"]), _strings(spec["define"]),
+                                 _strings(spec["cflags"]))
+        req = request(found.headers, include_dirs=_strings(spec["incdir"]),
+                      defines=found.define, cflags=found.cflags)
+        try:
+            key = ensure(req)
+        except UserError as e:
+            raise profiles.missing(found, e) from None
+        return lua.table_from({"key": key, "lib": lua.table_from(found.lib)})
 
     def data(key):
         chunk = lua.compile(lua_data_for(_text(key)), name=f"=[C data {_text(key)[:8]}]")
