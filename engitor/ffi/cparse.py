@@ -250,121 +250,150 @@ def _shorten(path: str, dirs: tuple[str, ...]) -> str:
 
 def split(text: str) -> Preprocessed:
     """Cut `cc -E -dD` output into top-level declarations and macro definitions."""
-    chunks: list[Chunk] = []
-    macros: dict[str, MacroDef] = {}
-    builtins: dict[str, MacroDef] = {}
-    stack: list[str] = []          # include stack of file names
-    own_files: set[str] = set()
-    headers: list[str] = []
-    file, line = "<stdin>", 1
-    buf: list[str] = []
-    lines: list[tuple[str, int]] = []
-    held: list[Chunk] = []         # #pragma pack lines met inside the current declaration
-    depth = paren = 0
-    funcdef = False
-
-    def flush():
-        nonlocal buf, lines, funcdef
-        body = "".join(buf).strip()
-        if body and body != ";":
-            f, ln = lines[0] if lines else (file, line)
-            chunks.append(Chunk(body, f, ln, own=f in own_files, is_funcdef=funcdef,
-                                lines=lines))
-        chunks.extend(held)
-        held.clear()
-        buf, lines, funcdef = [], [], False
-
+    splitter = _Splitter()
     for raw in text.split("\n"):
+        splitter.line(raw)
+    splitter.flush()
+    return Preprocessed(chunks=splitter.chunks, macros=splitter.macros, deps=[],
+                        header_paths=splitter.headers, builtins=splitter.builtins)
+
+
+class _Splitter:
+    """The state of one pass over the preprocessor's output, a line at a time."""
+
+    def __init__(self) -> None:
+        self.chunks: list[Chunk] = []
+        self.macros: dict[str, MacroDef] = {}
+        self.builtins: dict[str, MacroDef] = {}
+        self.stack: list[str] = []          # include stack of file names
+        self.own_files: set[str] = set()
+        self.headers: list[str] = []
+        self.file, self.lineno = "<stdin>", 1
+        self.buf: list[str] = []            # the declaration being read
+        self.lines: list[tuple[str, int]] = []
+        self.held: list[Chunk] = []         # #pragma pack lines met inside the declaration
+        self.depth = self.paren = 0
+        self.funcdef = False
+
+    def line(self, raw: str) -> None:
         if raw.startswith("#"):
-            m = _MARKER.match(raw)
-            if m:
-                new_file = m.group(2).replace('\\"', '"').replace("\\\\", "\\")
-                flags = m.group(3).split()
-                if "1" in flags:
-                    parent = stack[-1] if stack else file
-                    stack.append(new_file)
-                    if parent == "<stdin>":
-                        headers.append(new_file)
-                        own_files.add(new_file)
-                    elif parent in own_files and (_PRIVATE_DIRS & set(Path(new_file).parts)
-                                                  or Path(new_file).name == Path(parent).name):
-                        # a header's private parts, or the file an #include_next wrapper reads
-                        own_files.add(new_file)
-                elif "2" in flags:
-                    while stack and stack[-1] != new_file:
-                        stack.pop()
-                    if not stack:
-                        stack.append(new_file)
-                elif stack:
-                    stack[-1] = new_file     # a #line inside the same file, or the main file
-                else:
-                    stack.append(new_file)
-                file, line = new_file, int(m.group(1))
-                continue
-            if raw.startswith("#define"):
-                d = _DEFINE.match(raw)
-                if d:
-                    params = None
-                    if d.group(2) is not None:
-                        params = tuple(p.strip() for p in d.group(2)[1:-1].split(",") if p.strip())
-                    # the compiler's own and -D ones are needed to expand, never listed
-                    into = builtins if file in _SPECIAL_FILES[1:] else macros
-                    into.pop(d.group(1), None)   # definition order = order of last definition
-                    into[d.group(1)] = MacroDef(d.group(1), params, d.group(3).strip(),
-                                                file, line, file in own_files)
-            elif raw.startswith("#pragma pack") or raw.startswith("#pragma  pack"):
-                # Packing changes layouts, so LuaJIT sees every such line in order. LuaJIT
-                # reads them only between declarations; one inside a declaration (gcc does
-                # not repack the members around it either) goes right after it.
-                pragma = Chunk(raw.strip(), file, line, own=file in own_files, pragma=True,
-                               lines=[(file, line)])
-                if depth or paren or "".join(buf).strip():
-                    held.append(pragma)
-                else:
-                    flush()
-                    chunks.append(pragma)
-            elif raw.startswith("#undef"):
-                u = _UNDEF.match(raw)
-                if u:
-                    macros.pop(u.group(1), None)
-                    builtins.pop(u.group(1), None)
-            line += 1
-            continue
-        if file == "<stdin>" and not raw.strip():
-            line += 1
-            continue
+            if self.marker(raw):
+                return
+            self.directive(raw)
+        elif self.file != "<stdin>" or raw.strip():
+            self.code(raw)
+        self.lineno += 1
+
+    def flush(self) -> None:
+        """The declaration read so far becomes a chunk; pragmas held inside it follow it."""
+        body = "".join(self.buf).strip()
+        if body and body != ";":
+            f, ln = self.lines[0] if self.lines else (self.file, self.lineno)
+            self.chunks.append(Chunk(body, f, ln, own=f in self.own_files,
+                                     is_funcdef=self.funcdef, lines=self.lines))
+        self.chunks.extend(self.held)
+        self.held.clear()
+        self.buf, self.lines, self.funcdef = [], [], False
+
+    def marker(self, raw: str) -> bool:
+        """A `# LINE "FILE" FLAGS` line: follow the include stack. False for other lines."""
+        m = _MARKER.match(raw)
+        if not m:
+            return False
+        new_file = m.group(2).replace('\\"', '"').replace("\\\\", "\\")
+        flags = m.group(3).split()
+        stack = self.stack
+        if "1" in flags:
+            self.entered(new_file, stack[-1] if stack else self.file)
+            stack.append(new_file)
+        elif "2" in flags:
+            while stack and stack[-1] != new_file:
+                stack.pop()
+            if not stack:
+                stack.append(new_file)
+        elif stack:
+            stack[-1] = new_file     # a #line inside the same file, or the main file
+        else:
+            stack.append(new_file)
+        self.file, self.lineno = new_file, int(m.group(1))
+        return True
+
+    def entered(self, new_file: str, parent: str) -> None:
+        if parent == "<stdin>":
+            self.headers.append(new_file)
+            self.own_files.add(new_file)
+        elif parent in self.own_files and (_PRIVATE_DIRS & set(Path(new_file).parts)
+                                           or Path(new_file).name == Path(parent).name):
+            # a header's private parts, or the file an #include_next wrapper reads
+            self.own_files.add(new_file)
+
+    def directive(self, raw: str) -> None:
+        if raw.startswith("#define"):
+            self.define(raw)
+        elif raw.startswith(("#pragma pack", "#pragma  pack")):
+            # Packing changes layouts, so LuaJIT sees every such line in order. LuaJIT
+            # reads them only between declarations; one inside a declaration (gcc does
+            # not repack the members around it either) goes right after it.
+            pragma = Chunk(raw.strip(), self.file, self.lineno,
+                           own=self.file in self.own_files, pragma=True,
+                           lines=[(self.file, self.lineno)])
+            if self.depth or self.paren or "".join(self.buf).strip():
+                self.held.append(pragma)
+            else:
+                self.flush()
+                self.chunks.append(pragma)
+        elif raw.startswith("#undef"):
+            u = _UNDEF.match(raw)
+            if u:
+                self.macros.pop(u.group(1), None)
+                self.builtins.pop(u.group(1), None)
+
+    def define(self, raw: str) -> None:
+        d = _DEFINE.match(raw)
+        if not d:
+            return
+        params = None
+        if d.group(2) is not None:
+            params = tuple(p.strip() for p in d.group(2)[1:-1].split(",") if p.strip())
+        # the compiler's own and -D ones are needed to expand, never listed
+        into = self.builtins if self.file in _SPECIAL_FILES[1:] else self.macros
+        into.pop(d.group(1), None)   # definition order = order of last definition
+        into[d.group(1)] = MacroDef(d.group(1), params, d.group(3).strip(), self.file,
+                                    self.lineno, self.file in self.own_files)
+
+    def code(self, raw: str) -> None:
+        """A line of declarations: cut it where a top-level declaration ends."""
         start = 0
         for m in _SCAN.finditer(raw):
-            tok = m.group()
-            end = None
-            if tok == "(":
-                paren += 1
-            elif tok == ")":
-                paren -= 1
-            elif tok == "{":
-                if depth == 0 and paren == 0:
-                    head = strip_for_parser("".join(buf) + raw[start:m.start()]).rstrip()
-                    funcdef = head.endswith(")")
-                depth += 1
-            elif tok == "}":
-                depth -= 1
-                if depth == 0 and funcdef:
-                    end = m.end()
-            elif tok == ";" and depth == 0 and paren == 0:
-                end = m.end()
+            end = self.token(m.group(), raw, start, m)
             if end is not None:   # one source line per chunk line: lines[k] maps line k
-                buf.append(raw[start:end])
-                lines.append((file, line))
+                self.buf.append(raw[start:end])
+                self.lines.append((self.file, self.lineno))
                 start = end
-                flush()
+                self.flush()
         rest = raw[start:]
-        if buf or rest.strip():
-            buf.append(rest + "\n")
-            lines.append((file, line))
-        line += 1
-    flush()
-    return Preprocessed(chunks=chunks, macros=macros, deps=[], header_paths=headers,
-                        builtins=builtins)
+        if self.buf or rest.strip():
+            self.buf.append(rest + "\n")
+            self.lines.append((self.file, self.lineno))
+
+    def token(self, tok: str, raw: str, start: int, m: re.Match[str]) -> int | None:
+        """Track nesting; where the declaration ends at this token, the end's offset."""
+        if tok == "(":
+            self.paren += 1
+        elif tok == ")":
+            self.paren -= 1
+        elif tok == "{":
+            if self.depth == 0 and self.paren == 0:
+                head = strip_for_parser("".join(self.buf) + raw[start:m.start()]).rstrip()
+                self.funcdef = head.endswith(")")
+            self.depth += 1
+        elif tok == "}":
+            self.depth -= 1
+            if self.depth == 0 and self.funcdef:
+                return m.end()
+        elif tok == ";" and self.depth == 0 and self.paren == 0:
+            return m.end()
+        return None
 
 
 def strip_for_parser(text: str) -> str:
