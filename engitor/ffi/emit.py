@@ -73,34 +73,35 @@ def _key(name: str) -> str:
     return name if plain else f"[{lua_string(name)}]"
 
 
-def lua_data(unit: dict) -> str:
-    out = ["return {\nheaders = {", ", ".join(lua_string(h) for h in unit["headers"]), "},\n"]
-    out.append("cdef = {\n")
-    guard, gconst, gtypedef, pragma, where = [], [], [], [], []
-    for i, ch in enumerate(unit["chunks"], 1):
-        out.append(lua_string(ch["text"]) + ",\n")
-        where.append(lua_string(f'{ch["file"]}:{ch["line"]}'))
-        if ch.get("tags"):
-            guard.append(f"[{i}] = {{{', '.join(lua_string(t) for t in ch['tags'])}}}")
-        if ch.get("consts"):
-            gconst.append(f"[{i}] = {{{', '.join(lua_string(t) for t in ch['consts'])}}}")
+Items = list[tuple[str, str]]
+
+
+def _table(name: str, items: Items) -> str:
+    return f"{name} = {{\n" + "".join(f"{_key(k)} = {v},\n" for k, v in items) + "},\n"
+
+
+def _strings(values: list[str]) -> str:
+    return ", ".join(lua_string(v) for v in values)
+
+
+def _chunks(chunks: list[dict]) -> str:
+    """The declarations in order, and per declaration (by index) what lua/c.lua's declare()
+    needs to skip one already declared: tags, constants, typedef names, pragma or not."""
+    where = [lua_string(f'{ch["file"]}:{ch["line"]}') for ch in chunks]
+    marks: dict[str, list[str]] = {"guard": [], "gconst": [], "gtypedef": [], "pragma": []}
+    for i, ch in enumerate(chunks, 1):
+        for table, field in (("guard", "tags"), ("gconst", "consts"), ("gtypedef", "typedefs")):
+            if ch.get(field):
+                marks[table].append(f"[{i}] = {{{_strings(ch[field])}}}")
         if ch.get("pragma"):
-            pragma.append(f"[{i}] = true")
-        if ch.get("typedefs"):
-            gtypedef.append(f"[{i}] = {{{', '.join(lua_string(t) for t in ch['typedefs'])}}}")
-    out.append("},\nwhere = {" + ", ".join(where) + "},\n")
-    out.append("guard = {" + ", ".join(guard) + "},\n")
-    out.append("gconst = {" + ", ".join(gconst) + "},\n")
-    out.append("gtypedef = {" + ", ".join(gtypedef) + "},\n")
-    out.append("pragma = {" + ", ".join(pragma) + "},\n")
+            marks["pragma"].append(f"[{i}] = true")
+    out = ["cdef = {\n", *(lua_string(ch["text"]) + ",\n" for ch in chunks), "},\n"]
+    out.append("where = {" + ", ".join(where) + "},\n")
+    out += [f"{name} = {{{', '.join(items)}}},\n" for name, items in marks.items()]
+    return "".join(out)
 
-    api: list[str] = []
 
-    def table(name: str, items: list[tuple[str, str]]) -> None:
-        out.append(f"{name} = {{\n")
-        out.extend(f"{_key(k)} = {v},\n" for k, v in items)
-        out.append("},\n")
-
+def _functions(unit: dict) -> str:
     funcs, nocall, inline = [], [], []
     for name, f in unit["functions"].items():
         funcs.append((name, lua_string(f"{f['sig']}  -- {f['file']}:{f['line']}")))
@@ -108,50 +109,60 @@ def lua_data(unit: dict) -> str:
             nocall.append((name, lua_string(f["nocall"])))
         if f.get("inline"):
             inline.append((name, "true"))
-        if f["api"]:
-            api.append(name)
-    table("func", funcs)
-    table("nocall", nocall)
-    table("inline", inline)
-    table("var", [(n, lua_string(v["type"])) for n, v in unit["variables"].items()])
-    api += [n for n, v in unit["variables"].items() if v["api"]]
+    variables = [(n, lua_string(v["type"])) for n, v in unit["variables"].items()]
+    return (_table("func", funcs) + _table("nocall", nocall) + _table("inline", inline)
+            + _table("var", variables))
 
-    consts, enumc, casts, alias, fmacro, expr = [], [], [], [], [], []
-    for name, e in unit["enums"].items():
-        if "value" in e:
-            consts.append((name, lua_int(e["value"])))
-        else:
-            enumc.append((name, "true"))
-        if e["api"]:
-            api.append(name)
+
+def _macros(unit: dict) -> dict[str, Items]:
+    """Macros by what the namespace does with them: a value, a cast, an alias, an error."""
+    out: dict[str, Items] = {"const": [], "cast": [], "alias": [], "fmacro": [], "expr": []}
     for name, m in unit["macros"].items():
         if name in unit["functions"] or name in unit["variables"]:
             continue   # `#define stdin stdin`: the declaration is the better answer
         v = macro_value(m)
         if v is not None:
-            consts.append((name, v))
+            out["const"].append((name, v))
         elif m["kind"] == "cast":
-            casts.append((name, f"{{{lua_string(m['ctype'])}, {lua_int(m['value'])}}}"))
+            out["cast"].append((name, f"{{{lua_string(m['ctype'])}, {lua_int(m['value'])}}}"))
         elif m["kind"] == "alias":
-            alias.append((name, lua_string(m["value"])))
+            out["alias"].append((name, lua_string(m["value"])))
         elif m["kind"] == "function":
-            fmacro.append((name, lua_string(f"{name}({', '.join(m['params'])}) {m['body']}"
-                                            f"  -- {m['file']}:{m['line']}")))
+            out["fmacro"].append((name, lua_string(f"{name}({', '.join(m['params'])}) "
+                                                   f"{m['body']}  -- {m['file']}:{m['line']}")))
         else:
-            expr.append((name, lua_string(f"{m['body']}  -- {m['file']}:{m['line']}")))
-        if m["api"]:
-            api.append(name)
-    table("const", consts)
-    table("enumc", enumc)
-    table("cast", casts)
-    table("alias", alias)
-    table("fmacro", fmacro)
-    table("expr", expr)
-    typedefs = [(n, "true") for n, t in unit["types"].items() if t["kind"] == "typedef"]
-    table("typedef", typedefs)
-    api += [n for n, t in unit["types"].items() if t["api"] and t["kind"] == "typedef"]
-    tags = [(n, "true") for n, t in unit["types"].items() if t["kind"] != "typedef" and t["api"]]
-    table("tags", tags)
-    out.append("api = {" + ", ".join(lua_string(n) for n in sorted(set(api))) + "},\n")
-    out.append("}\n")
-    return "".join(out)
+            out["expr"].append((name, lua_string(f"{m['body']}  -- {m['file']}:{m['line']}")))
+    return out
+
+
+def _constants(unit: dict) -> str:
+    enums = unit["enums"].items()
+    macros = _macros(unit)
+    consts = [(n, lua_int(e["value"])) for n, e in enums if "value" in e] + macros["const"]
+    enumc = [(n, "true") for n, e in enums if "value" not in e]
+    return (_table("const", consts) + _table("enumc", enumc)
+            + "".join(_table(k, macros[k]) for k in ("cast", "alias", "fmacro", "expr")))
+
+
+def _types(unit: dict) -> str:
+    types = unit["types"].items()
+    return (_table("typedef", [(n, "true") for n, t in types if t["kind"] == "typedef"])
+            + _table("tags", [(n, "true") for n, t in types
+                              if t["kind"] != "typedef" and t["api"]]))
+
+
+def _api(unit: dict) -> list[str]:
+    """The requested headers' own names, sorted: what completion and c.info list."""
+    names = [n for kind in ("functions", "variables", "enums") for n, e in unit[kind].items()
+             if e["api"]]
+    names += [n for n, m in unit["macros"].items() if m["api"]
+              and n not in unit["functions"] and n not in unit["variables"]]
+    names += [n for n, t in unit["types"].items() if t["api"] and t["kind"] == "typedef"]
+    return sorted(set(names))
+
+
+def lua_data(unit: dict) -> str:
+    return "".join([
+        "return {\nheaders = {", _strings(unit["headers"]), "},\n",
+        _chunks(unit["chunks"]), _functions(unit), _constants(unit), _types(unit),
+        "api = {" + _strings(_api(unit)) + "},\n", "}\n"])
