@@ -150,3 +150,18 @@ def test_lua_libvirt_module_loads_with_the_profile(rt, tmp_path):
     module = rt.eval((LUA_DIR / "libvirt.lua").read_text(), env, "libvirt.lua")[0]
     ok, message = module.ping(f"qemu+unix:///system?socket={tmp_path}/none")
     assert ok is False and "cannot connect" in str(message) and "none" in str(message)
+
+
+def test_lua_libvirt_module_against_libvirts_test_driver(rt):
+    # test:///default is libvirt's own in-process driver with one running domain, "test"
+    from engitor import LUA_DIR
+    module = rt.eval((LUA_DIR / "libvirt.lua").read_text(), rt.script_env(), "libvirt.lua")[0]
+    uri = "test:///default"
+    assert tuple(module.state(uri, "test")) == (True, "running")
+    assert tuple(module.state(uri, "nope")) == (True, False)
+    assert tuple(module.shutdown(uri, "test")) == (True, True)
+    assert tuple(module.remove(uri, "nope")) == (True, False)
+    # the test driver refuses the NVRAM flag: libvirt's own message arrives (it is read before
+    # the domain is freed, which would reset it to "no error")
+    ok, message = module.remove(uri, "test")
+    assert ok is False and message.startswith("undefining test: unsupported flags")
