@@ -47,82 +47,82 @@ local function snapshot(value, seen, depth, path)
   return out
 end
 
--- A new declaration context: returns the functions the description scope gets, and the list
--- the declarations go to.
+-- Record one declaration into `context` ({decls = {...}, open = bool}). `level` is the stack
+-- level of the recipe's call, seen from here. `kind` is what is declared: "image" (recipes) or
+-- "package" (runtime package recipes, packages/NAME.lua).
+local function declare(context, kind, name, settings, level)
+  if not context.open then
+    error(string_format("%s() declares %ss while the recipe is read; it cannot be called from "
+                        .. "a hook", kind, kind), level)
+  end
+  if type(name) ~= "string" then
+    error(string_format("%s: expected a name (a string), got a %s; write %s \"%s\" { … }",
+                        kind, type(name), kind, kind == "image" and "web" or "python3"), level)
+  end
+  if type(settings) ~= "table" then
+    error(string_format("%s %q: expected a table of settings, got a %s; write %s %q { … }",
+                        kind, name, type(settings), kind, name), level)
+  end
+  local info = getinfo(level, "Sl")
+  local ok, copy = pcall(snapshot, settings, {}, 0, "")
+  if not ok then error(string_format("%s %q: %s", kind, name, tostring(copy)), level) end
+  local decls = context.decls
+  decls[#decls + 1] = { name = name, settings = copy, source = info.source,
+                        line = info.currentline, kind = kind }
+end
+
+-- `image` or `package` in its three spellings. Never tail-call declare(): a tail call would
+-- drop the recipe's frame from the stack.
+local function declarer(context, kind)
+  return function(a, b)
+    if type(a) == "table" and b == nil then
+      local name = rawget(a, "name")
+      if name == nil then
+        error(string_format("%s { … }: the table needs a name = \"…\" (or write %s \"%s\" { … })",
+                            kind, kind, kind == "image" and "web" or "python3"), 2)
+      end
+      local settings = {}
+      for k, v in next, a do
+        if k ~= "name" then settings[k] = v end
+      end
+      declare(context, kind, name, settings, 3)
+      return nil
+    end
+    if b ~= nil or type(a) ~= "string" then
+      declare(context, kind, a, b, 3)
+      return nil
+    end
+    return function(settings)
+      declare(context, kind, a, settings, 3)
+      return nil
+    end
+  end
+end
+
+-- merge(a, b, …): a new table with the keys of every argument, later ones winning. Sharing
+-- settings between images: image "api" (merge(common, { ports = {8081} })).
+local function merge(...)
+  local out = {}
+  for i = 1, select("#", ...) do
+    local t = select(i, ...)
+    if t ~= nil then
+      if type(t) ~= "table" then
+        error(string_format("merge: argument %d is a %s, expected a table", i, type(t)), 2)
+      end
+      for k, v in next, t do out[k] = v end
+    end
+  end
+  return out
+end
+
+-- A new declaration context: returns the functions the description scope gets, the list the
+-- declarations go to, and a function that closes the context (hooks run after it).
 function M.new()
-  local decls = {}
-  local open = true
-
-  -- `level` is the stack level of the recipe's call, seen from here. `kind` is what is
-  -- declared: "image" (recipes) or "package" (runtime package recipes, packages/NAME.lua).
-  local function declare(kind, name, settings, level)
-    if not open then
-      error(string_format("%s() declares %ss while the recipe is read; it cannot be called from "
-                          .. "a hook", kind, kind), level)
-    end
-    if type(name) ~= "string" then
-      error(string_format("%s: expected a name (a string), got a %s; write %s \"%s\" { … }",
-                          kind, type(name), kind, kind == "image" and "web" or "python3"), level)
-    end
-    if type(settings) ~= "table" then
-      error(string_format("%s %q: expected a table of settings, got a %s; write %s %q { … }",
-                          kind, name, type(settings), kind, name), level)
-    end
-    local info = getinfo(level, "Sl")
-    local ok, copy = pcall(snapshot, settings, {}, 0, "")
-    if not ok then error(string_format("%s %q: %s", kind, name, tostring(copy)), level) end
-    decls[#decls + 1] = { name = name, settings = copy, source = info.source,
-                          line = info.currentline, kind = kind }
-  end
-
-  -- Never tail-call declare(): a tail call would drop the recipe's frame from the stack.
-  local function declarer(kind)
-    return function(a, b)
-      if type(a) == "table" and b == nil then
-        local name = rawget(a, "name")
-        if name == nil then
-          error(string_format("%s { … }: the table needs a name = \"…\" (or write %s \"%s\" { … })",
-                              kind, kind, kind == "image" and "web" or "python3"), 2)
-        end
-        local settings = {}
-        for k, v in next, a do
-          if k ~= "name" then settings[k] = v end
-        end
-        declare(kind, name, settings, 3)
-        return nil
-      end
-      if b ~= nil or type(a) ~= "string" then
-        declare(kind, a, b, 3)
-        return nil
-      end
-      return function(settings)
-        declare(kind, a, settings, 3)
-        return nil
-      end
-    end
-  end
-  local image = declarer("image")
-  local package = declarer("package")
-
-  -- merge(a, b, …): a new table with the keys of every argument, later ones winning. Sharing
-  -- settings between images: image "api" (merge(common, { ports = {8081} })).
-  local function merge(...)
-    local out = {}
-    for i = 1, select("#", ...) do
-      local t = select(i, ...)
-      if t ~= nil then
-        if type(t) ~= "table" then
-          error(string_format("merge: argument %d is a %s, expected a table", i, type(t)), 2)
-        end
-        for k, v in next, t do out[k] = v end
-      end
-    end
-    return out
-  end
-
-  local api = { image = image, merge = merge, package = package }
-  local function close() open = false end
-  return api, decls, close
+  local context = { decls = {}, open = true }
+  local api = { image = declarer(context, "image"), merge = merge,
+                package = declarer(context, "package") }
+  local function close() context.open = false end
+  return api, context.decls, close
 end
 
 -- Declarations -> one JSON text for Python (one crossing instead of one per value, which is
