@@ -9,8 +9,8 @@
 -- Declarations are recorded (a deep copy of the settings as they were at the call, with the
 -- call's file and line); validation happens in Python against the settings table.
 
-local error, type, next, rawget, select, pcall, tostring =
-      error, type, next, rawget, select, pcall, tostring
+local error, type, next, rawget, select, pcall, tostring, setmetatable =
+      error, type, next, rawget, select, pcall, tostring, setmetatable
 local string_format, find, gsub, byte = string.format, string.find, string.gsub, string.byte
 local concat, floor, huge = table.concat, math.floor, math.huge
 local getinfo = debug.getinfo
@@ -143,96 +143,117 @@ end
 -- export returns nil and a message.
 local TOO_BIG = {}
 
+-- The encoder's state: the text's parts (out, n), the functions met (functions[i] is what
+-- [null,"fn",i] names), the bytes charged against `limit`, and each string's quoted form.
+local Encoder = {}
+Encoder.__index = Encoder
+
+-- Charged before the work: quoting a string scans it.
+function Encoder:charge(count)
+  self.bytes = self.bytes + count
+  if self.bytes > self.limit then error(TOO_BIG, 0) end
+end
+
+function Encoder:put(s)
+  local n = self.n + 1
+  self.n = n
+  self.out[n] = s
+end
+
+-- A table: [] when empty, an array for keys 1..n, an object for string keys, else pairs.
+function Encoder:table(t)
+  self:charge(2)
+  local count, strings = 0, true
+  for k in next, t do
+    count = count + 1
+    if type(k) ~= "string" then strings = false end
+  end
+  if count == 0 then return self:put("[]") end
+  if strings then return self:object(t) end
+  for i = 1, count do
+    if t[i] == nil then return self:pairs(t) end
+  end
+  self:put("[")
+  for i = 1, count do
+    if i > 1 then self:put(",") end
+    self:value(t[i])
+  end
+  self:put("]")
+end
+
+function Encoder:object(t)
+  self:put("{")
+  local first = true
+  for k, v in next, t do
+    if not first then self:put(",") end
+    first = false
+    self:put(quote(k)) self:put(":") self:value(v)
+  end
+  self:put("}")
+end
+
+function Encoder:pairs(t)
+  self:put('[null,"pairs",[')
+  local first = true
+  for k, v in next, t do
+    if not first then self:put(",") end
+    first = false
+    self:put("[")
+    -- Never tostring() a recipe's table here: its __tostring would run unguarded.
+    local kind = type(k)
+    if kind == "table" or kind == "function" then self:put('[null,"key","' .. kind .. '"]')
+    else self:value(k) end
+    self:put(",") self:value(v) self:put("]")
+  end
+  self:put("]]")
+end
+
+function Encoder:number(v)
+  self:charge(8)
+  if v ~= v then self:put("NaN")
+  elseif v == huge then self:put("Infinity")
+  elseif v == -huge then self:put("-Infinity")
+  elseif v == floor(v) and v > -2^53 and v < 2^53 then self:put(string_format("%d", v))
+  else self:put(string_format("%.17g", v)) end
+end
+
+function Encoder:value(v)
+  local kind = type(v)
+  if kind == "string" then
+    self:charge(#v + 2)
+    local q = self.quoted[v]
+    if not q then q = quote(v) self.quoted[v] = q end
+    self:put(q)
+  elseif kind == "number" then self:number(v)
+  elseif kind == "boolean" then self:put(v and "true" or "false")
+  elseif kind == "function" then
+    local functions = self.functions
+    functions[#functions + 1] = v
+    self:put('[null,"fn",' .. #functions .. "]")
+  else self:table(v) end
+end
+
+function Encoder:declarations(decls)
+  self:put("[")
+  for i = 1, #decls do
+    local d = decls[i]
+    if i > 1 then self:put(",") end
+    self:put("[") self:value(d.name) self:put(",") self:value(d.source) self:put(",")
+    self:value(d.line) self:put(",") self:value(d.settings) self:put(",") self:value(d.kind)
+    self:put("]")
+  end
+  self:put("]")
+end
+
 function M.export(decls, limit)
-  local out, n, functions, bytes = {}, 0, {}, 0
-  local quoted = {}  -- a string used many times is scanned once
-  -- Charged before the work: quoting a string scans it.
-  local function charge(count)
-    bytes = bytes + count
-    if bytes > limit then error(TOO_BIG, 0) end
-  end
-  local function put(s) n = n + 1; out[n] = s end
-  local encode
-  local function encode_table(t)
-    charge(2)
-    local count, strings = 0, true
-    for k in next, t do
-      count = count + 1
-      if type(k) ~= "string" then strings = false end
-    end
-    if count == 0 then return put("[]") end
-    local sequence = not strings
-    if sequence then
-      for i = 1, count do
-        if t[i] == nil then sequence = false break end
-      end
-    end
-    if sequence then
-      put("[")
-      for i = 1, count do
-        if i > 1 then put(",") end
-        encode(t[i])
-      end
-      return put("]")
-    end
-    if strings then
-      put("{")
-      local first = true
-      for k, v in next, t do
-        if not first then put(",") end
-        first = false
-        put(quote(k)) put(":") encode(v)
-      end
-      return put("}")
-    end
-    put('[null,"pairs",[')
-    local first = true
-    for k, v in next, t do
-      if not first then put(",") end
-      first = false
-      put("[")
-      -- Never tostring() a recipe's table here: its __tostring would run unguarded.
-      local kind = type(k)
-      if kind == "table" or kind == "function" then put('[null,"key","' .. kind .. '"]') else encode(k) end
-      put(",") encode(v) put("]")
-    end
-    put("]]")
-  end
-  encode = function(v)
-    local kind = type(v)
-    if kind == "string" then
-      charge(#v + 2)
-      local q = quoted[v]
-      if not q then q = quote(v) quoted[v] = q end
-      put(q)
-    elseif kind == "number" then
-      charge(8)
-      if v ~= v then put("NaN")
-      elseif v == huge then put("Infinity")
-      elseif v == -huge then put("-Infinity")
-      elseif v == floor(v) and v > -2^53 and v < 2^53 then put(string_format("%d", v))
-      else put(string_format("%.17g", v)) end
-    elseif kind == "boolean" then put(v and "true" or "false")
-    elseif kind == "function" then
-      functions[#functions + 1] = v
-      put('[null,"fn",' .. #functions .. "]")
-    else encode_table(v) end
-  end
-  local ok, e = pcall(function()
-    put("[")
-    for i = 1, #decls do
-      local d = decls[i]
-      if i > 1 then put(",") end
-      put("[") encode(d.name) put(",") encode(d.source) put(",") encode(d.line) put(",")
-      encode(d.settings) put(",") encode(d.kind) put("]")
-    end
-    put("]")
-  end)
+  local e = setmetatable({ out = {}, n = 0, functions = {}, bytes = 0, limit = limit,
+                           quoted = {} }, Encoder)  -- a string used many times is scanned once
+  local ok, err = pcall(e.declarations, e, decls)
   if not ok then
-    if e == TOO_BIG then return nil, functions, bytes end
-    error(e, 0)
+    if err == TOO_BIG then return nil, e.functions, e.bytes end
+    error(err, 0)
   end
-  return concat(out), functions
+  return concat(e.out), e.functions
 end
 
 return M
