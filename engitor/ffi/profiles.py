@@ -56,7 +56,7 @@ class Resolved:
     profiles: tuple[Profile, ...]
 
 
-def _strings(path: Path, fields: dict, key: str) -> tuple[str, ...]:
+def _strings(path: Path, fields: dict[str, object], key: str) -> tuple[str, ...]:
     value = fields.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError(f"{path}: '{key}' must be a list of strings")
