@@ -181,32 +181,33 @@ function Encoder:table(t)
   self:put("]")
 end
 
-function Encoder:object(t)
-  self:put("{")
+-- Every key and value of t through item(self, k, v), comma-separated, between open and close.
+function Encoder:each(t, open, close, item)
+  self:put(open)
   local first = true
   for k, v in next, t do
     if not first then self:put(",") end
     first = false
-    self:put(quote(k)) self:put(":") self:value(v)
+    item(self, k, v)
   end
-  self:put("}")
+  self:put(close)
 end
 
-function Encoder:pairs(t)
-  self:put('[null,"pairs",[')
-  local first = true
-  for k, v in next, t do
-    if not first then self:put(",") end
-    first = false
-    self:put("[")
-    -- Never tostring() a recipe's table here: its __tostring would run unguarded.
-    local kind = type(k)
-    if kind == "table" or kind == "function" then self:put('[null,"key","' .. kind .. '"]')
-    else self:value(k) end
-    self:put(",") self:value(v) self:put("]")
-  end
-  self:put("]]")
+function Encoder:member(k, v)
+  self:put(quote(k)) self:put(":") self:value(v)
 end
+
+function Encoder:pair(k, v)
+  self:put("[")
+  -- Never tostring() a recipe's table here: its __tostring would run unguarded.
+  local kind = type(k)
+  if kind == "table" or kind == "function" then self:put('[null,"key","' .. kind .. '"]')
+  else self:value(k) end
+  self:put(",") self:value(v) self:put("]")
+end
+
+function Encoder:object(t) self:each(t, "{", "}", Encoder.member) end
+function Encoder:pairs(t) self:each(t, '[null,"pairs",[', "]]", Encoder.pair) end
 
 function Encoder:number(v)
   self:charge(8)
