@@ -9,8 +9,8 @@ PYTEST_ARGS ?=
 
 # What engitor itself needs on the host: QEMU, a C compiler and a small libc for the guest init,
 # apt and dpkg-deb (always on Debian) to fetch and unpack kernels and runtimes, openssl for the
-# runtimes' CA hash links.
-APT_RUN := python3 python3-venv qemu-system-x86 gcc libc6-dev linux-libc-dev musl-tools curl ca-certificates openssl
+# runtimes' CA hash links, e2fsprogs to make and check volumes (mkfs.ext4 -d, e2fsck).
+APT_RUN := python3 python3-venv qemu-system-x86 gcc libc6-dev linux-libc-dev musl-tools curl ca-certificates openssl e2fsprogs
 # `engitor export`: systemd's EFI stub and objcopy for the UKI, sbsign and OVMF's variable
 # templates for Secure Boot, a GPT disk with a FAT ESP made without mounting, syslinux for BIOS,
 # qemu-img for the other disk formats.
@@ -18,8 +18,12 @@ APT_RUN += systemd-boot-efi binutils sbsigntool ovmf mtools dosfstools gdisk sys
 # `engitor push` and `deploy libvirt`: skopeo speaks to registries; libvirt's header and library
 # are what the C bridge calls.
 APT_RUN += skopeo libvirt-dev libvirt-clients
+# adduser creates the system user QEMU runs as when engitor is root (vm/confine.py).
+APT_RUN += adduser
+# What `engitor kernel build` compiles a kernel from (Debian's source) and with.
+APT_KERNEL := linux-source-6.1 build-essential flex bison bc libelf-dev libssl-dev
 # What the tests bring up inside VMs or compile, and the tools they check with.
-APT_TEST := $(APT_RUN) cpio redis-server redis-tools golang-go zlib1g-dev libsqlite3-dev libexpat1-dev tmux nginx \
+APT_TEST := $(APT_RUN) $(APT_KERNEL) cpio redis-server redis-tools postgresql-client mariadb-client golang-go zlib1g-dev libsqlite3-dev libexpat1-dev tmux nginx \
             openjdk-17-jdk-headless
 # The engines the deploy tests drive: a registry and libvirt.
 APT_TEST += docker-registry libvirt-daemon-system
@@ -82,6 +86,7 @@ test: test-deps
 
 lint: test-deps
 	$(VENV)/bin/ruff check engitor tests bench
+	$(PY) -m mypy
 
 bench: test-deps
 	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done

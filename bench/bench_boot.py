@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from benchlib import as_installed  # noqa: E402
 
 from engitor import home  # noqa: E402
-from engitor.image import pipeline  # noqa: E402
+from engitor.image import hosttools, pipeline  # noqa: E402
 from engitor.recipe.model import Accel  # noqa: E402
 from engitor.recipe.settings import make_image  # noqa: E402
 from engitor.vm import qemu, runner  # noqa: E402
@@ -106,7 +106,7 @@ def boot_raw(stored, port: int, tmp: Path) -> float:
 
     spec = qemu.VMSpec(kernel=stored.kernel, initrd=stored.initrd, cmdline=stored.cmdline,
                        console=tmp / "console.log", accel=Accel.TCG,
-                       ports=(parse_port(f"{port}:8080"),), host_cmdline=runner.host_cmdline())
+                       ports=(parse_port(f"{port}:8080"),), host_cmdline=runner.host_cmdline(hosttools))
     t0 = time.monotonic()
     proc = subprocess.Popen(qemu.argv(spec), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -25,12 +25,12 @@ from pathlib import Path
 
 os.environ["ENGITOR_HOME"] = tempfile.mkdtemp(prefix="engitor-bench-")
 
-import cffi  # noqa: E402
-from lupa import luajit21  # noqa: E402
+import cffi
+from lupa import luajit21
 
-import engitor.ffi as F  # noqa: E402
-from engitor.ffi import cache, cparse, emit, model  # noqa: E402
-from engitor.lua.api import c as c_api  # noqa: E402
+import engitor.ffi as F
+from engitor.ffi import cache, cparse, emit, model
+from engitor.lua.api import c as c_api
 
 
 def samples(fn, repeat: int) -> list[float]:

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import ROOT, cpu, summary  # noqa: E402
+from benchlib import ROOT, cpu, summary
 
 
 def synthesise(n: int, names: int, programs: Path) -> tuple[float, list[str]]:

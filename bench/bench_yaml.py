@@ -36,7 +36,7 @@ import yaml
 from benchlib import cpu, summary, time_cases
 
 from engitor.lua.runtime import Runtime
-from engitor.recipe import lua_emit, lua_front, ops_compat, settings, yaml_front
+from engitor.recipe import lua_emit, lua_front, settings, yaml_front, yaml_lower
 from engitor.recipe.yaml_doc import Document
 
 KEYS = 1000
@@ -104,11 +104,11 @@ def stages(path: Path) -> dict[str, float]:
     doc = Document.read(path)
     t1 = time.perf_counter()
     survey = doc.survey()
-    program = yaml_front._Compiler(doc, survey, doc.comments(survey)).program(path.stem)
+    program = yaml_lower.ValueCompiler(doc, survey, doc.comments(survey)).program(path.stem)
     t2 = time.perf_counter()
     output = lua_emit.render(program)
     t3 = time.perf_counter()
-    yaml_front.evaluate(yaml_front.Compiled(path, str(path), program, output))
+    yaml_front.evaluate(yaml_lower.Compiled(path, str(path), program, output))
     t4 = time.perf_counter()
     return {"parse (libyaml, nodes with marks)": t1 - t0,
             "compile (checks, anchors, comments)": t2 - t1, "lay out the Lua text": t3 - t2,
@@ -132,7 +132,7 @@ def main() -> int:
 
     cases = {"yaml": lambda: yaml_front.load_config(path), "baseline": lambda: baseline(path),
              "lua": lambda: lua_front.load_recipe(lua_path),
-             "ops": lambda: ops_compat.load_with_program(ops_dir / "config.json", "server",
+             "ops": lambda: yaml_front.load_with_program(ops_dir / "config.json", "server",
                                                          None)}
     times, parts = time_cases(cases, REPEAT, lambda: stages(path))
 

@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engitor.image import pipeline  # noqa: E402
+from engitor.image import hosttools, pipeline  # noqa: E402
 from engitor.recipe.settings import make_image  # noqa: E402
 from engitor.vm import runner  # noqa: E402
 
@@ -56,7 +56,7 @@ def one_boot(image, stored) -> dict:
     port = free_port()
     img = image.with_settings(ports=runner_ports(port))
     began = time.monotonic()
-    inst = runner.launch(stored, img)
+    inst = runner.launch(stored, img, tools=hosttools)
     ready = None
     try:
         watched = _Instance(inst)

@@ -21,9 +21,10 @@ from pycparser import c_ast, c_parser
 
 os.environ.setdefault("ENGITOR_HOME", tempfile.mkdtemp(prefix="engitor-bench-fold-"))
 
-from engitor import ffi  # noqa: E402  (ENGITOR_HOME first: the cache goes there)
-from engitor.ffi import cparse, model  # noqa: E402
-from engitor.ffi import macros as mx  # noqa: E402
+# ENGITOR_HOME first: the C bridge cache goes there
+from engitor import ffi
+from engitor.ffi import cparse, model
+from engitor.ffi import macros as mx
 
 HEADER_SETS = (["zlib.h"], ["curl/curl.h"], ["sqlite3.h"], ["libvirt/libvirt.h"],
                ["stdio.h", "stdlib.h", "math.h", "stdint.h", "limits.h", "float.h", "fcntl.h"],

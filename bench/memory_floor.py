@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from engitor import store
+from engitor.image import hosttools
 from engitor.recipe.model import Accel, MiB
 from engitor.vm import qemu, runner
 from engitor.vm.instance import MARKER
@@ -27,7 +28,7 @@ def boots(stored: store.StoredImage, mib: int, timeout: float) -> bool:
         console = Path(tmp) / "console.log"
         spec = qemu.VMSpec(kernel=stored.kernel, initrd=stored.initrd, cmdline=stored.cmdline,
                            console=console, memory=mib * MiB, accel=Accel.TCG,
-                           host_cmdline=runner.host_cmdline())
+                           host_cmdline=runner.host_cmdline(hosttools))
         proc = subprocess.Popen(qemu.argv(spec), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout

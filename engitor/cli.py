@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import NoReturn
 
-from engitor import __version__
+from engitor import __version__, faults, proc
 from engitor.errors import EXIT_USAGE, UserError
 
 VERBS = (
     "run", "build", "images", "kernel", "doctor", "schema", "c", "compile", "shell", "ps", "logs",
-    "stop", "load", "pkg", "export", "push", "deploy", "manifest",
+    "stop", "load", "pkg", "volume", "export", "push", "deploy", "manifest",
     "inspect", "history", "diff", "rollback", "tag", "rmi", "prune", "sbom", "sign", "verify",
     "keygen",
 )
@@ -26,7 +27,7 @@ ARG_VERBS = ("run", "build", "load")
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse's own usage errors: one line, exit 2
+    def error(self, message: str) -> NoReturn:  # argparse's own usage errors: one line, exit 2
         raise UserError(message, hint=f"see '{self.prog} --help'")
 
 
@@ -64,6 +65,7 @@ def join_arg_values(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
+    proc.set_echo(debug)
     # Everything after `--` belongs to the program (engitor run ./server -- -port 8080).
     rest: list[str] = []
     if "--" in argv:
@@ -86,3 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as e:
+        told = faults.explain(e)  # a full disk or a refused write: one line, not a traceback
+        if told is None or debug:
+            raise
+        print(f"engitor: {told}", file=sys.stderr)
+        return EXIT_USAGE

@@ -7,6 +7,7 @@ half-written entry):
   cache/     derived artifacts keyed by content hash (guest init binaries, C header indexes, ...)
   images/    content-addressed images;  tags/  names pointing at images
   run/       running and finished instances
+  tmp/       build staging and other scratch folders (swept when their process is gone)
 """
 
 from __future__ import annotations
@@ -106,6 +107,32 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+@contextlib.contextmanager
+def scratch(kind: str) -> Iterator[Path]:
+    """A private temporary folder under HOME/tmp (not /tmp: on the home's disk, counted in its
+    space, never shared with other users), removed at the end. One left by a killed process is
+    swept when the next one is made, once its pid is gone."""
+    parent = subdir("tmp")
+    sweep_scratch(parent)
+    # engitor-KIND-PID-…: the name `engitor prune` also reads a staging folder's builder from.
+    path = Path(tempfile.mkdtemp(dir=parent, prefix=f"engitor-{kind}-{os.getpid()}-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def sweep_scratch(parent: Path) -> list[Path]:
+    """Remove scratch folders whose process is gone (a build killed by SIGKILL, say)."""
+    removed = []
+    for path in parent.glob("engitor-*-*-*"):
+        pid = path.name.split("-")[2]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def sweep(parent: Path) -> list[Path]:

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engitor import home, reflog
+from engitor import faults, home, reflog
 from engitor.errors import UserError, did_you_mean
+from engitor.kernel_traits import KernelTraits
 
 # 2: the manifest holds Debian packages, users and run settings (image/record.py); 3: #!
 # scripts are told from ELF programs. An image stored with an older manifest is not reused by
@@ -39,6 +40,16 @@ class StoredImage:
     @property
     def initrd(self) -> Path:
         return self.path / "initrd"
+
+    @property
+    def vmlinux(self) -> Path | None:
+        """The uncompressed kernel, kept when it boots through PVH (faster than the bzImage)."""
+        path = self.path / "vmlinux"
+        return path if path.is_file() else None
+
+    @property
+    def kernel_traits(self) -> KernelTraits:
+        return KernelTraits.from_json(self.manifest.get("kernel", {}).get("traits"))
 
     @property
     def cmdline(self) -> str:
@@ -69,8 +80,15 @@ def get(image_id: str) -> StoredImage | None:
     return StoredImage(image_id, path) if (path / "manifest.json").is_file() else None
 
 
+def _link(source: Path, dest: Path) -> None:
+    try:
+        os.link(source, dest)
+    except OSError:
+        shutil.copy2(source, dest)
+
+
 def put(*, kernel: Path, kernel_sha: str, initrd: bytes, cmdline: str,
-        manifest: dict[str, Any]) -> tuple[StoredImage, bool]:
+        manifest: dict[str, Any], vmlinux: Path | None = None) -> tuple[StoredImage, bool]:
     """Store an image; returns it and whether it was new."""
     initrd_sha = hashlib.sha256(initrd).hexdigest()
     iid = image_id(kernel_sha, initrd_sha, cmdline)
@@ -83,11 +101,18 @@ def put(*, kernel: Path, kernel_sha: str, initrd: bytes, cmdline: str,
     if existing:
         return existing, False
     final = images_dir() / iid
-    with home.atomic_dir(final) as tmp:
-        try:
-            os.link(kernel, tmp / "kernel")
-        except OSError:
-            shutil.copy2(kernel, tmp / "kernel")
+    # The kernel files are hard links (no space) unless on another file system; the initrd and
+    # the manifest are written here.
+    needed = len(initrd) + 2**20
+    for part in (kernel, vmlinux):
+        if part is not None and part.stat().st_dev != images_dir().stat().st_dev:
+            needed += part.stat().st_size
+    faults.check_space(images_dir(), needed, f"storing image {iid[:12]} in")
+    with faults.writing(f"storing image {iid[:12]} in", images_dir(), needed), \
+            home.atomic_dir(final) as tmp:
+        _link(kernel, tmp / "kernel")
+        if vmlinux is not None:
+            _link(vmlinux, tmp / "vmlinux")
         (tmp / "initrd").write_bytes(initrd)
         (tmp / "cmdline").write_text(cmdline + "\n")
         manifest = {"id": iid, "created": time.time(), **manifest,

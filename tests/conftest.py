@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,16 @@ TEST_PROGRAMS = Path(__file__).resolve().parent / "programs"
 def kernel_pkg() -> kernel.Kernel:
     """The default Debian kernel, fetched with apt once (cached in the engitor home)."""
     return kernel.get(kernel.DEFAULT_KERNEL)
+
+
+@pytest.fixture(scope="session")
+def minimal_kernel() -> kernel.Kernel:
+    """engitor's minimal kernel (recipes/kernels/minimal.lua): built from Debian's linux-source
+    once, when the engitor home's kernel cache lacks it (minutes on 2 cores), then found there
+    by its source version and config hash."""
+    from engitor.image import kbuild
+
+    return kbuild.build("minimal", log=lambda line: print(f"kernel: {line}", file=sys.stderr))
 
 
 @pytest.fixture(scope="session")
@@ -49,3 +60,12 @@ def fresh_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel_pkg) -> P
     (h / "cache").symlink_to(home.home() / "cache")
     monkeypatch.setenv("ENGITOR_HOME", str(h))
     return h
+
+
+@pytest.fixture(scope="module")
+def rt(tmp_path_factory: pytest.TempPathFactory):
+    """A Lua runtime for script-scope tests (the C bridge's), with an engitor home of its own."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ENGITOR_HOME", str(tmp_path_factory.mktemp("home")))
+        from engitor.lua.runtime import Runtime
+        yield Runtime()

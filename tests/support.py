@@ -53,7 +53,7 @@ def wait_for(check: Callable[[], object], timeout: float = 90, what: str = "cond
             value = check()
             if value:
                 return value
-        except Exception as e:  # noqa: BLE001 - the service is not up yet
+        except Exception as e:
             last = e
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}: {last}")
@@ -69,14 +69,14 @@ def http_get(url: str, timeout: float = 2) -> str:
 def booted(image: Any, guest_port: int | None = None) -> Iterator[tuple[Any, int]]:
     """Build `image` and boot it under TCG, `guest_port` forwarded from a free host port; yields
     (instance, host port or 0). The VM is killed and its run folder removed afterwards."""
-    from engitor.image import pipeline
+    from engitor.image import hosttools, pipeline
     from engitor.recipe.model import Accel, Port
     from engitor.vm import runner
 
     host = free_port() if guest_port else 0
     image = image.with_settings(accel=Accel.TCG,
                                 ports=(Port(host, guest_port),) if guest_port else ())
-    inst = runner.launch(pipeline.build(image), image)
+    inst = runner.launch(pipeline.build(image), image, tools=hosttools)
     try:
         yield inst, host
     finally:

@@ -94,3 +94,15 @@ def test_program_calling_popen_gets_a_shell(programs: Path):
     with support.booted(image.with_settings(boot_timeout=180)) as (inst, _):
         log = wait_for(inst, "@@engitor:exit", timeout=150)
         assert "shell says 42" in log and "@@engitor:exit code=0" in log, log[-2000:]
+
+
+def test_user_setting_drops_root_and_keeps_low_ports(programs: Path):
+    from engitor.recipe.settings import make_image
+
+    # www-data (33:33) from base-passwd; port 80 forwarded, so it keeps CAP_NET_BIND_SERVICE.
+    image = make_image("lowport", {"program": str(programs / "bind_low"), "user": "www-data"},
+                       where="test")
+    with support.booted(image.with_settings(boot_timeout=180), 80) as (inst, _):
+        log = wait_for(inst, "@@engitor:exit", timeout=150)
+        assert "uid=33 euid=33 gid=33 groups=1:33" in log, log[-2000:]
+        assert "bind 80: ok" in log

@@ -76,6 +76,52 @@ def test_push_with_a_bad_reference(fresh_home: Path, tmp_path: Path):
     check_one_line(proc, "not a registry reference")
 
 
+def test_push_pull_and_boot_the_containerdisk(registry_port: int, fresh_home: Path,
+                                             tmp_path: Path, programs: Path):
+    """`engitor push` of a real image; the disk pulled back from the registry boots on a PCI
+    machine (SeaBIOS, virtio-pci, DHCP) and serves, as KubeVirt would run it."""
+    from test_export_vm import booted, pc
+
+    from engitor.export import boot
+
+    env = {"ENGITOR_HOME": str(fresh_home)}
+    shutil.copy(programs / "server", tmp_path / "server")
+    built = engitor("build", "./server", "-n", "pushed", "--", "-port", "8080", "-root", "/",
+                    cwd=tmp_path, env=env)
+    assert built.returncode == 0, built.stderr
+    ref = f"127.0.0.1:{registry_port}/engitor/pushed:1"
+    pushed = engitor("push", "pushed", ref, "--tls-verify=false", cwd=tmp_path, env=env)
+    assert pushed.returncode == 0, pushed.stderr
+    assert pushed.stdout.startswith(f"{ref}@sha256:")
+    back = tmp_path / "pulled"
+    subprocess.run(["skopeo", "copy", "--quiet", "--src-tls-verify=false", f"docker://{ref}",
+                    f"oci:{back}:1"], check=True)
+    name, data = oci.read_disk(back, "1")
+    assert name == "pushed.qcow2" and data[:4] == b"QFI\xfb"  # a qcow2 header
+    disk = tmp_path / name
+    disk.write_bytes(data)
+    spec = pc(boot.Firmware.BIOS, tmp_path / "console.log", disk=disk, disk_format="qcow2")
+    with booted(spec) as port:
+        assert http_get(f"http://127.0.0.1:{port}/etc/hostname").strip() == "pushed"
+
+
+def test_export_as_a_containerdisk_archive_is_reproducible(fresh_home: Path, tmp_path: Path,
+                                                          programs: Path):
+    env = {"ENGITOR_HOME": str(fresh_home)}
+    shutil.copy(programs / "server", tmp_path / "server")
+    outputs = []
+    for n in (1, 2):
+        out = tmp_path / f"cd{n}.tar"
+        proc = engitor("export", "./server", "-f", "containerdisk", "-o", str(out),
+                       cwd=tmp_path, env=env)
+        assert proc.returncode == 0, proc.stderr
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+    info = json.loads(subprocess.run(["skopeo", "inspect", f"oci-archive:{tmp_path}/cd1.tar"],
+                                     check=True, capture_output=True, text=True).stdout)
+    assert info["Labels"]["org.opencontainers.image.title"] == "server"
+
+
 # -- libvirt ----------------------------------------------------------------------------------
 
 

@@ -87,7 +87,7 @@ def lua_probe(headers: list[str], lib, aggs) -> dict[str, int]:
     end""")
     result = probe(env["c"], lua.table_from(headers), lib, lua.table_from([a[0] for a in aggs]),
                    lua.table_from([lua.table_from(a[1]) for a in aggs]))
-    return {k: v for k, v in result.items()}
+    return dict(result.items())
 
 
 @pytest.mark.parametrize("ns", sorted(NAMESPACES))
@@ -124,7 +124,7 @@ def test_pragma_pack_reaches_luajit_in_order(home, tmp_path):
                  "struct after { char c; long l; };\n")
     names = ["struct packed_pair", "struct normal_pair", "struct mixed", "struct two",
              "struct after"]
-    aggs = [(n, [f for f in fields]) for n, fields in
+    aggs = [(n, list(fields)) for n, fields in
             zip(names, [["c", "i"], ["c", "i"], ["a", "b"], ["c", "l"], ["c", "l"]], strict=True)]
     src = tmp_path / "probe.c"
     src.write_text(f'#include <stdio.h>\n#include <stddef.h>\n#include "{h}"\nint main(void) {{\n'

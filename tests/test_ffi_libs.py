@@ -18,14 +18,6 @@ from engitor.errors import UserError
 from engitor.lua.api import as_bytes
 
 
-@pytest.fixture(scope="module")
-def rt(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ENGITOR_HOME", str(tmp_path_factory.mktemp("home")))
-        from engitor.lua.runtime import Runtime
-        yield Runtime()
-
-
 @pytest.fixture()
 def lua(rt):
     env = rt.script_env()

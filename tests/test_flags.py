@@ -8,6 +8,7 @@ import pytest
 from engitor.cli import join_arg_values
 from engitor.commands import common
 from engitor.errors import UserError
+from engitor.recipe import targets
 from engitor.recipe.model import Accel, MiB, Port, Proto
 from engitor.recipe.settings import SettingTypeError, make_image, parse_port, parse_size
 
@@ -60,7 +61,7 @@ def test_flags_make_the_same_image_as_a_table(tmp_path: Path):
     args = parse("-p", "8080", "-p", "9000:90,9001:91", "--udp", "53", "-a", "-port", "-a", "8080",
                  "-e", "MODE=prod", "-e", "EMPTY=", "-m", "512M", "--smp", "2", "--accel", "tcg")
     flags = common.overrides(args)
-    from_flags = common.apply(make_image("prog", {"program": "./prog"}, base_dir=tmp_path), flags)
+    from_flags = targets.apply(make_image("prog", {"program": "./prog"}, base_dir=tmp_path), flags)
     from_table = make_image("prog", {
         "program": "./prog", "ports": [8080, "9000:90", "9001:91", "53/udp"],
         "args": ["-port", 8080], "env": {"MODE": "prod", "EMPTY": ""},
@@ -72,7 +73,7 @@ def test_flags_make_the_same_image_as_a_table(tmp_path: Path):
 def test_flags_over_a_recipe_add_ports_merge_env_replace_args(tmp_path: Path):
     declared = make_image("web", {"program": "./s", "ports": [8080, 9090], "env": {"A": "1", "B": "2"},
                                   "args": ["x"], "memory": "128M"}, base_dir=tmp_path)
-    changed = common.apply(declared, common.overrides(parse("-p", "18080:8080", "-e", "B=3", "-a", "y")))
+    changed = targets.apply(declared, common.overrides(parse("-p", "18080:8080", "-e", "B=3", "-a", "y")))
     assert changed.ports == (Port(9090, 9090), Port(18080, 8080))
     assert changed.env == {"A": "1", "B": "3"}
     assert changed.args == ("y",)
@@ -116,3 +117,37 @@ def test_numbers_in_string_lists_read_as_lua_writes_them(tmp_path: Path):
     assert load_recipe(recipe).images[0].args == expected
     assert make_image("n", {"program": "p", "args": [1 / 3, 8080.0, 0.5, 0, 1e20]},
                       base_dir=tmp_path).args == expected
+
+
+def test_image_flags_come_from_the_settings_table():
+    """Each setting that declares a flag has it on run/build/load, spelled as declared, with
+    the setting as its destination; no image flag is written by hand besides the non-settings."""
+    from engitor.recipe.settings import SETTINGS
+
+    p = argparse.ArgumentParser()
+    common.add_image_flags(p)
+    by_option = {o: a for a in p._actions for o in a.option_strings}
+    flagged = [s for s in SETTINGS if s.flag]
+    assert {"ports", "args", "env", "files", "dirs", "memory", "cpus", "accel", "kernel"} <= \
+        {s.name for s in flagged}
+    for s in flagged:
+        for name in s.flag.names:
+            assert by_option[name].dest == s.name, name
+            assert by_option[name].metavar == s.flag.metavar
+    hand_written = {a.dest for a in p._actions if a.option_strings} - {s.name for s in flagged}
+    assert hand_written == {"help", "udp", "name", "config", "env_files"}
+
+
+def test_every_flag_sets_its_setting(tmp_path: Path):
+    samples = {"ports": ["8080"], "args": ["x"], "env": ["K=V"], "files": ["f"], "dirs": ["d"],
+               "memory": "64M", "cpus": "2", "accel": "tcg", "kernel": "linux-image-cloud-amd64",
+               "debian": ["memcached"], "user": "memcache", "network": "dhcp",
+               "stop_timeout": "5", "volumes": ["tmpfs:/cache"]}
+    from engitor.recipe.settings import SETTINGS
+
+    for s in (s for s in SETTINGS if s.flag):
+        sample = samples.get(s.name)
+        assert sample is not None, f"add a sample value for the new flag of {s.name}"
+        argv = [x for v in (sample if isinstance(sample, list) else [sample])
+                for x in (s.flag.names[-1], v)]
+        assert s.name in common.overrides(parse(*argv)), s.name

@@ -4,6 +4,7 @@ QEMU runs under its seccomp sandbox and not as root, its sockets live in a short
 
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 import stat
@@ -85,7 +86,8 @@ def detached(recipes: Path, tmp_path_factory: pytest.TempPathFactory, kernel_pkg
 def test_run_d_returns_once_the_program_started(detached: Detached):
     # No waiting here: the start line is on the console when `run -d` returns.
     assert "@@engitor:start" in (detached.inst.dir / "console.log").read_text()
-    assert http_get(f"http://127.0.0.1:{detached.port}/") is not None
+    # The program then binds its port (forwarded by a QEMU that is not root).
+    wait_for(lambda: http_get(f"http://127.0.0.1:{detached.port}/"), 120, "the web server")
 
 
 @pytest.mark.vm
@@ -115,7 +117,8 @@ def test_qemu_runs_sandboxed_and_not_as_root(detached: Detached):
         user = pwd.getpwnam(confine.DEFAULT_USER)
         assert fields["Uid"].split() == [str(user.pw_uid)] * 4
         assert fields["Gid"].split() == [str(user.pw_gid)] * 4
-        assert fields["Groups"] == ""
+        kvm = [str(g.gr_gid) for g in grp.getgrall() if g.gr_name == "kvm"]
+        assert fields["Groups"].split() == kvm  # /dev/kvm's group, nothing else
     # Nothing in the home is opened by path: it is 0700 and QEMU is not its owner.
     assert not any(detached.env["ENGITOR_HOME"].encode() in a for a in argv)
 

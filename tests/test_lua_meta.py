@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from engitor.lua import meta
 from engitor.lua.runtime import LUA_DIR, Runtime
+from engitor.recipe import luacats as meta
 from engitor.recipe import settings
 
 STUBS = LUA_DIR / "engitor-meta.lua"
@@ -13,7 +13,7 @@ STUBS = LUA_DIR / "engitor-meta.lua"
 
 def test_the_stub_file_is_current():
     assert STUBS.read_text() == meta.render(), \
-        "regenerate: python -m engitor.lua.meta > lua/engitor-meta.lua"
+        "regenerate: python -m engitor.recipe.luacats > lua/engitor-meta.lua"
 
 
 def test_every_setting_hook_and_fs_function_is_annotated():

@@ -40,7 +40,7 @@ def engitor_run(argv: list[str], cwd: Path, env: dict[str, str] | None = None
                 ) -> Iterator[subprocess.Popen]:
     """`engitor run ARGV` in the foreground of a child process; SIGTERM (what Ctrl-C does)
     stops it at the end if the program has not ended by itself."""
-    out = open(cwd / "run.out", "w+")  # noqa: SIM115 - read back below
+    out = open(cwd / "run.out", "w+")
     proc = subprocess.Popen([*ENGITOR, "run", *argv], cwd=cwd, stdout=out,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True,
                             env={**os.environ, **(env or {})})

@@ -46,7 +46,7 @@ def test_unpack_makes_absolute_symlinks_relative_and_caches_by_version(home, tmp
     assert unit.installed_size == 12 * 1024 and len(unit.sha256) == 64
     assert cache.load_unpacked(d) == unit
     assert cache.unpack(d, deb) == unit  # once per version
-    with pytest.raises(Exception, match="holds demo 1:2.0-1, not demo 9"):
+    with pytest.raises(Exception, match=r"holds demo 1:2\.0-1, not demo 9"):
         cache.unpack(Deb("demo", "9", "all"), deb)
 
 

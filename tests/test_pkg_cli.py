@@ -51,7 +51,8 @@ def test_pkg_show_gives_version_packages_and_size(tmp_path):
     assert {"python3", "libc6"} <= names
     assert all("Debian" in p["origin"] for p in info["packages"])
     assert any(s.startswith("dpkg ") for s in info["skipped"])
-    assert info["installed_size"] > info["kept_size"] > 20 * 2**20
+    # Kept files include the bytecode compiled at build time, which Installed-Size does not count.
+    assert info["installed_size"] > 20 * 2**20 and info["kept_size"] > 20 * 2**20
     text = engitor("pkg", "show", "python3", cwd=tmp_path).stdout
     assert "Debian's Installed-Size" in text and "in an image" in text
     assert text.splitlines()[0] == "python3: Python 3 (CPython), the whole standard library"

@@ -8,8 +8,8 @@ from engitor.vm import qemu
 
 
 def spec(**kw):
-    base = dict(kernel=Path("/k/vmlinuz"), initrd=Path("/k/initrd"), cmdline="console=ttyS0 quiet",
-                console=Path("/run/x/console.log"))
+    base = {"kernel": Path("/k/vmlinuz"), "initrd": Path("/k/initrd"), "cmdline": "console=ttyS0 quiet",
+                "console": Path("/run/x/console.log")}
     return qemu.VMSpec(**{**base, **kw})
 
 

@@ -144,14 +144,15 @@ def test_a_program_with_its_own_origin_relative_libraries_runs(tmp_path: Path):
 
 def test_auto_accel_uses_kvm_only_when_a_probe_guest_really_boots(kernel_pkg, tmp_path: Path,
                                                                   monkeypatch):
+    from engitor.image import hosttools
     from engitor.recipe.model import Accel
     from engitor.vm import accel
 
     monkeypatch.setenv("ENGITOR_HOME", str(tmp_path / "home"))  # no cached verdict
-    works, why = accel.probe_kvm(kernel_pkg.vmlinuz) if Path("/dev/kvm").exists() else (False, "")
-    choice = accel.choose(Accel.AUTO, kernel_pkg.vmlinuz)
+    works, why = accel.probe_kvm(kernel_pkg.vmlinuz, hosttools) if Path("/dev/kvm").exists() else (False, "")
+    choice = accel.choose(Accel.AUTO, kernel_pkg.vmlinuz, hosttools)
     assert choice.accel is (Accel.KVM if works else Accel.TCG)
     assert choice.line().startswith(f"accel {choice.accel.value}: ")
-    again = accel.choose(Accel.AUTO, kernel_pkg.vmlinuz)
+    again = accel.choose(Accel.AUTO, kernel_pkg.vmlinuz, hosttools)
     assert again.accel is choice.accel and "probed earlier this host boot" in again.reason
-    assert accel.choose(Accel.TCG, kernel_pkg.vmlinuz).reason == "requested"
+    assert accel.choose(Accel.TCG, kernel_pkg.vmlinuz, hosttools).reason == "requested"

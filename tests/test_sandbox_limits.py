@@ -55,7 +55,7 @@ def test_endless_loops_are_stopped(tmp_path, code):
 
 def test_the_error_points_at_the_looping_line(tmp_path):
     message, _ = stopped(tmp_path, "local n = 0\n\nwhile true do\n  n = n + 1\nend\n")
-    assert message.startswith("loop.lua:4: ") or message.startswith("loop.lua:3: ")
+    assert message.startswith(("loop.lua:4: ", "loop.lua:3: "))
 
 
 def test_a_loop_in_a_module_is_stopped_and_located_there(tmp_path):
@@ -121,7 +121,7 @@ def test_hooks_have_the_memory_limit_but_not_the_wall_clock_limit(tmp_path):
     """)
     (image,) = load_recipe(tmp_path / "r.lua", time_limit=0.2, memory_limit=32 * MiB).images
     assert image.hooks["before_build"].call({"name": "x"}) == 10_000
-    with pytest.raises(UserError, match="after_build of image 'x': .*out of memory"):
+    with pytest.raises(UserError, match=r"after_build of image 'x': .*out of memory"):
         image.hooks["after_build"].call({"name": "x"})
 
 

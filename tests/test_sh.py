@@ -62,7 +62,7 @@ def test_pipes_connect_processes_and_stdin_env_cwd_apply(tmp_path):
     assert sh.run(["sh", "-c", "echo $ENGITOR_T"], env={"ENGITOR_T": "x y"}).text == "x y"
     # a producer stopped by SIGPIPE because the consumer is done is not a failure
     assert sh.pipe([["yes"], ["head", "-3"]]).text == "y\ny\ny"
-    with pytest.raises(sh.CommandFailed, match="^false: exit code 1"):
+    with pytest.raises(sh.CommandFailed, match=r"^false: exit code 1"):
         sh.pipe([["false"], ["cat"]])
 
 
@@ -71,7 +71,7 @@ def test_bad_invocations_are_user_errors(tmp_path):
         sh.run(["no-such-cmd"])
     with pytest.raises(UserError, match="is not a directory"):
         sh.run(["ls"], cwd=str(tmp_path / "nope"))
-    with pytest.raises(UserError, match="timed out after 0.2 s"):
+    with pytest.raises(UserError, match=r"timed out after 0\.2 s"):
         sh.run(["sleep", "5"], timeout=0.2)
 
 

@@ -74,12 +74,12 @@ def test_a_shell_script_drives_two_vms(recipes, tmp_path):
     running, after = out.split("ps while running\n")[1].split("ps after\n")
     for name in names:
         row = next(line for line in running.splitlines() if line.startswith(name + " "))
-        assert row.split()[1:3] == ["web", "running"]
+        assert row.split()[1:3] == ["web", "ready"]  # listening on its forwarded port
         assert row.endswith(f"pid {proc.pid}")  # owned by the script's engitor process
         assert name not in after
     assert "state\tpaused\tpaused\n" in out
     assert "curl while paused exits with\t28\n" in out  # a frozen guest answers nothing
-    assert "state\trunning\n" in out and "page again\tok web\n" in out
+    assert "state\tready\n" in out and "page again\tok web\n" in out
     assert "console\tweb: serving /www on port 8080\n" in out
     assert "vm:wait_port(port [, timeout]) -> host port" in out  # help(vm)
     listed = subprocess.run([sys.executable, "-m", "engitor", "ps", "-a"], capture_output=True,

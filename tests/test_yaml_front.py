@@ -141,8 +141,10 @@ hostname: box
 workdir: /srv
 user: "www-data:www-data"
 nameservers: [1.1.1.1]
+network: dhcp
 boot_timeout: 60
 stop_timeout: 3
+volumes: {/var/lib/app: appdata, /cache: tmpfs}
 """
     data = yaml.safe_load(text)
     assert set(data) == {s.name for s in settings.SETTINGS}
@@ -251,7 +253,7 @@ def test_no_helper_when_nothing_reads_the_environment(tmp_path):
 def test_yaml_1_2_core_schema(tmp_path):
     text = ("program: ./s\nenv: {A: yes, B: off, C: 22:22, D: 2001-12-14, E: 0o17, F: 017, "
             "G: 0x1F, H: ~, I: 1.5}\n")
-    with pytest.raises(Exception, match="env.H: null is not a value here"):
+    with pytest.raises(Exception, match=r"env\.H: null is not a value here"):
         load(tmp_path, text)
     (image,) = load(tmp_path, text.replace(", H: ~", ""))
     assert image.env == {"A": "yes", "B": "off", "C": "22:22", "D": "2001-12-14", "E": "15",

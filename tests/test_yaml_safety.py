@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lupa import luajit21
@@ -17,6 +18,18 @@ from engitor.recipe import lua_emit, yaml_doc, yaml_front
 from engitor.recipe import settings as table
 
 ANY_CHAR = st.characters(blacklist_categories=())  # surrogates too
+
+
+class CoreDumper(yaml.SafeDumper):
+    """Writes YAML that `Document` reads back as the same values (it quotes what the core
+    schema would otherwise read as a number, boolean or null): the configs these tests make."""
+
+    yaml_implicit_resolvers = yaml_doc.CoreResolver.yaml_implicit_resolvers
+
+
+def dump(data: object) -> str:
+    # Non-ASCII as escapes: PyYAML writes U+0085 (and U+2028/9) raw, and reads them as line breaks.
+    return yaml.dump(data, Dumper=CoreDumper, allow_unicode=False, sort_keys=False)
 
 
 @pytest.fixture(scope="module")
@@ -102,14 +115,14 @@ def test_values_that_look_like_lua_stay_values(tmp_path):
             "env": {f"K{n}": v for n, v in enumerate(hostile) if "\0" not in v},
             "map": {v: "/x" for v in hostile if "\0" not in v}}
     path = tmp_path / "app.yaml"
-    path.write_text(yaml_doc.dump(data))
+    path.write_text(dump(data))
     compiled = yaml_front.compile_config(path)
     (image,) = yaml_front.evaluate(compiled).images
     assert image.args == tuple(data["args"]) and image.env == data["env"]
     assert image.map == data["map"]
     # NUL is data too: the settings table refuses it, at the item.
     data["args"] = ["ok", "a\0b"]
-    path.write_text(yaml_doc.dump(data))
+    path.write_text(dump(data))
     with pytest.raises(UserError, match="args: item 2: strings cannot contain NUL bytes"):
         yaml_front.load_config(path)
 
@@ -156,8 +169,14 @@ SETTING_VALUES = {
     "workdir": TEXT,
     "user": st.one_of(st.none(), NONEMPTY),
     "nameservers": st.lists(TEXT, max_size=2),
+    "network": st.sampled_from(["auto", "static", "dhcp", "DHCP"]),
     "boot_timeout": st.integers(1, 10 ** 6),
     "stop_timeout": st.integers(0, 10 ** 6),
+    "volumes": st.dictionaries(st.from_regex(r"\A/[a-z][a-z0-9_/-]{0,20}[a-z0-9]\Z"),
+                               st.one_of(st.just("tmpfs"),
+                                         st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,15}\Z"),
+                                         st.from_regex(r"\A\./[a-z]{1,8}\.img\Z")),
+                               max_size=3),
 }
 assert set(SETTING_VALUES) == {s.name for s in table.SETTINGS}
 
@@ -191,7 +210,7 @@ def test_random_configs_come_back_as_the_same_values(tmp_path, config):
     if as_json:  # ASCII-escaped JSON: characters beyond U+FFFF as surrogate pairs
         text, name = json.dumps({"images": images}, ensure_ascii=True), "config.json"
     else:
-        text, name = f"# {comment}\n" + yaml_doc.dump({"images": images}), "config.yaml"
+        text, name = f"# {comment}\n" + dump({"images": images}), "config.yaml"
     path = tmp_path / name
     compiled = yaml_front.compile_config(path, source=text)
     recipe = yaml_front.evaluate(compiled)
@@ -202,14 +221,14 @@ def test_random_configs_come_back_as_the_same_values(tmp_path, config):
 
 def test_the_dumper_quotes_what_the_core_schema_would_read_otherwise():
     for text in ("0o17", "0x1F", "true", "null", "~", "1e3", ".inf", "<<", "22:22", "yes"):
-        assert yaml_doc.Document(yaml_doc.dump({"v": text}), "t").root.value[0][1].tag == \
+        assert yaml_doc.Document(dump({"v": text}), "t").root.value[0][1].tag == \
             yaml_doc.STR, text
 
 
 def test_round_trip_of_a_single_image_file(tmp_path):
     data = {"program": "./s", "args": ["]]", 1, -2], "env": {"A": "x\ny"}, "memory": 64}
     path = tmp_path / "one.yaml"
-    path.write_text(yaml_doc.dump(data))
+    path.write_text(dump(data))
     (image,) = yaml_front.load_config(path).images
     assert image == table.make_image("one", data, base_dir=tmp_path)
 

@@ -6,6 +6,7 @@ import argparse
 
 from engitor.commands import common
 from engitor.image import pipeline
+from engitor.recipe import targets
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -24,7 +25,7 @@ def main(args: argparse.Namespace) -> int:
     log = (lambda _: None) if args.quiet else common.say
     recipe, selected = common.load(args.target, args)
     names = list(args.images) + ([selected] if selected else [])
-    for image in common.select(recipe, names):
+    for image in targets.select(recipe, names):
         stored = pipeline.build(image, log=log)
         print(stored.id if args.quiet else f"{image.name}\t{stored.id}")
     return 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from engitor.errors import UserError
 
@@ -81,7 +82,7 @@ def inspect(args: argparse.Namespace) -> int:
     req = request(args.headers, include_dirs=args.incdir, defines=args.define)
     entries = index(req, everything=args.all)
     sizes, missing, refused = _probe(args, entries)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for e in entries:
         row = {"name": e.name, "kind": e.kind, "detail": e.detail, "where": e.where,
                "api": e.api}

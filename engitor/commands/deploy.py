@@ -18,6 +18,7 @@ from engitor.commands import common
 from engitor.errors import UserError
 from engitor.export import libvirt
 from engitor.export.manifests import FIRMWARE_MIN_MEMORY, dns_label
+from engitor.image import hosttools
 from engitor.recipe.model import MiB
 
 DEFAULT_URI = "qemu:///system"
@@ -124,12 +125,12 @@ def _stage(folder: Path, stored: Any, boot: libvirt.Boot, *, name: str, memory: 
     folder.mkdir(parents=True, exist_ok=True, mode=0o755)
     console = folder / "console.log"
     console.unlink(missing_ok=True)
-    common_fields: dict[str, Any] = dict(name=name, memory=memory, cpus=image.cpus,
-                                         ports=image.ports, console=console, boot=boot)
+    common_fields: dict[str, Any] = {"name": name, "memory": memory, "cpus": image.cpus,
+                                      "ports": image.ports, "console": console, "boot": boot}
     if boot is libvirt.Boot.KERNEL:
         for part in ("kernel", "initrd"):
             _install(getattr(stored, part), folder / part)
-        cmdline = " ".join([stored.cmdline, *runner.host_cmdline()])
+        cmdline = " ".join([stored.cmdline, *runner.host_cmdline(hosttools)])
         return libvirt.Domain(kernel=folder / "kernel", initrd=folder / "initrd",
                               cmdline=cmdline, **common_fields)
     from engitor.export import Format, export

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 
-from engitor.image import cc, kernel
+from engitor.image import cc, hosttools, kernel
+from engitor.proc import run
 from engitor.recipe.model import Accel
-from engitor.vm import accel, host
+from engitor.vm import accel, host, qemu
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -24,13 +24,12 @@ def main(args: argparse.Namespace) -> int:
         if not ok and fix:
             problems.append(fix)
 
-    qemu_bin = shutil.which("qemu-system-x86_64")
+    qemu_bin = shutil.which(qemu.QEMU)
     if qemu_bin:
-        version = subprocess.run([qemu_bin, "--version"], capture_output=True, text=True,
-                                 check=False).stdout.splitlines()[0]
+        version = (run([qemu_bin, "--version"]).stdout.splitlines() or ["(no version)"])[0]
         report(True, "qemu", version)
     else:
-        report(False, "qemu", "qemu-system-x86_64 not found",
+        report(False, "qemu", f"{qemu.QEMU} not found",
                "apt-get install qemu-system-x86")
     compilers = cc.compilers()
     if compilers:
@@ -47,11 +46,11 @@ def main(args: argparse.Namespace) -> int:
     else:
         report(False, "kernel", "no kernel cached", "engitor kernel fetch")
     if qemu_bin and kernels and compilers:
-        choice = accel.choose(Accel.AUTO, kernels[-1].vmlinuz)
+        choice = accel.choose(Accel.AUTO, kernels[-1].vmlinuz, hosttools)
         report(True, "accel", choice.line())
     else:
         report(True, "accel", "unknown until qemu, a kernel and a compiler are present")
-    khz = host.tsc_khz() if compilers else None
+    khz = host.tsc_khz(hosttools) if compilers else None
     report(True, "tsc", f"{khz} kHz (passed to TCG guests as tsc_early_khz)" if khz
            else "not constant; guests calibrate it themselves")
     if problems:

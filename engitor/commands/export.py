@@ -9,10 +9,12 @@ from pathlib import Path
 from engitor import store
 from engitor.commands import common
 from engitor.errors import UserError
-from engitor.recipe import frontends
+from engitor.recipe import frontends, targets
 from engitor.recipe.model import MiB
 
 DEFAULT_MEMORY = 256 * MiB
+# KubeVirt's containerDisk: the qcow2 inside an OCI image (export/oci.py), not a disk format.
+CONTAINERDISK = "containerdisk"
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -25,8 +27,10 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("target", metavar="TARGET",
                    help="an image name or id, or a program, recipe.lua[:IMAGE] or config to build")
     p.add_argument("-f", "--format", required=True, metavar="FORMAT",
-                   help=f"one of {', '.join(Format.names())}")
-    p.add_argument("-o", "--output", required=True, metavar="PATH", help="the file to write")
+                   help=f"one of {', '.join([*Format.names(), CONTAINERDISK])}")
+    p.add_argument("-o", "--output", required=True, metavar="PATH",
+                   help="the file to write (containerdisk: an OCI layout folder, or an OCI "
+                        "archive when PATH ends in .tar)")
     p.add_argument("--sign", metavar="KEY", help="sign the UKI for Secure Boot with this key")
     p.add_argument("--cert", metavar="CERT", help="the certificate of --sign's key")
     common.add_image_flags(p)
@@ -44,13 +48,15 @@ def _image(args: argparse.Namespace) -> tuple[store.StoredImage, int]:
     from engitor.image import pipeline
 
     recipe, selected = common.load(args.target, args)
-    image = pick(common.select(recipe, [selected] if selected else []), recipe.source)
+    image = pick(targets.select(recipe, [selected] if selected else []), recipe.source)
     return pipeline.build(image, log=common.say), image.memory
 
 
 def main(args: argparse.Namespace) -> int:
     from engitor import export
 
+    if args.format.lower() == CONTAINERDISK:
+        return _containerdisk(args)
     fmt = export.parse_format(args.format)
     out = Path(args.output)
     export.check_output(out)
@@ -64,5 +70,26 @@ def main(args: argparse.Namespace) -> int:
     size = out.stat().st_size
     extra = f" (+ {export.secureboot.vars_path(out).name})" if signing else ""
     common.say(f"exported {stored.short} as {fmt.value} to {out}{extra}: "
+               f"{size / MiB:.1f} MiB in {time.monotonic() - began:.1f} s")
+    return 0
+
+
+def _containerdisk(args: argparse.Namespace) -> int:
+    from engitor.export import oci
+
+    out = Path(args.output)
+    if not out.parent.is_dir():
+        raise UserError(f"output directory {out.parent} does not exist",
+                        hint=f"create it first: mkdir -p {out.parent}")
+    if out.exists() and out.suffix != ".tar":
+        raise UserError(f"{out} exists", hint="name a new folder for the OCI layout")
+    began = time.monotonic()
+    stored, _ = _image(args)
+    name = stored.manifest.get("name") or args.target
+    manifest = oci.containerdisk(stored, out, name=name,
+                                 log=lambda line: common.say(f"export: {line}"))
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) if out.is_dir() \
+        else out.stat().st_size
+    common.say(f"exported {stored.short} as a containerDisk to {out} ({manifest.digest}): "
                f"{size / MiB:.1f} MiB in {time.monotonic() - began:.1f} s")
     return 0

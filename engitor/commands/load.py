@@ -12,8 +12,11 @@ from pathlib import Path
 
 from engitor.commands import common, run
 from engitor.packages import recipes
+from engitor.recipe import targets
 from engitor.recipe.model import Image
+from engitor.recipe.names import default_name
 from engitor.recipe.settings import make_image
+from engitor.units import MiB
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -33,14 +36,24 @@ def image_for(args: argparse.Namespace) -> Image:
     """The image `engitor load` builds, flags applied; memory at least what the runtime needs
     unless -m says otherwise."""
     recipe = recipes.find(args.package, Path.cwd())
-    name = args.name or common.default_name(args.package)
+    name = args.name or script_name(recipe.suffixes, [*(args.args or []),
+                                                      *(getattr(args, "program_args", None) or [])]) \
+        or default_name(args.package)
     table: dict[str, object] = {"package": recipe.name}
     if recipe.memory:
-        table["memory"] = f"{recipe.memory // 2**20}M"
+        table["memory"] = f"{recipe.memory // MiB}M"
     image = make_image(name, table, where="command line", base_dir=Path.cwd())
-    return common.apply(image, common.overrides(args))
+    return targets.apply(image, common.overrides(args))
+
+
+def script_name(suffixes: tuple[str, ...], argv: list[str]) -> str | None:
+    """The image is named after the script it runs (app.py -> app-py), so two apps on one
+    runtime do not take each other's name; None when no argument is a script."""
+    script = next((a for a in argv if a.endswith(suffixes) and not a.startswith("-")), None) \
+        if suffixes else None
+    return default_name(Path(script).name.replace(".", "-")) if script else None
 
 
 def main(args: argparse.Namespace) -> int:
-    log = (lambda _: None) if args.quiet else common.say
-    return run.boot(image_for(args), detach=args.detach, log=log)
+    return run.boot(image_for(args), detach=args.detach, quiet=args.quiet,
+                    wait=not args.no_wait, restart=args.restart)

@@ -11,6 +11,7 @@ from typing import Any
 from engitor import packages
 from engitor.commands import common
 from engitor.packages import apt, cache, recipes
+from engitor.units import mib
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -31,7 +32,7 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 
 def _mib(n: int) -> str:
-    return f"{n / 2**20:.1f} MiB"
+    return mib(n)
 
 
 def listing(args: argparse.Namespace) -> int:

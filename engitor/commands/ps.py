@@ -10,9 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import Any
 
-from engitor.vm.instance import Instance, reap
+from engitor.vm.instance import listing
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -24,24 +23,6 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="only names")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=main)
-
-
-def row(inst: Instance) -> dict[str, Any]:
-    state = inst.state()
-    m = inst.meta
-    return {"name": m.name, "image": m.image_name, "image_id": m.image[:12], "state": state,
-            "code": inst.exit_code() if state == "exited" else None, "accel": m.accel,
-            "ports": list(m.ports), "pid": m.pid, "owner": m.owner, "started": m.started}
-
-
-def rows(*, show_all: bool = False) -> list[dict[str, Any]]:
-    reap()
-    out = []
-    for inst in Instance.all():
-        r = row(inst)
-        if r["state"] != "exited" or show_all:
-            out.append(r)
-    return out
 
 
 def uptime(seconds: float) -> str:
@@ -56,7 +37,7 @@ def uptime(seconds: float) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    found = rows(show_all=args.all)
+    found = listing(show_all=args.all)
     if args.json:
         print(json.dumps(found, indent=2))
         return 0
@@ -68,6 +49,8 @@ def main(args: argparse.Namespace) -> int:
     table = [("NAME", "IMAGE", "STATE", "PORTS", "ACCEL", "UP", "OWNER")]
     for r in found:
         state = r["state"] if r["code"] is None else f"exited ({r['code']})"
+        if r["restarts"]:
+            state += f", {r['restarts']} restart{'s' if r['restarts'] > 1 else ''}"
         owner = "detached" if r["owner"] is None else f"pid {r['owner']}"
         table.append((r["name"], r["image"], state, ",".join(r["ports"]) or "-", r["accel"],
                       uptime(now - r["started"]), owner))

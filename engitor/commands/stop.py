@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from engitor.vm import supervisor
 from engitor.vm.instance import Instance
 
 
@@ -23,6 +24,7 @@ def add(sub: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     instances = [Instance.load(name) for name in args.names]  # every name known, or none stops
     for inst in instances:
+        supervisor.mark_stop(inst.dir)  # no restart for a VM stopped on purpose
         was_running = inst.alive()
         if was_running:
             if args.kill:

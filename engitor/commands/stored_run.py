@@ -10,6 +10,7 @@ import dataclasses
 from engitor import store
 from engitor.commands import common
 from engitor.errors import UserError
+from engitor.recipe import targets
 from engitor.recipe.model import Image
 from engitor.recipe.settings import make_image
 
@@ -33,4 +34,4 @@ def image_for(stored: store.StoredImage, args: argparse.Namespace) -> Image:
                               "ports": run.get("ports", [])}, where="store")
     image = dataclasses.replace(image, memory=int(run.get("memory", image.memory)),
                                 cpus=int(run.get("cpus", image.cpus)))
-    return common.apply(image, changes)
+    return targets.apply(image, changes)

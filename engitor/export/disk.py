@@ -39,6 +39,7 @@ class Identity:
     disk_guid: str
     esp_guid: str
     volume_serial: str  # 8 hex digits, mkfs.vfat -i
+    format_id: bytes  # the VHD footer's unique id, the VMDK descriptor's CID
 
     @staticmethod
     def of(image_id: str) -> Identity:
@@ -47,7 +48,7 @@ class Identity:
 
         return Identity(str(uuid.UUID(bytes=derived("disk")[:16], version=4)),
                         str(uuid.UUID(bytes=derived("esp")[:16], version=4)),
-                        derived("fat").hex()[:8].upper())
+                        derived("fat").hex()[:8].upper(), derived("vhd")[:16])
 
 
 def fat_epoch(source_date_epoch: int) -> int:

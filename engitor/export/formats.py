@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import gzip
+import re
 import tarfile
 from pathlib import Path
 
@@ -56,6 +57,46 @@ def convert_argv(raw: Path, fmt: Format, out: Path) -> list[str]:
 def convert(raw: Path, fmt: Format, out: Path) -> None:
     tools.need("qemu-img")
     tools.run(convert_argv(raw, fmt, out))
+
+
+VHD_EPOCH = 946684800  # VHD times count seconds from 2000-01-01 UTC
+
+
+def vhd_footer_fixed(footer: bytes, *, unique_id: bytes, timestamp: int) -> bytes:
+    """qemu-img's VHD footer with its two varying fields set: the creation time (now, in
+    qemu-img) and the unique id (random); the checksum recomputed (one's complement of the
+    byte sum, checksum field taken as zero), as the VHD specification defines it."""
+    if footer[:8] != b"conectix":
+        raise ValueError("not a VHD footer")
+    out = bytearray(footer)
+    out[24:28] = max(timestamp - VHD_EPOCH, 0).to_bytes(4, "big")
+    out[68:84] = unique_id[:16]
+    out[64:68] = b"\0\0\0\0"
+    out[64:68] = (~sum(out) & 0xFFFFFFFF).to_bytes(4, "big")
+    return bytes(out)
+
+
+def fix_vhd(path: Path, *, unique_id: bytes, timestamp: int) -> None:
+    with path.open("r+b") as f:
+        f.seek(-512, 2)
+        footer = f.read(512)
+        f.seek(-512, 2)
+        f.write(vhd_footer_fixed(footer, unique_id=unique_id, timestamp=timestamp))
+
+
+VMDK_CID = re.compile(rb"\nCID=[0-9a-f]{8}\n")
+
+
+def fix_vmdk(path: Path, *, cid: bytes) -> None:
+    """Set the descriptor's content id, which qemu-img draws at random, to `cid` (4 bytes):
+    same length, so nothing else in the file moves."""
+    with path.open("r+b") as f:
+        head = f.read(64 * 1024)
+        m = VMDK_CID.search(head)
+        if m is None:
+            raise ValueError(f"{path}: no CID in the VMDK descriptor")
+        f.seek(m.start())
+        f.write(b"\nCID=" + cid[:4].hex().encode() + b"\n")
 
 
 def gce_tarball(raw: Path, out: Path, mtime: int) -> None:

@@ -64,6 +64,11 @@ def _os(root: ET.Element, d: Domain) -> None:
     else:
         os_el = _sub(root, "os", firmware="efi")
         _sub(os_el, "type", "hvm", arch="x86_64", machine="q35")
+        # libvirt's automatic choice may be a Secure Boot OVMF with Microsoft's keys enrolled,
+        # which refuses engitor's UKI unless it was signed (export --sign) and enrolled.
+        fw = _sub(os_el, "firmware")
+        _sub(fw, "feature", enabled="no", name="secure-boot")
+        _sub(fw, "feature", enabled="no", name="enrolled-keys")
         _sub(os_el, "boot", dev="hd")
 
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import shutil
 import socket
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from engitor.errors import UserError
+from engitor.proc import run
 
 CONNECT_TIMEOUT = 3.0
 COMMAND_TIMEOUT = "300s"
@@ -79,8 +79,7 @@ def push(layout: Path, tag: str, ref: Reference, *, tls_verify: bool = True,
         raise UserError("skopeo is not installed", hint="apt-get install skopeo")
     check_reachable(ref)
     argv = skopeo_copy_argv(layout, tag, ref, tls_verify=tls_verify, authfile=authfile)
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False,
-                          stdin=subprocess.DEVNULL)
+    proc = run(argv, hint="apt-get install skopeo")
     if proc.returncode != 0:
         lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
         last = lines[-1] if lines else f"skopeo exited with {proc.returncode}"

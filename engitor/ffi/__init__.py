@@ -22,8 +22,19 @@ from engitor.errors import UserError
 from engitor.ffi import cache, cparse
 from engitor.ffi.cparse import Request, Toolchain, is_path, toolchain
 
-__all__ = ["Request", "Toolchain", "Entry", "request", "ensure", "unit", "lua_data",
-           "lua_data_for", "index", "library_candidates", "toolchain"]
+__all__ = [
+    "Entry",
+    "Request",
+    "Toolchain",
+    "ensure",
+    "index",
+    "library_candidates",
+    "lua_data",
+    "lua_data_for",
+    "request",
+    "toolchain",
+    "unit",
+]
 
 # Entries checked by content in this process, with what stat said then: a later include of the
 # same request re-hashes nothing unless a file's stat changed.
@@ -78,13 +89,13 @@ def _ensure(req: Request, tc: Toolchain | None = None) -> str:
     parsed = cparse.parse(pre, tc)
     unit = model.build(parsed, req, tc, pre.builtins)
     dirs = list(req.include_dirs) + list(tc.include_dirs)
-    shadows = []
+    shadows: list[tuple[str, list[str]]] = []
     for h, found in zip(req.headers, pre.header_paths, strict=False):
         if is_path(h) or not found.endswith("/" + h):
             continue
         at = os.path.normpath(found[: -len(h) - 1])
         earlier = dirs[: dirs.index(at)] if at in dirs else []
-        shadows.append([h, earlier])
+        shadows.append((h, earlier))
     cache.store(k, pre.deps, shadows, {"json": json.dumps(unit, separators=(",", ":")),
                                        "lua": emit.lua_data(unit)})
     return k

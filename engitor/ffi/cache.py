@@ -80,9 +80,9 @@ def valid(k: str) -> list[str] | None:
         os.path.join(d, found) for found, earlier in manifest.get("shadows", ()) for d in earlier]
 
 
-def signature(paths: list[str]) -> tuple:
+def signature(paths: list[str]) -> tuple[tuple[int, int, int] | None, ...]:
     """What stat says about files (missing ones included): a change of contents changes it."""
-    out = []
+    out: list[tuple[int, int, int] | None] = []
     for p in paths:
         try:
             st = os.stat(p)

@@ -16,12 +16,12 @@ import functools
 import os
 import re
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engitor.errors import UserError
+from engitor.proc import run
 
 if TYPE_CHECKING:
     from pycparser import c_ast
@@ -173,9 +173,9 @@ def _probe(cc: str, identity: str) -> Toolchain:
         return Toolchain(cc=cc, identity=identity, version=cached["version"],
                          include_dirs=tuple(cached["include_dirs"]),
                          lib_dirs=tuple(cached["lib_dirs"]))
-    version = subprocess.run([cc, "-dumpfullversion"], capture_output=True, text=True).stdout.strip()
-    machine = subprocess.run([cc, "-dumpmachine"], capture_output=True, text=True).stdout.strip()
-    probe = subprocess.run([cc, "-E", "-v", "-xc", "/dev/null"], capture_output=True, text=True)
+    version = run([cc, "-dumpfullversion"]).stdout.strip()
+    machine = run([cc, "-dumpmachine"]).stdout.strip()
+    probe = run([cc, "-E", "-v", "-xc", "/dev/null"])
     inc, on = [], False
     for line in probe.stderr.splitlines():
         if line.startswith("#include <...> search starts here"):
@@ -184,7 +184,7 @@ def _probe(cc: str, identity: str) -> Toolchain:
             on = False
         elif on:
             inc.append(os.path.normpath(line.strip()))
-    dirs = subprocess.run([cc, "-print-search-dirs"], capture_output=True, text=True).stdout
+    dirs = run([cc, "-print-search-dirs"]).stdout
     libs = []
     for line in dirs.splitlines():
         if line.startswith("libraries: ="):
@@ -199,8 +199,7 @@ def _probe(cc: str, identity: str) -> Toolchain:
 
 
 def preprocess(req: Request, tc: Toolchain) -> Preprocessed:
-    proc = subprocess.run(req.argv(tc), input=req.source(), capture_output=True, text=True,
-                          errors="replace")
+    proc = run(req.argv(tc), input=req.source())
     deps, errors = [], []
     for line in proc.stderr.splitlines():
         m = re.match(r"\.+ (.*)$", line)
@@ -241,8 +240,7 @@ def _short(path: str, tc: Toolchain | None = None, extra: tuple[str, ...] = ()) 
 
 @functools.lru_cache(maxsize=4096)
 def _shorten(path: str, dirs: tuple[str, ...]) -> str:
-    dirs = sorted(set(dirs + ("/usr/include",)), key=len, reverse=True)
-    for d in dirs:
+    for d in sorted(set(dirs + ("/usr/include",)), key=len, reverse=True):
         if path.startswith(d.rstrip("/") + "/"):
             return path[len(d.rstrip("/")) + 1:]
     return path
@@ -252,14 +250,14 @@ def split(text: str) -> Preprocessed:
     """Cut `cc -E -dD` output into top-level declarations and macro definitions."""
     splitter = _Splitter()
     for raw in text.split("\n"):
-        splitter.line(raw)
-    splitter.flush()
-    return Preprocessed(chunks=splitter.chunks, macros=splitter.macros, deps=[],
-                        header_paths=splitter.headers, builtins=splitter.builtins)
+        splitter.feed(raw)
+    return splitter.done()
 
 
 class _Splitter:
-    """The state of one pass over the preprocessor's output, a line at a time."""
+    """The state of one `split`: where the preprocessor says we are (file, line, the include
+    stack and which files count as the requested headers' own), and the declaration being
+    gathered (its text, source lines, brace and parenthesis depth)."""
 
     def __init__(self) -> None:
         self.chunks: list[Chunk] = []
@@ -268,44 +266,57 @@ class _Splitter:
         self.stack: list[str] = []          # include stack of file names
         self.own_files: set[str] = set()
         self.headers: list[str] = []
-        self.file, self.lineno = "<stdin>", 1
-        self.buf: list[str] = []            # the declaration being read
+        self.file, self.line = "<stdin>", 1
+        self.buf: list[str] = []
         self.lines: list[tuple[str, int]] = []
         self.held: list[Chunk] = []         # #pragma pack lines met inside the declaration
         self.depth = self.paren = 0
         self.funcdef = False
 
-    def line(self, raw: str) -> None:
-        if raw.startswith("#"):
-            if self.marker(raw):
-                return
-            self.directive(raw)
-        elif self.file != "<stdin>" or raw.strip():
-            self.code(raw)
-        self.lineno += 1
+    def done(self) -> Preprocessed:
+        self.flush()
+        return Preprocessed(chunks=self.chunks, macros=self.macros, deps=[],
+                            header_paths=self.headers, builtins=self.builtins)
 
     def flush(self) -> None:
-        """The declaration read so far becomes a chunk; pragmas held inside it follow it."""
         body = "".join(self.buf).strip()
         if body and body != ";":
-            f, ln = self.lines[0] if self.lines else (self.file, self.lineno)
+            f, ln = self.lines[0] if self.lines else (self.file, self.line)
             self.chunks.append(Chunk(body, f, ln, own=f in self.own_files,
                                      is_funcdef=self.funcdef, lines=self.lines))
         self.chunks.extend(self.held)
         self.held.clear()
         self.buf, self.lines, self.funcdef = [], [], False
 
-    def marker(self, raw: str) -> bool:
-        """A `# LINE "FILE" FLAGS` line: follow the include stack. False for other lines."""
-        m = _MARKER.match(raw)
-        if not m:
-            return False
+    def feed(self, raw: str) -> None:
+        if raw.startswith("#"):
+            m = _MARKER.match(raw)
+            if m:
+                self.marker(m)
+            else:
+                self.directive(raw)
+                self.line += 1
+        elif self.file == "<stdin>" and not raw.strip():
+            self.line += 1
+        else:
+            self.code(raw)
+            self.line += 1
+
+    def marker(self, m: re.Match[str]) -> None:
+        """A `# LINE "FILE" FLAGS` line: entering (1) or returning to (2) a file."""
         new_file = m.group(2).replace('\\"', '"').replace("\\\\", "\\")
         flags = m.group(3).split()
         stack = self.stack
         if "1" in flags:
-            self.entered(new_file, stack[-1] if stack else self.file)
+            parent = stack[-1] if stack else self.file
             stack.append(new_file)
+            if parent == "<stdin>":
+                self.headers.append(new_file)
+                self.own_files.add(new_file)
+            elif parent in self.own_files and (_PRIVATE_DIRS & set(Path(new_file).parts)
+                                               or Path(new_file).name == Path(parent).name):
+                # a header's private parts, or the file an #include_next wrapper reads
+                self.own_files.add(new_file)
         elif "2" in flags:
             while stack and stack[-1] != new_file:
                 stack.pop()
@@ -315,28 +326,27 @@ class _Splitter:
             stack[-1] = new_file     # a #line inside the same file, or the main file
         else:
             stack.append(new_file)
-        self.file, self.lineno = new_file, int(m.group(1))
-        return True
-
-    def entered(self, new_file: str, parent: str) -> None:
-        if parent == "<stdin>":
-            self.headers.append(new_file)
-            self.own_files.add(new_file)
-        elif parent in self.own_files and (_PRIVATE_DIRS & set(Path(new_file).parts)
-                                           or Path(new_file).name == Path(parent).name):
-            # a header's private parts, or the file an #include_next wrapper reads
-            self.own_files.add(new_file)
+        self.file, self.line = new_file, int(m.group(1))
 
     def directive(self, raw: str) -> None:
+        """#define, #undef and #pragma pack lines (-dD keeps them in place)."""
         if raw.startswith("#define"):
-            self.define(raw)
+            d = _DEFINE.match(raw)
+            if d:
+                params = None
+                if d.group(2) is not None:
+                    params = tuple(p.strip() for p in d.group(2)[1:-1].split(",") if p.strip())
+                # the compiler's own and -D ones are needed to expand, never listed
+                into = self.builtins if self.file in _SPECIAL_FILES[1:] else self.macros
+                into.pop(d.group(1), None)   # definition order = order of last definition
+                into[d.group(1)] = MacroDef(d.group(1), params, d.group(3).strip(),
+                                            self.file, self.line, self.file in self.own_files)
         elif raw.startswith(("#pragma pack", "#pragma  pack")):
             # Packing changes layouts, so LuaJIT sees every such line in order. LuaJIT
             # reads them only between declarations; one inside a declaration (gcc does
             # not repack the members around it either) goes right after it.
-            pragma = Chunk(raw.strip(), self.file, self.lineno,
-                           own=self.file in self.own_files, pragma=True,
-                           lines=[(self.file, self.lineno)])
+            pragma = Chunk(raw.strip(), self.file, self.line, own=self.file in self.own_files,
+                           pragma=True, lines=[(self.file, self.line)])
             if self.depth or self.paren or "".join(self.buf).strip():
                 self.held.append(pragma)
             else:
@@ -348,52 +358,37 @@ class _Splitter:
                 self.macros.pop(u.group(1), None)
                 self.builtins.pop(u.group(1), None)
 
-    def define(self, raw: str) -> None:
-        d = _DEFINE.match(raw)
-        if not d:
-            return
-        params = None
-        if d.group(2) is not None:
-            params = tuple(p.strip() for p in d.group(2)[1:-1].split(",") if p.strip())
-        # the compiler's own and -D ones are needed to expand, never listed
-        into = self.builtins if self.file in _SPECIAL_FILES[1:] else self.macros
-        into.pop(d.group(1), None)   # definition order = order of last definition
-        into[d.group(1)] = MacroDef(d.group(1), params, d.group(3).strip(), self.file,
-                                    self.lineno, self.file in self.own_files)
-
     def code(self, raw: str) -> None:
-        """A line of declarations: cut it where a top-level declaration ends."""
+        """A line of C: a declaration ends at a top-level `;`, a function definition at the
+        `}` closing its body."""
         start = 0
         for m in _SCAN.finditer(raw):
-            end = self.token(m.group(), raw, start, m)
+            tok = m.group()
+            end = None
+            if tok == "(":
+                self.paren += 1
+            elif tok == ")":
+                self.paren -= 1
+            elif tok == "{":
+                if self.depth == 0 and self.paren == 0:
+                    head = strip_for_parser("".join(self.buf) + raw[start:m.start()]).rstrip()
+                    self.funcdef = head.endswith(")")
+                self.depth += 1
+            elif tok == "}":
+                self.depth -= 1
+                if self.depth == 0 and self.funcdef:
+                    end = m.end()
+            elif tok == ";" and self.depth == 0 and self.paren == 0:
+                end = m.end()
             if end is not None:   # one source line per chunk line: lines[k] maps line k
                 self.buf.append(raw[start:end])
-                self.lines.append((self.file, self.lineno))
+                self.lines.append((self.file, self.line))
                 start = end
                 self.flush()
         rest = raw[start:]
         if self.buf or rest.strip():
             self.buf.append(rest + "\n")
-            self.lines.append((self.file, self.lineno))
-
-    def token(self, tok: str, raw: str, start: int, m: re.Match[str]) -> int | None:
-        """Track nesting; where the declaration ends at this token, the end's offset."""
-        if tok == "(":
-            self.paren += 1
-        elif tok == ")":
-            self.paren -= 1
-        elif tok == "{":
-            if self.depth == 0 and self.paren == 0:
-                head = strip_for_parser("".join(self.buf) + raw[start:m.start()]).rstrip()
-                self.funcdef = head.endswith(")")
-            self.depth += 1
-        elif tok == "}":
-            self.depth -= 1
-            if self.depth == 0 and self.funcdef:
-                return m.end()
-        elif tok == ";" and self.depth == 0 and self.paren == 0:
-            return m.end()
-        return None
+            self.lines.append((self.file, self.line))
 
 
 def strip_for_parser(text: str) -> str:

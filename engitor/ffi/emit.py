@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+from engitor.luasyntax import KEYWORDS
+
 _SAFE = set(range(0x20, 0x7F)) - {ord('"'), ord("\\")}
 
 
@@ -64,44 +66,57 @@ def macro_value(m: dict) -> str | None:
     return None
 
 
-_LUA_KEYWORDS = set("""and break do else elseif end false for function goto if in local nil not
-or repeat return then true until while""".split())
-
-
 def _key(name: str) -> str:
-    plain = name.isidentifier() and name.isascii() and name not in _LUA_KEYWORDS
+    plain = name.isidentifier() and name.isascii() and name not in KEYWORDS
     return name if plain else f"[{lua_string(name)}]"
 
 
-Items = list[tuple[str, str]]
-
-
-def _table(name: str, items: Items) -> str:
-    return f"{name} = {{\n" + "".join(f"{_key(k)} = {v},\n" for k, v in items) + "},\n"
-
-
-def _strings(values: list[str]) -> str:
-    return ", ".join(lua_string(v) for v in values)
-
-
-def _chunks(chunks: list[dict]) -> str:
-    """The declarations in order, and per declaration (by index) what lua/c.lua's declare()
-    needs to skip one already declared: tags, constants, typedef names, pragma or not."""
-    where = [lua_string(f'{ch["file"]}:{ch["line"]}') for ch in chunks]
-    marks: dict[str, list[str]] = {"guard": [], "gconst": [], "gtypedef": [], "pragma": []}
-    for i, ch in enumerate(chunks, 1):
-        for table, field in (("guard", "tags"), ("gconst", "consts"), ("gtypedef", "typedefs")):
-            if ch.get(field):
-                marks[table].append(f"[{i}] = {{{_strings(ch[field])}}}")
-        if ch.get("pragma"):
-            marks["pragma"].append(f"[{i}] = true")
-    out = ["cdef = {\n", *(lua_string(ch["text"]) + ",\n" for ch in chunks), "},\n"]
-    out.append("where = {" + ", ".join(where) + "},\n")
-    out += [f"{name} = {{{', '.join(items)}}},\n" for name, items in marks.items()]
+def lua_data(unit: dict) -> str:
+    """The Lua table lua/c.lua reads: the cdef chunks in order with what guards each, then the
+    names by kind, then the API (the names the requested headers themselves declare)."""
+    api: list[str] = []
+    out = ["return {\nheaders = {", ", ".join(lua_string(h) for h in unit["headers"]), "},\n"]
+    out += _chunks(unit["chunks"])
+    out += _functions_and_variables(unit, api)
+    out += _constants(unit, api)
+    out += _types(unit, api)
+    out.append("api = {" + ", ".join(lua_string(n) for n in sorted(set(api))) + "},\n")
+    out.append("}\n")
     return "".join(out)
 
 
-def _functions(unit: dict) -> str:
+def _table(name: str, items: list[tuple[str, str]]) -> str:
+    return f"{name} = {{\n" + "".join(f"{_key(k)} = {v},\n" for k, v in items) + "},\n"
+
+
+def _strings(items: list[str]) -> str:
+    return "{" + ", ".join(lua_string(t) for t in items) + "}"
+
+
+def _chunks(chunks: list[dict]) -> list[str]:
+    """cdef (the text of each chunk), where (its file:line), and by chunk index what it
+    declares that a second include must not declare again (tags, constants, typedefs)."""
+    out = ["cdef = {\n"]
+    guard, gconst, gtypedef, pragma, where = [], [], [], [], []
+    for i, ch in enumerate(chunks, 1):
+        out.append(lua_string(ch["text"]) + ",\n")
+        where.append(lua_string(f'{ch["file"]}:{ch["line"]}'))
+        if ch.get("tags"):
+            guard.append(f"[{i}] = {_strings(ch['tags'])}")
+        if ch.get("consts"):
+            gconst.append(f"[{i}] = {_strings(ch['consts'])}")
+        if ch.get("pragma"):
+            pragma.append(f"[{i}] = true")
+        if ch.get("typedefs"):
+            gtypedef.append(f"[{i}] = {_strings(ch['typedefs'])}")
+    out.append("},\nwhere = {" + ", ".join(where) + "},\n")
+    for name, items in (("guard", guard), ("gconst", gconst), ("gtypedef", gtypedef),
+                        ("pragma", pragma)):
+        out.append(f"{name} = {{" + ", ".join(items) + "},\n")
+    return out
+
+
+def _functions_and_variables(unit: dict, api: list[str]) -> list[str]:
     funcs, nocall, inline = [], [], []
     for name, f in unit["functions"].items():
         funcs.append((name, lua_string(f"{f['sig']}  -- {f['file']}:{f['line']}")))
@@ -109,60 +124,49 @@ def _functions(unit: dict) -> str:
             nocall.append((name, lua_string(f["nocall"])))
         if f.get("inline"):
             inline.append((name, "true"))
+        if f["api"]:
+            api.append(name)
+    api += [n for n, v in unit["variables"].items() if v["api"]]
     variables = [(n, lua_string(v["type"])) for n, v in unit["variables"].items()]
-    return (_table("func", funcs) + _table("nocall", nocall) + _table("inline", inline)
-            + _table("var", variables))
+    return [_table("func", funcs), _table("nocall", nocall), _table("inline", inline),
+            _table("var", variables)]
 
 
-def _macros(unit: dict) -> dict[str, Items]:
-    """Macros by what the namespace does with them: a value, a cast, an alias, an error."""
-    out: dict[str, Items] = {"const": [], "cast": [], "alias": [], "fmacro": [], "expr": []}
+def _constants(unit: dict, api: list[str]) -> list[str]:
+    """Enum constants and macros, by what Lua can do with them: a value (const), a cast of a
+    value, an alias of another name, a function-like macro or an expression (shown only)."""
+    consts, enumc, casts, alias, fmacro, expr = [], [], [], [], [], []
+    for name, e in unit["enums"].items():
+        if "value" in e:
+            consts.append((name, lua_int(e["value"])))
+        else:
+            enumc.append((name, "true"))
+        if e["api"]:
+            api.append(name)
     for name, m in unit["macros"].items():
         if name in unit["functions"] or name in unit["variables"]:
             continue   # `#define stdin stdin`: the declaration is the better answer
         v = macro_value(m)
+        where = f"  -- {m['file']}:{m['line']}"
         if v is not None:
-            out["const"].append((name, v))
+            consts.append((name, v))
         elif m["kind"] == "cast":
-            out["cast"].append((name, f"{{{lua_string(m['ctype'])}, {lua_int(m['value'])}}}"))
+            casts.append((name, f"{{{lua_string(m['ctype'])}, {lua_int(m['value'])}}}"))
         elif m["kind"] == "alias":
-            out["alias"].append((name, lua_string(m["value"])))
+            alias.append((name, lua_string(m["value"])))
         elif m["kind"] == "function":
-            out["fmacro"].append((name, lua_string(f"{name}({', '.join(m['params'])}) "
-                                                   f"{m['body']}  -- {m['file']}:{m['line']}")))
+            fmacro.append((name, lua_string(f"{name}({', '.join(m['params'])}) {m['body']}{where}")))
         else:
-            out["expr"].append((name, lua_string(f"{m['body']}  -- {m['file']}:{m['line']}")))
-    return out
+            expr.append((name, lua_string(f"{m['body']}{where}")))
+        if m["api"]:
+            api.append(name)
+    return [_table("const", consts), _table("enumc", enumc), _table("cast", casts),
+            _table("alias", alias), _table("fmacro", fmacro), _table("expr", expr)]
 
 
-def _constants(unit: dict) -> str:
-    enums = unit["enums"].items()
-    macros = _macros(unit)
-    consts = [(n, lua_int(e["value"])) for n, e in enums if "value" in e] + macros["const"]
-    enumc = [(n, "true") for n, e in enums if "value" not in e]
-    return (_table("const", consts) + _table("enumc", enumc)
-            + "".join(_table(k, macros[k]) for k in ("cast", "alias", "fmacro", "expr")))
-
-
-def _types(unit: dict) -> str:
-    types = unit["types"].items()
-    return (_table("typedef", [(n, "true") for n, t in types if t["kind"] == "typedef"])
-            + _table("tags", [(n, "true") for n, t in types
-                              if t["kind"] != "typedef" and t["api"]]))
-
-
-def _api(unit: dict) -> list[str]:
-    """The requested headers' own names, sorted: what completion and c.info list."""
-    names = [n for kind in ("functions", "variables", "enums") for n, e in unit[kind].items()
-             if e["api"]]
-    names += [n for n, m in unit["macros"].items() if m["api"]
-              and n not in unit["functions"] and n not in unit["variables"]]
-    names += [n for n, t in unit["types"].items() if t["api"] and t["kind"] == "typedef"]
-    return sorted(set(names))
-
-
-def lua_data(unit: dict) -> str:
-    return "".join([
-        "return {\nheaders = {", _strings(unit["headers"]), "},\n",
-        _chunks(unit["chunks"]), _functions(unit), _constants(unit), _types(unit),
-        "api = {" + _strings(_api(unit)) + "},\n", "}\n"])
+def _types(unit: dict, api: list[str]) -> list[str]:
+    types = unit["types"]
+    api += [n for n, t in types.items() if t["api"] and t["kind"] == "typedef"]
+    typedefs = [(n, "true") for n, t in types.items() if t["kind"] == "typedef"]
+    tags = [(n, "true") for n, t in types.items() if t["kind"] != "typedef" and t["api"]]
+    return [_table("typedef", typedefs), _table("tags", tags)]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import math
 import re
+from typing import Any
 
 from pycparser import c_ast, c_generator
 
@@ -49,7 +50,9 @@ class _Scan(c_ast.NodeVisitor):
     and enums it defines or names (outermost first). Nothing inside a function body counts."""
 
     def __init__(self, typedefs: set[str]):
-        self.typedefs, self.found, self.aggs = typedefs, set(), []
+        self.typedefs = typedefs
+        self.found: set[str] = set()
+        self.aggs: list[Any] = []
 
     def visit_IdentifierType(self, node):
         for n in node.names:
@@ -167,7 +170,7 @@ class _Builder:
                 self.add("variables", node.name, {"type": _render(node)}, chunk, uses)
 
     def function(self, decl, chunk, uses, inline: bool) -> None:
-        entry = {"sig": _render(decl)}
+        entry: dict[str, Any] = {"sig": _render(decl)}
         if inline:
             entry["inline"] = True
         if self.passes_long_double(decl.type):
@@ -187,7 +190,7 @@ class _Builder:
             return
         nxt = mx.Int(0)
         for e in agg.values.enumerators:
-            value = nxt
+            value: mx.Value | None = nxt
             if e.value is not None:
                 try:
                     value = mx.evaluate(mx.tokenize(_gen.visit(e.value)), self.enum_values,

@@ -105,13 +105,17 @@ def resolve(headers: Iterable[str], define: Iterable[str] = (),
         profiles=tuple(chosen))
 
 
+def _names(p: Profile, resolved: Resolved, error: UserError) -> bool:
+    """Whether the error names one of the headers this profile brought or selected."""
+    return any(f"'{h}'" in error.message for h in p.headers + p.also) or any(
+        f"'{h}'" in error.message and p.selects(h) for h in resolved.headers)
+
+
 def missing(resolved: Resolved, error: UserError) -> UserError:
     """A header-not-found error with the Debian package that ships it, when a profile knows."""
     if "not found" not in error.message:
         return error
-    packages = _unique(p.package for p in resolved.profiles if p.package and any(
-        f"'{h}'" in error.message for h in p.headers + p.also)
-        or any(f"'{h}'" in error.message and p.selects(h) for h in resolved.headers))
+    packages = _unique(p.package for p in resolved.profiles if p.package and _names(p, resolved, error))
     if not packages:
         return error
     return UserError(error.message, where=error.where,

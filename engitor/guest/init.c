@@ -8,7 +8,10 @@
  *
  * Configuration comes from /.engitor/init, written by the builder: one "key value" per line,
  * values with "\\" and "\n" escaped. Keys: arg, env, cwd, hostname, module, addr, gateway,
- * stop_timeout, probe; users.c's: uid, gid, groups, bind_below_1024, dir, chown.
+ * stop_timeout, probe; volume, tmpfs, volume_owner (volumes.c); uid, gid, groups,
+ * bind_below_1024, dir, chown, chmod (users.c); network (static or dhcp). An exported image
+ * adds /.engitor/deploy in the same form (read second, so it wins): network, and modalias lines
+ * (modalias.c).
  *
  * Status lines start at a fresh line with "@@engitor:" so the host can find them among the
  * program's own output:
@@ -17,6 +20,8 @@
  *   @@engitor:exit signal=N name=SIGXXX   it was killed by a signal
  *   @@engitor:error MESSAGE               init could not do its job (then exit code=127 or so)
  *   @@engitor:stopping                    a shutdown request arrived; SIGTERM was sent
+ *   @@engitor:daemon left=N               the program exited 0 leaving N processes; the VM
+ *                                         keeps running until they end (they get the SIGTERM)
  *
  * A shutdown request is the ACPI power button (QMP system_powerdown; read from evdev, which is
  * how a full system's logind sees it) or SIGTERM/SIGINT sent to init itself.
@@ -47,7 +52,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CONFIG_PATH "/.engitor/init"
+#include "engitor-init.h" /* the protocol with the host: headers/engitor-init.h */
+
+#define CONFIG_PATH ENGITOR_CONFIG_PATH
+#define DEPLOY_PATH "/.engitor/deploy"
 #define MAX_ITEMS 4096
 #define MAX_INPUTS 16
 
@@ -61,6 +69,7 @@ static const char *cwd = "/";
 static const char *hostname;
 static const char *addr; /* "10.0.2.15/24" */
 static const char *gateway;
+static const char *network = "static"; /* or "dhcp" */
 static int stop_timeout = 10;
 static int probe;
 
@@ -89,6 +98,8 @@ static double uptime(void) {
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+#include "modalias.c"
+
 static char *unescape(char *s) {
 	char *out = s, *in = s;
 	while (*in) {
@@ -106,8 +117,12 @@ static char *unescape(char *s) {
 	return s;
 }
 
-static int read_config(void) {
-	int fd = open(CONFIG_PATH, O_RDONLY | O_CLOEXEC);
+#include "devlog.c"
+#include "listen.c"
+#include "volumes.c"
+
+static int read_config(const char *path) {
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	struct stat st;
@@ -147,12 +162,16 @@ static int read_config(void) {
 			addr = value;
 		else if (!strcmp(line, "gateway"))
 			gateway = value;
+		else if (!strcmp(line, "network"))
+			network = value;
+		else if (!strcmp(line, "modalias") && naliases < MAX_ITEMS)
+			aliases[naliases++] = value;
 		else if (!strcmp(line, "stop_timeout"))
 			stop_timeout = atoi(value);
 		else if (!strcmp(line, "probe"))
 			probe = 1;
 		else
-			users_config(line, value);
+			(void)(volume_config(line, value) || users_config(line, value));
 	}
 	return 0;
 }
@@ -198,6 +217,7 @@ static void setup_filesystems(void) {
 		if (fd > 2)
 			close(fd);
 	}
+	setup_dev_links();
 }
 
 static void load_modules(void) {
@@ -233,6 +253,8 @@ static int if_up(int sock, const char *ifname) {
 	return ioctl(sock, SIOCSIFFLAGS, &ifr);
 }
 
+#include "dhcp.c"
+
 static void setup_network(void) {
 	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (sock < 0) {
@@ -241,13 +263,19 @@ static void setup_network(void) {
 	}
 	if (if_up(sock, "lo") < 0)
 		say("@@engitor:warning lo: %s", strerror(errno));
-	if (!addr)
+	int dhcp = !strcmp(network, "dhcp");
+	if (!addr && !dhcp)
 		goto out;
-	/* virtio_net registers eth0 from its probe; give it a moment to appear. */
-	for (int i = 0; i < 400 && !if_nametoindex("eth0"); i++)
+	/* virtio_net registers eth0 from its probe; give it a moment to appear (a cloud NIC on a
+	 * bus the host offers late, as VMBus, longer). */
+	for (int i = 0; i < (dhcp ? 2000 : 400) && !if_nametoindex("eth0"); i++)
 		usleep(5000);
 	if (!if_nametoindex("eth0")) {
 		say("@@engitor:warning eth0 did not appear; no network");
+		goto out;
+	}
+	if (dhcp) {
+		dhcp_configure("eth0");
 		goto out;
 	}
 	char ip[64];
@@ -351,12 +379,107 @@ static void finish(int status) {
 		usleep(10000);
 	}
 	kill(-1, SIGKILL);
+	while (waitpid(-1, NULL, 0) > 0)
+		;
+	read_devlog(); /* what was logged just before the end */
+	unmount_volumes();
 	if (WIFSIGNALED(status))
 		say("@@engitor:exit signal=%d name=%s%s", WTERMSIG(status), signame(WTERMSIG(status)),
 		    WCOREDUMP(status) ? " core=1" : "");
 	else
 		say("@@engitor:exit code=%d", WEXITSTATUS(status));
 	power_off();
+}
+
+/*
+ * Fork and exec the program. A close-on-exec pipe tells whether execve succeeded (it closes
+ * with nothing written) or failed (the child writes errno): "start" is said only for a program
+ * that really started. Returns its pid, or -1.
+ */
+static pid_t start_program(sigset_t *mask) {
+	int pipefd[2];
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		say("@@engitor:error pipe: %s", strerror(errno));
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(pipefd[0]);
+		sigprocmask(SIG_UNBLOCK, mask, NULL);
+		int err;
+		if (drop_privileges() < 0) {
+			err = errno;
+			say("@@engitor:error cannot run as uid %ld gid %ld: %s", run_uid, run_gid,
+			    strerror(err));
+		} else if (chdir(cwd) < 0) {
+			err = errno;
+			say("@@engitor:error workdir %s: %s", cwd, strerror(err));
+		} else {
+			execve(args[0], args, envs);
+			err = errno;
+			say("@@engitor:error cannot execute %s: %s", args[0], strerror(err));
+		}
+		ssize_t ignored = write(pipefd[1], &err, sizeof err);
+		(void)ignored;
+		_exit(err == ENOENT ? 127 : 126);
+	}
+	close(pipefd[1]);
+	if (pid < 0) {
+		say("@@engitor:error fork: %s", strerror(errno));
+		close(pipefd[0]);
+		return -1;
+	}
+	int err;
+	ssize_t got;
+	while ((got = read(pipefd[0], &err, sizeof err)) < 0 && errno == EINTR)
+		;
+	close(pipefd[0]);
+	if (got <= 0)
+		say("@@engitor:start pid=%d uptime=%.3f", pid, uptime());
+	return pid;
+}
+
+/*
+ * The program ended. A program that exits 0 and leaves processes behind has daemonized (forked,
+ * and the parent returned): as PID 1, init is the subreaper of every orphan, so instead of
+ * ending the VM it keeps it on them (0 is returned: no single program pid any more) until the
+ * last one ends or a stop request reaches them all. Otherwise the VM ends with the status.
+ */
+/* Processes other than init, kernel threads and zombies. */
+static int user_processes(void) {
+	int left = 0;
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		int p = atoi(e->d_name);
+		char path[64], buf[512];
+		snprintf(path, sizeof path, "/proc/%d/stat", p);
+		int fd = p > 2 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+		ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = 0;
+		char *after = strrchr(buf, ')');
+		char state = 0;
+		int ppid = 0;
+		if (after && sscanf(after + 2, "%c %d", &state, &ppid) == 2 && ppid != 2 && state != 'Z')
+			left++;
+	}
+	if (d)
+		closedir(d);
+	return left;
+}
+
+static pid_t program_ended(int status) {
+	int left;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && (left = user_processes()) > 0) {
+		say("@@engitor:daemon left=%d", left);
+		return 0;
+	}
+	finish(status);
+	return -1;
 }
 
 int main(void) {
@@ -366,7 +489,7 @@ int main(void) {
 	}
 	setsid();
 	setup_filesystems();
-	if (read_config() < 0) {
+	if (read_config(CONFIG_PATH) < 0) {
 		say("@@engitor:error cannot read %s: %s", CONFIG_PATH, strerror(errno));
 		finish(127 << 8);
 	}
@@ -374,8 +497,12 @@ int main(void) {
 		say("@@engitor:probe ok uptime=%.3f", uptime());
 		power_off();
 	}
-	make_owned_dirs();
+	read_config(DEPLOY_PATH); /* only in exported images */
 	load_modules();
+	load_device_modules();
+	if (mount_volumes() < 0)
+		finish(127 << 8);
+	make_owned_dirs(); /* after the volumes: a tmpfiles.d folder may be on one */
 	setup_network();
 	if (hostname && sethostname(hostname, strlen(hostname)) < 0)
 		say("@@engitor:warning hostname: %s", strerror(errno));
@@ -383,6 +510,8 @@ int main(void) {
 		say("@@engitor:error no program configured");
 		finish(127 << 8);
 	}
+
+	open_devlog();
 
 	sigset_t mask;
 	sigemptyset(&mask);
@@ -395,43 +524,34 @@ int main(void) {
 	/* Ctrl-Alt-Del becomes SIGINT to init instead of an immediate reboot. */
 	reboot(LINUX_REBOOT_CMD_CAD_OFF);
 
-	pid_t pid = fork();
-	if (pid == 0) {
-		sigprocmask(SIG_UNBLOCK, &mask, NULL);
-		if (drop_privileges() < 0) {
-			say("@@engitor:error cannot run as uid %ld gid %ld: %s", run_uid, run_gid,
-			    strerror(errno));
-			_exit(126);
-		}
-		if (chdir(cwd) < 0) {
-			say("@@engitor:error workdir %s: %s", cwd, strerror(errno));
-			_exit(127);
-		}
-		execve(args[0], args, envs);
-		say("@@engitor:error cannot execute %s: %s", args[0], strerror(errno));
-		_exit(errno == ENOENT ? 127 : 126);
-	}
-	if (pid < 0) {
-		say("@@engitor:error fork: %s", strerror(errno));
+	pid_t pid = start_program(&mask);
+	if (pid < 0)
 		finish(127 << 8);
-	}
-	say("@@engitor:start pid=%d uptime=%.3f", pid, uptime());
+	double started = uptime();
 
-	struct pollfd pfds[1 + MAX_INPUTS];
+	struct pollfd pfds[2 + MAX_INPUTS];
 	int inputs[MAX_INPUTS];
 	int ninputs = open_power_buttons(inputs);
 	pfds[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
+	pfds[1] = (struct pollfd){.fd = devlog_fd, .events = POLLIN};
 	for (int i = 0; i < ninputs; i++)
-		pfds[1 + i] = (struct pollfd){.fd = inputs[i], .events = POLLIN};
+		pfds[2 + i] = (struct pollfd){.fd = inputs[i], .events = POLLIN};
 
 	double deadline = 0; /* when set: SIGKILL the program at this uptime */
+	double next_scan = 0;
+	int last_status = 0;
 	for (;;) {
-		int timeout = -1;
-		if (deadline > 0) {
-			double left = deadline - uptime();
-			timeout = left > 0 ? (int)(left * 1000) + 1 : 0;
+		/* Listening sockets: often while the program starts, then now and then. */
+		double now = uptime();
+		if (now >= next_scan) {
+			report_listeners();
+			next_scan = now + (now - started < 30 ? 0.1 : 0.5);
 		}
-		int ready = poll(pfds, 1 + ninputs, timeout);
+		double wake = next_scan;
+		if (deadline > 0 && deadline < wake)
+			wake = deadline;
+		int timeout = wake > now ? (int)((wake - now) * 1000) + 1 : 0;
+		int ready = poll(pfds, 2 + ninputs, timeout);
 		int stop = 0;
 		if (ready < 0 && errno != EINTR)
 			say("@@engitor:warning poll: %s", strerror(errno));
@@ -441,22 +561,29 @@ int main(void) {
 				if (si.ssi_signo != SIGCHLD)
 					stop = 1;
 		}
+		if (ready > 0 && (pfds[1].revents & POLLIN))
+			read_devlog();
 		for (int i = 0; ready > 0 && i < ninputs; i++)
-			if ((pfds[1 + i].revents & POLLIN) && power_pressed(inputs[i]))
+			if ((pfds[2 + i].revents & POLLIN) && power_pressed(inputs[i]))
 				stop = 1;
 		int status;
 		pid_t dead;
-		while ((dead = waitpid(-1, &status, WNOHANG)) > 0)
+		while ((dead = waitpid(-1, &status, WNOHANG)) > 0) {
+			last_status = status;
 			if (dead == pid)
-				finish(status);
+				pid = program_ended(status);
+		}
+		/* Following a daemon: the VM lives while any process does. */
+		if (pid == 0 && dead < 0 && errno == ECHILD)
+			finish(last_status);
 		if (stop && deadline == 0) {
 			say("@@engitor:stopping");
-			kill(pid, SIGTERM);
+			kill(pid > 0 ? pid : -1, SIGTERM);
 			deadline = uptime() + stop_timeout;
 		}
 		if (deadline > 0 && uptime() >= deadline) {
 			say("@@engitor:warning program ignored SIGTERM for %ds; killing it", stop_timeout);
-			kill(pid, SIGKILL);
+			kill(pid > 0 ? pid : -1, SIGKILL);
 			deadline = -1;
 		}
 	}

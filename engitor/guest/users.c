@@ -5,6 +5,7 @@
  *   dir MODE UID GID PATH     make PATH (and parents) at boot with this mode and owner, as
  *                             systemd-tmpfiles does for tmpfiles.d's `d` lines (/run is a tmpfs)
  *   chown UID GID PATH        give an existing PATH this owner (what a postinst's chown did)
+ *   chmod MODE UID GID PATH   and this mode too (dpkg-statoverride)
  *   uid N / gid N / groups G,G,...   run the program as this user, group, supplementary groups
  *   bind_below_1024 1         keep CAP_NET_BIND_SERVICE (ambient) after dropping root, for a
  *                             forwarded guest port below 1024
@@ -18,6 +19,7 @@
 struct owned {
 	const char *path;
 	mode_t mode; /* 0: keep the mode (a chown line) */
+	int make;    /* a dir line: make it first */
 	uid_t uid;
 	gid_t gid;
 };
@@ -42,14 +44,16 @@ static int users_config(const char *key, char *value) {
 			run_groups[nrun_groups++] = (gid_t)atol(g);
 	} else if (!strcmp(key, "bind_below_1024")) {
 		bind_below_1024 = atoi(value);
-	} else if ((!strcmp(key, "dir") || !strcmp(key, "chown")) && nowned < MAX_DIRS) {
-		int is_dir = key[0] == 'd';
+	} else if ((!strcmp(key, "dir") || !strcmp(key, "chown") || !strcmp(key, "chmod")) &&
+		   nowned < MAX_DIRS) {
+		int with_mode = strcmp(key, "chown") != 0;
 		unsigned mode = 0, uid = 0, gid = 0;
 		int used = 0;
-		if (is_dir ? sscanf(value, "%o %u %u %n", &mode, &uid, &gid, &used) < 3
-			   : sscanf(value, "%u %u %n", &uid, &gid, &used) < 2)
+		if (with_mode ? sscanf(value, "%o %u %u %n", &mode, &uid, &gid, &used) < 3
+			      : sscanf(value, "%u %u %n", &uid, &gid, &used) < 2)
 			return 1;
-		owned[nowned++] = (struct owned){value + used, is_dir ? (mode_t)mode : 0, uid, gid};
+		owned[nowned++] = (struct owned){value + used, with_mode ? (mode_t)mode : 0,
+						 key[0] == 'd', uid, gid};
 	} else {
 		return 0;
 	}
@@ -69,7 +73,7 @@ static void mkdir_parents(char *path) {
 static void make_owned_dirs(void) {
 	for (int i = 0; i < nowned; i++) {
 		struct owned *o = &owned[i];
-		if (o->mode) {
+		if (o->make) {
 			char path[4096];
 			snprintf(path, sizeof path, "%s", o->path);
 			mkdir_parents(path);

@@ -13,13 +13,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import shutil
-import subprocess
-import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from engitor import home
 from engitor.errors import UserError
+from engitor.proc import run
 
 CFLAGS = ("-static", "-Os", "-s", "-Wall", "-Wextra", "-Wno-unused-parameter",
           "-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections")
@@ -36,8 +36,7 @@ class Compiler:
 
     @functools.cached_property
     def identity(self) -> str:
-        proc = subprocess.run([*self.argv, "--version"], capture_output=True, text=True,
-                              check=False)
+        proc = run([*self.argv, "--version"])
         return proc.stdout.splitlines()[0] if proc.stdout else self.argv[0]
 
 
@@ -52,38 +51,35 @@ def compilers() -> list[Compiler]:
     return found
 
 
-def missing_compiler_advice() -> str | None:
-    """What to install so engitor's C helpers can be built, or None when a compiler works."""
-    return None if compilers() else INSTALL_HINT
-
-
-def compile_static(source: Path) -> Path:
-    """The static binary built from `source`, compiling it on first use."""
+def compile_static(source: Path, include_dirs: Sequence[Path] = ()) -> Path:
+    """The static binary built from `source`, compiling it on first use. The headers in
+    `include_dirs` (searched with -iquote) are part of the cache key."""
     available = compilers()
     if not available:
         raise UserError(f"no C compiler to build {source.name}",
                         hint=f"engitor compiles its small static helpers once: {INSTALL_HINT}")
-    # The files a source #includes from its folder (the init's users.c) are part of its key.
+    # What the source #includes is part of its key: the files beside it (the init's users.c,
+    # volumes.c, ...) and the headers of `include_dirs` (the init's protocol header).
     text = source.read_bytes() + b"".join(
-        p.name.encode() + p.read_bytes() for p in sorted(source.parent.glob("*.[ch]"))
-        if p != source)
+        p.name.encode() + b"\0" + p.read_bytes() for p in sorted(source.parent.glob("*.[ch]"))
+        if p != source) + b"".join(
+        h.read_bytes() for d in include_dirs for h in sorted(Path(d).glob("*.h")))
     errors = []
     for cc in available:
         key = hashlib.sha256(text + cc.identity.encode() + " ".join(CFLAGS).encode())
         entry = home.subdir("cache") / "cc" / f"{source.stem}-{key.hexdigest()[:24]}"
         if (entry / source.stem).is_file():
             return entry / source.stem
-        with tempfile.TemporaryDirectory(prefix="engitor-cc-") as tmp:
-            out = Path(tmp) / source.stem
-            flags = list(CFLAGS)
+        with home.scratch("cc") as tmp:
+            out = tmp / source.stem
+            flags = list(CFLAGS) + [f"-iquote{d}" for d in include_dirs]
             if cc.musl:
-                include = Path(tmp) / "include"
+                include = tmp / "include"
                 include.mkdir()
                 for name, target in UAPI.items():
                     (include / name).symlink_to(target)
                 flags += ["-isystem", str(include)]
-            proc = subprocess.run([*cc.argv, *flags, "-o", str(out), str(source)],
-                                  capture_output=True, text=True, check=False)
+            proc = run([*cc.argv, *flags, "-o", str(out), str(source)])
             if proc.returncode != 0:
                 errors.append(f"{cc.argv[0]}: {' '.join(proc.stderr.strip().splitlines()[-1:])}")
                 continue

@@ -134,8 +134,8 @@ def compress(raw: bytes) -> bytes:
 
 
 def read_archive(raw: bytes) -> list[tuple[str, int, bytes]]:
-    """Parse a newc archive back into (path, mode, contents); for tests and `engitor inspect`."""
-    out = []
+    """Parse a newc archive back into (path, mode, contents), for tests."""
+    out: list[tuple[str, int, bytes]] = []
     off = 0
     while True:
         if raw[off:off + 6] != b"070701":
@@ -150,3 +150,13 @@ def read_archive(raw: bytes) -> list[tuple[str, int, bytes]]:
         if name == "TRAILER!!!":
             return out
         out.append(("/" + name, mode, data))
+
+
+def entry_for(guest: str, host: Path) -> Entry:
+    """The entry that copies host path `host` (not following a symlink) to `guest`."""
+    st = host.lstat()
+    if stat.S_ISLNK(st.st_mode):
+        return Entry.symlink(guest, os.readlink(host))
+    if stat.S_ISDIR(st.st_mode):
+        return Entry.directory(guest, stat.S_IMODE(st.st_mode))
+    return Entry.file(guest, source=host, mode=stat.S_IMODE(st.st_mode))

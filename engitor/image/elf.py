@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from engitor.errors import UserError
 
@@ -80,6 +81,7 @@ def read_elf(path: Path, shown: str | None = None, *, detail: bool = True) -> El
     from elftools.common.exceptions import ELFError
     from elftools.elf.dynamic import DynamicSegment
     from elftools.elf.elffile import ELFFile
+    from elftools.elf.segments import InterpSegment
 
     with f:
         if f.read(4) != b"\x7fELF":
@@ -98,9 +100,10 @@ def read_elf(path: Path, shown: str | None = None, *, detail: bool = True) -> El
             # headers of every library costs ten times more and a stripped object may lack them.
             for seg in elf.iter_segments():
                 if seg["p_type"] == "PT_INTERP":
-                    interp = seg.get_interp_name()
+                    interp = seg.get_interp_name() if isinstance(seg, InterpSegment) else None
                 elif isinstance(seg, DynamicSegment):
-                    for tag in seg.iter_tags():
+                    tags: Iterable[Any] = seg.iter_tags()  # attributes named by their tag
+                    for tag in tags:
                         t = tag.entry.d_tag
                         if t == "DT_NEEDED":
                             needed.append(tag.needed)
@@ -224,7 +227,12 @@ class Resolver:
                 return guest, host
         return None
 
-    def closure(self, program_guest: str, program_host: Path) -> Closure:
+    def closure(self, program_guest: str, program_host: Path,
+                program: ElfInfo | None = None) -> Closure:
+        """The program's closure; `program` is its ElfInfo (read with detail) when the caller
+        has read it already: an ELF file is parsed once per build."""
+        if program is not None:
+            self._infos.setdefault(program_host.resolve(), program)
         info = self.info(program_host, detail=True)
         check_machine(info, str(program_host))
         result = Closure(program=program_guest, info=info)
@@ -278,5 +286,5 @@ class Resolver:
 
 
 def closure(program_guest: str, program_host: Path, *, roots: Sequence[Path] = (Path("/"),),
-            library_path: Sequence[str] = ()) -> Closure:
-    return Resolver(roots, library_path).closure(program_guest, program_host)
+            library_path: Sequence[str] = (), program: ElfInfo | None = None) -> Closure:
+    return Resolver(roots, library_path).closure(program_guest, program_host, program)

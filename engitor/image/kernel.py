@@ -12,15 +12,18 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import subprocess
-import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
-from engitor import home
-from engitor.errors import UserError
+from engitor import RECIPES_DIR, faults, home
+from engitor.errors import UserError, did_you_mean
+from engitor.kernel_traits import KernelTraits
+from engitor.proc import run
+from engitor.recipe import model
+from engitor.recipe.targets import is_deb_path
 
-DEFAULT_KERNEL = "linux-image-cloud-amd64"
+DEFAULT_KERNEL = model.DEFAULT_KERNEL
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,7 @@ class Kernel:
     sha256: str  # of the .deb
     release: str  # uname -r, the lib/modules/ directory name
     root: Path  # unpacked tree
+    built: dict[str, Any] | None = None  # how `engitor kernel build` made it (None: a .deb)
 
     @property
     def vmlinuz(self) -> Path:
@@ -47,8 +51,23 @@ class Kernel:
     def config(self) -> Path:
         return self.root / "boot" / f"config-{self.release}"
 
+    @property
+    def vmlinux(self) -> Path:
+        """The uncompressed kernel `engitor kernel build` keeps (QEMU boots it through PVH)."""
+        return self.root / "boot" / f"vmlinux-{self.release}"
+
     def describe(self) -> str:
         return f"{self.package} {self.version}"
+
+    def traits(self) -> KernelTraits:
+        """What this kernel can do, from its own config (Debian's .deb ships it in boot/)."""
+        from engitor.image import kconfig
+
+        config = kconfig.values(self.config.read_text()) if self.config.is_file() else {}
+        if not config:
+            return KernelTraits(size=self.vmlinuz.stat().st_size,
+                                init_size=kconfig.bzimage_init_size(self.vmlinuz))
+        return kconfig.traits(config, self.vmlinuz, self.vmlinux if self.built else None)
 
 
 def kernels_dir() -> Path:
@@ -66,14 +85,37 @@ def _names() -> dict[str, str]:
         return {}
 
 
-def _load(entry: Path) -> Kernel | None:
+def load_entry(entry: Path) -> Kernel | None:
     try:
         meta = json.loads((entry / "kernel.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
         return None
+    known = {f.name for f in fields(Kernel)}
+    meta = {k: v for k, v in meta.items() if k in known}
     meta["root"] = entry
     kernel = Kernel(**meta)
     return kernel if kernel.vmlinuz.is_file() else None
+
+
+_load = load_entry
+
+
+def pin(name: str, kernel: Kernel) -> None:
+    """Make `name` mean `kernel` (what `--kernel NAME` and `kernel = NAME` select)."""
+    names = _names()
+    if names.get(name) != kernel.root.name:
+        names[name] = kernel.root.name
+        home.atomic_write(names_file(), json.dumps(names, indent=2, sort_keys=True))
+
+
+def pinned_names() -> dict[str, str]:
+    """Name -> cache entry, for the names that lead to a cached kernel."""
+    return {n: e for n, e in sorted(_names().items()) if _load(kernels_dir() / e)}
+
+
+def buildable() -> set[str]:
+    """Kernels `engitor kernel build NAME` knows (recipes/kernels/NAME.lua)."""
+    return {p.stem for p in (RECIPES_DIR / "kernels").glob("*.lua")}
 
 
 def cached() -> list[Kernel]:
@@ -86,17 +128,13 @@ def cached() -> list[Kernel]:
     return out
 
 
-def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(argv, capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        raise UserError(f"{argv[0]} is not installed",
-                        hint="engitor fetches kernels with Debian's apt and dpkg-deb") from None
+TOOLS_HINT = "engitor fetches kernels with Debian's apt and dpkg-deb"
 
 
 def resolve_name(name: str) -> str:
     """A metapackage (linux-image-cloud-amd64) -> the image package it depends on today."""
-    proc = _run(["apt-cache", "depends", "--no-recommends", "--no-suggests", name])
+    proc = run(["apt-cache", "depends", "--no-recommends", "--no-suggests", name],
+               hint=TOOLS_HINT)
     if proc.returncode != 0:
         raise UserError(f"kernel package {name} is unknown to apt",
                         hint="run 'apt-get update', or give a kernel .deb path with --kernel")
@@ -110,7 +148,7 @@ def resolve_name(name: str) -> str:
 
 
 def _deb_field(deb: Path, fieldname: str) -> str:
-    proc = _run(["dpkg-deb", "-f", str(deb), fieldname])
+    proc = run(["dpkg-deb", "-f", str(deb), fieldname], hint=TOOLS_HINT)
     if proc.returncode != 0:
         raise UserError(f"{deb} is not a Debian package ({proc.stderr.strip()})",
                         hint="give a linux-image-*.deb file")
@@ -129,9 +167,12 @@ def unpack(deb: Path) -> Kernel:
     if existing:
         return existing
     with home.atomic_dir(entry) as tmp:
-        proc = _run(["dpkg-deb", "-x", str(deb), str(tmp)])
+        proc = run(["dpkg-deb", "-x", str(deb), str(tmp)], hint=TOOLS_HINT)
         if proc.returncode != 0:
-            raise UserError(f"cannot unpack {deb}: {proc.stderr.strip()}", hint="is it complete?")
+            needed = int(_deb_field(deb, "Installed-Size") or 0) * 1024
+            raise faults.tool_failure(proc.stderr, what=f"unpacking kernel {package} into",
+                                      where=kernels_dir(), needed=needed) or \
+                UserError(f"cannot unpack {deb}: {_last_line(proc.stderr)}", hint="is it complete?")
         vmlinuz = sorted((tmp / "boot").glob("vmlinuz-*")) if (tmp / "boot").is_dir() else []
         if not vmlinuz:
             raise UserError(f"{deb} holds no boot/vmlinuz-*", hint="give a linux-image-*.deb")
@@ -150,9 +191,8 @@ def unpack(deb: Path) -> Kernel:
 def fetch(name: str = DEFAULT_KERNEL) -> Kernel:
     """Resolve `name` with apt, download and unpack it; pins the name to the result."""
     real = resolve_name(name)
-    with tempfile.TemporaryDirectory(prefix="engitor-kernel-") as tmp:
-        proc = subprocess.run(["apt-get", "download", real], cwd=tmp, capture_output=True,
-                              text=True, check=False)
+    with home.scratch("kernel") as tmp:
+        proc = run(["apt-get", "download", real], cwd=tmp, hint=TOOLS_HINT)
         debs = list(Path(tmp).glob("*.deb"))
         if proc.returncode != 0 or not debs:
             raise UserError(f"cannot download kernel package {real}: "
@@ -165,9 +205,10 @@ def fetch(name: str = DEFAULT_KERNEL) -> Kernel:
     return kernel
 
 
-def is_deb_path(spec: str) -> bool:
-    """A kernel setting naming a .deb file rather than a package."""
-    return spec.endswith(".deb") or "/" in spec
+def _last_line(text: str) -> str:
+    """A tool's last word: its error, without the lines (one per file for tar) before it."""
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else "no message"
 
 
 def get(spec: str = DEFAULT_KERNEL, *, base_dir: Path | None = None) -> Kernel:
@@ -182,22 +223,23 @@ def get(spec: str = DEFAULT_KERNEL, *, base_dir: Path | None = None) -> Kernel:
         kernel = _load(kernels_dir() / pinned)
         if kernel:
             return kernel
+    if spec in buildable():
+        raise UserError(f"kernel {spec} is not built on this machine",
+                        hint=f"build it once with 'engitor kernel build {spec}' "
+                             "(a few minutes; it is cached)")
+    if not spec.startswith("linux-"):
+        # Not a Debian package name: asking apt would only say it does not know it.
+        close = did_you_mean(spec, [*_names(), *buildable()])
+        raise UserError(f"unknown kernel {spec!r}",
+                        hint=(close + " " if close else "") +
+                        "'engitor kernel list' shows the kernels here; a Debian kernel "
+                        "package (linux-image-…) or a .deb path also works")
     try:
         return fetch(spec)
     except UserError as e:
         raise UserError(f"kernel {spec} is not cached and could not be fetched ({e.message})",
                         hint="when online run 'engitor kernel fetch', or offline give a kernel "
                              ".deb with --kernel PATH") from None
-
-
-def remove(kernel: Kernel) -> None:
-    shutil.rmtree(kernel.root)
-
-
-def describe(kernel: Kernel) -> dict[str, str]:
-    d = asdict(kernel)
-    d["root"] = str(kernel.root)
-    return d
 
 
 def pinned(spec: str) -> Kernel | None:

@@ -14,68 +14,41 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from engitor import __version__, reflog, store
+from engitor import __version__, faults, home, reflog, store
 from engitor.errors import UserError
 from engitor.image import cpio, elf, kernel, kmod, quick, record, system
 from engitor.image import init as guest_init
+from engitor.image.context import Context
 from engitor.image.cpio import Entry
-from engitor.recipe import settings
+from engitor.recipe import settings, volumes
 from engitor.recipe.model import Image
+from engitor.units import mib
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-# What the runner attaches (virtio-mmio transport, network, entropy) and what lets a shutdown
-# request reach init (the ACPI power button, seen through evdev).
-BASE_MODULES = ("virtio_mmio", "virtio_net", "virtio_rng", "button", "evdev")
+# What the runner attaches (virtio-mmio transport, network, entropy, the virtio-serial port the
+# init reports listening sockets on) and what lets a shutdown request reach init (the ACPI
+# power button, seen through evdev).
+BASE_MODULES = ("virtio_mmio", "virtio_net", "virtio_rng", "virtio_console", "button", "evdev")
+DISK_MODULES = ("virtio_blk",)  # ext4 itself is built into Debian's cloud kernel
 # cryptomgr.notests: the kernel would otherwise re-run its crypto self-tests (test vectors for
 # every algorithm it registers) on each boot; under TCG that is a fifth of the boot
 # (measured: program start 1.18 s -> 0.94 s median, BENCHMARKS.md).
 BASE_CMDLINE = ("console=ttyS0", "panic=-1", "quiet", "cryptomgr.notests")
+# The directories daemons write to without creating them (the FHS's /var); /var/run is a link
+# to /run. The initramfs root is itself a tmpfs, so all of it is in RAM unless a volume is
+# mounted there.
+FHS_DIRS = ("/var", "/var/lib", "/var/log", "/var/tmp", "/var/cache", "/var/spool")
 GUEST_ADDR = "10.0.2.15/24"
 GUEST_GATEWAY = "10.0.2.2"
 
 
-@dataclass
-class Context:
-    image: Image
-    log: Callable[[str], None]
-    roots: list[Path] = field(default_factory=lambda: [Path("/")])
-    kernel: kernel.Kernel | None = None
-    program_guest: str = ""
-    program_host: Path | None = None
-    argv: list[str] = field(default_factory=list)
-    env: dict[str, str] = field(default_factory=dict)
-    entries: dict[str, Entry] = field(default_factory=dict)
-    category: dict[str, str] = field(default_factory=dict)  # guest path -> size-report bucket
-    modules: list[kmod.Module] = field(default_factory=list)
-    init_config: guest_init.InitConfig | None = None
-    cmdline: str = ""
-    input_key: str = ""
-    stored: store.StoredImage | None = None
-    new: bool = False
-    staging: Path | None = None
-    watched: list[str] = field(default_factory=list)  # folders/files read besides the entries
-    actions: Any = None  # what the image's Debian packages ask for (users, dirs: system.py)
-    init_extra: dict[str, Any] = field(default_factory=dict)  # more InitConfig fields
-    inputs: dict[str, list[int] | None] = field(default_factory=dict)  # their fingerprints
-    packages: list[dict[str, Any]] = field(default_factory=list)  # Debian packages, for the manifest
-
-    def add(self, entry: Entry, category: str) -> None:
-        self.entries[entry.path] = entry
-        self.category[entry.path] = category
-
-    def where(self) -> str | None:
-        return self.image.where or None
-
-
 def build(image: Image, *, log: Callable[[str], None] = lambda _: None) -> store.StoredImage:
     try:
-        with reflog.building():  # prune waits for no build: it refuses while one runs
+        with faults.writing(f"building image {image.name}", home.home()), reflog.building():
             return _build(Context(image, log))
     except UserError as e:
         # Whatever went wrong is reported at the image's declaration, unless it knows better.
@@ -91,19 +64,20 @@ def _build(ctx: Context) -> store.StoredImage:
         ctx.log(f"unchanged: image {same.short}")
         store.tag(image.name, same)
         return same
-    # The pid in the name tells `engitor prune` whether the build that made it still runs.
-    with tempfile.TemporaryDirectory(prefix=f"engitor-stage-{os.getpid()}-") as staging:
-        ctx.staging = Path(staging) / "root"
+    with home.scratch("stage") as staging:
+        ctx.staging = staging / "root"
         ctx.staging.mkdir()
         run_before_build(ctx)
         expand_generators(ctx)
         if not system.resolve_debian(ctx):
             resolve_package(ctx)
+        system.resolve_users(ctx)
         resolve_program(ctx)
         add_closure(ctx)
         add_files(ctx)
         system.add_file_libraries(ctx)
         system.add_shell(ctx)
+        system.add_locale_and_zone(ctx)
         system.add_users(ctx)
         resolve_kernel(ctx)  # after the user's inputs are known good: it may download
         add_modules(ctx)
@@ -146,7 +120,7 @@ def resolve_package(ctx: Context) -> None:
     ctx.packages = record.packages(tree)
     ctx.image = tree.image  # the package's program, args and env merged under the image's
     for guest, host in sorted(tree.files.items()):
-        ctx.add(_entry_for(guest, host), "package")
+        ctx.add(cpio.entry_for(guest, host), "package")
 
 
 def resolve_kernel(ctx: Context) -> None:
@@ -188,7 +162,7 @@ def resolve_program(ctx: Context) -> None:
         if not host.exists():
             raise UserError(f"program {image.program}: no such file",
                             hint=f"paths are relative to {image.base_dir}", where=ctx.where())
-    elf.read_elf(host, image.program)
+    ctx.program_info = elf.read_elf(host, image.program)  # read once: the closure starts here
     ctx.program_guest, ctx.program_host = guest, host
     ctx.argv = [guest, *image.args]
 
@@ -197,7 +171,7 @@ def add_closure(ctx: Context) -> None:
     assert ctx.program_host is not None
     library_path = [d for d in ctx.image.env.get("LD_LIBRARY_PATH", "").split(":") if d]
     closure = elf.closure(ctx.program_guest, ctx.program_host, roots=ctx.roots,
-                          library_path=library_path)
+                          library_path=library_path, program=ctx.program_info)
     ctx.watched += closure.searched
     ctx.watched += [str(r / "etc" / name) for r in ctx.roots for name in ("ld.so.conf", "ld.so.conf.d")]
     first_copy: dict[Path, str] = {}
@@ -223,17 +197,8 @@ def add_closure(ctx: Context) -> None:
             f"{len(closure.objects) - 1} shared objects")
 
 
-def _entry_for(guest: str, host: Path) -> Entry:
-    st = host.lstat()
-    if stat.S_ISLNK(st.st_mode):
-        return Entry.symlink(guest, os.readlink(host))
-    if stat.S_ISDIR(st.st_mode):
-        return Entry.directory(guest, stat.S_IMODE(st.st_mode))
-    return Entry.file(guest, source=host, mode=stat.S_IMODE(st.st_mode))
-
-
 def _add_tree(ctx: Context, host: Path, guest: str, category: str) -> None:
-    ctx.add(_entry_for(guest, host), category)
+    ctx.add(cpio.entry_for(guest, host), category)
     if host.is_dir() and not host.is_symlink():
         for dirpath, dirnames, filenames in os.walk(host):
             ctx.watched.append(dirpath)  # a file added or removed there changes the image
@@ -241,7 +206,7 @@ def _add_tree(ctx: Context, host: Path, guest: str, category: str) -> None:
             rel = Path(dirpath).relative_to(host)
             for name in sorted(dirnames) + sorted(filenames):
                 child_guest = cpio.normalize(str(PurePosixPath(guest) / rel / name))
-                ctx.add(_entry_for(child_guest, Path(dirpath) / name), category)
+                ctx.add(cpio.entry_for(child_guest, Path(dirpath) / name), category)
 
 
 def add_files(ctx: Context) -> None:
@@ -276,8 +241,18 @@ def add_files(ctx: Context) -> None:
 
 def add_modules(ctx: Context) -> None:
     assert ctx.kernel is not None
+    if not ctx.kernel.traits().modules:
+        # Everything such a kernel has is built in, and it could not load a module anyway.
+        if ctx.image.modules:
+            raise UserError(f"kernel {ctx.kernel.package} loads no modules, so modules "
+                            f"{', '.join(ctx.image.modules)} cannot be added",
+                            hint="build the driver into the kernel (=y in its config fragment) "
+                                 "or use a Debian kernel", where=ctx.where())
+        return
     builtin = kmod.builtin(ctx.kernel.modules_dir)
-    wanted = [m for m in (*BASE_MODULES, *ctx.image.modules) if kmod.canonical(m) not in builtin]
+    disks = DISK_MODULES if any(m.serial for m in volumes.mounts(ctx.image.volumes)) else ()
+    wanted = [m for m in (*BASE_MODULES, *disks, *ctx.image.modules)
+              if kmod.canonical(m) not in builtin]
     ctx.modules = kmod.resolve(ctx.kernel.modules_dir, wanted)
     base = f"/lib/modules/{ctx.kernel.release}"
     for module in ctx.modules:
@@ -297,7 +272,9 @@ def add_init(ctx: Context) -> None:
         addr=GUEST_ADDR,
         gateway=GUEST_GATEWAY,
         stop_timeout=image.stop_timeout,
+        volumes=tuple((m.serial, m.guest) for m in volumes.mounts(image.volumes)),
         **ctx.init_extra,
+        network=image.network.on_microvm(),
     )
     ctx.add(Entry.file("/.engitor/init", data=ctx.init_config.render(), mode=0o600), "init")
     ctx.cmdline = " ".join((*BASE_CMDLINE, *image.kernel_args))
@@ -309,6 +286,11 @@ def add_etc(ctx: Context) -> None:
     host = image.guest_hostname
     for d in ("/proc", "/sys", "/dev", "/tmp", "/run", "/etc"):
         ctx.add(Entry.directory(d, 0o1777 if d == "/tmp" else 0o755), "etc")
+    for d in FHS_DIRS:  # the image's own (a package's modes and owners) win
+        if d not in ctx.entries:
+            ctx.add(Entry.directory(d, 0o1777 if d == "/var/tmp" else 0o755), "etc")
+    if not any(p == "/var/run" or p.startswith("/var/run/") for p in ctx.entries):
+        ctx.add(Entry.symlink("/var/run", "/run"), "etc")
     ctx.add(Entry.chardev("/dev/console", 5, 1), "etc")
     etc = {
         "/etc/hostname": f"{host}\n",
@@ -344,7 +326,7 @@ def add_staged(ctx: Context) -> None:
         dirnames.sort()
         for name in sorted(dirnames) + sorted(filenames):
             host = Path(dirpath) / name
-            ctx.add(_entry_for("/" + str(host.relative_to(ctx.staging)), host), "files")
+            ctx.add(cpio.entry_for("/" + str(host.relative_to(ctx.staging)), host), "files")
 
 
 def _digest(entry: Entry) -> str:
@@ -393,6 +375,7 @@ def assemble_and_store(ctx: Context) -> None:
     assert ctx.kernel is not None and ctx.init_config is not None
     raw = cpio.archive(ctx.entries)
     initrd = cpio.compress(raw)
+    traits = ctx.kernel.traits()
     files = []
     for path in sorted(ctx.entries):
         e = ctx.entries[path]
@@ -408,13 +391,15 @@ def assemble_and_store(ctx: Context) -> None:
         "engitor": __version__,
         "kernel": {"package": ctx.kernel.package, "version": ctx.kernel.version,
                    "sha256": ctx.kernel.sha256, "release": ctx.kernel.release,
-                   "size": ctx.kernel.vmlinuz.stat().st_size},
+                   "size": ctx.kernel.vmlinuz.stat().st_size,
+                   "traits": traits.to_json()},
         "cmdline": ctx.cmdline,
         "program": ctx.program_guest,
         "argv": ctx.argv,
         "env": ctx.env,
         "workdir": ctx.image.workdir,
         "modules": [m.name for m in ctx.modules],
+        "network": ctx.image.network.value,  # export turns auto into DHCP
         "initrd": {"compression": cpio.COMPRESSION, "uncompressed": len(raw)},
         "sizes": _sizes(ctx),
         "input_key": ctx.input_key,
@@ -423,9 +408,10 @@ def assemble_and_store(ctx: Context) -> None:
     manifest.update(record.extras(entries=ctx.entries, files=files, image=ctx.image,
                                   packages_seen=ctx.packages))
     ctx.stored, ctx.new = store.put(kernel=ctx.kernel.vmlinuz, kernel_sha=ctx.kernel.sha256,
-                                    initrd=initrd, cmdline=ctx.cmdline, manifest=manifest)
+                                    initrd=initrd, cmdline=ctx.cmdline, manifest=manifest,
+                                    vmlinux=ctx.kernel.vmlinux if traits.pvh else None)
     store.write_pointer("keys", ctx.input_key, ctx.stored.id)
-    ctx.log(f"built image {ctx.stored.short} ({len(initrd) / 2**20:.1f} MiB initrd)")
+    ctx.log(f"built image {ctx.stored.short} ({mib(len(initrd))} initrd)")
 
 
 def run_after_build(ctx: Context) -> None:

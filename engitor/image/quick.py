@@ -28,7 +28,7 @@ from engitor.recipe.model import Image
 # tick; such a record is not written, so the next build hashes contents again.
 RACY_SECONDS = 2.0
 BUILDER_SOURCES = ("image/*.py", "guest/*.c", "packages/*.py", "recipe/model.py",
-                   "recipe/settings.py")
+                   "recipe/settings.py", "recipe/volumes.py")
 # Settings only the runner reads: a run on another port is the same image.
 RUN_ONLY = frozenset({"ports", "cpus", "accel", "boot_timeout"})
 

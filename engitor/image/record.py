@@ -146,7 +146,7 @@ def package_info(unit: Any, units: list[Any]) -> dict[str, Any]:
     try:
         info = json.loads(cache.read_text())
         if info.get("format") == DEBINFO_FORMAT and info.get("source_package"):
-            return info["package"]  # type: ignore[no-any-return]
+            return info["package"]
     except (OSError, ValueError):
         pass
     text = _copyright(units, unit.deb.package, unit.root)

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engitor.errors import UserError
-from engitor.image import elf
+from engitor.image import cpio, elf
 from engitor.image.cpio import Entry
 
 if TYPE_CHECKING:
-    from engitor.image.pipeline import Context
+    from engitor.image.context import Context
     from engitor.packages.maintscripts import Actions
 
 # Imported functions that run a command line through /bin/sh -c.
@@ -42,7 +42,7 @@ def resolve_debian(ctx: Context) -> bool:
     ctx.roots = [tree.root]
     ctx.image = tree.image
     for guest, host in sorted(tree.files.items()):
-        ctx.add(_entry_for(guest, host), "package")
+        ctx.add(cpio.entry_for(guest, host), "package")
     for entry in debian.extra_entries(tree.root, deb.actions):
         ctx.add(entry, "package")
     ctx.actions = deb.actions
@@ -59,12 +59,6 @@ def _resolution_path(name: str) -> Path:
     from engitor.packages import cache
 
     return cache.resolved_path(name)
-
-
-def _entry_for(guest: str, host: Path) -> Entry:
-    from engitor.image.pipeline import _entry_for as entry_for
-
-    return entry_for(guest, host)
 
 
 def imports_shell(paths: list[Path]) -> bool:
@@ -101,7 +95,8 @@ def add_shell(ctx: Context) -> None:
     if ctx.image.debian or not dash.is_file():  # a host program may use the host's (Debian's)
         from engitor.packages import debian
 
-        dash = (debian.dash_root(ctx.log) / "usr/bin/dash").resolve()
+        root = debian.dash_root(ctx.log)  # bookworm's dash is /bin/dash, later ones /usr/bin
+        dash = next(p for p in (root / "usr/bin/dash", root / "bin/dash") if p.exists()).resolve()
     ctx.add(Entry.file("/usr/bin/dash", source=dash, mode=0o755), "shell")
     bin_dir = ctx.entries.get("/bin")
     if bin_dir is not None and stat.S_ISLNK(bin_dir.mode):  # a merged /usr: /bin -> usr/bin
@@ -125,21 +120,60 @@ def add_file_libraries(ctx: Context) -> None:
                 ctx.add(Entry.file(guest, source=host.resolve(), mode=0o755), "libraries")
 
 
-def add_users(ctx: Context) -> None:
-    """Every image's user database, the program's user, and the folders made at boot."""
+def resolve_users(ctx: Context) -> None:
+    """Every image's user database, and who runs the program: checked before the program's
+    closure, so that a misspelt user is the first and only thing said."""
     from engitor.packages import debian, maintscripts, users
 
     accounts = debian.base_accounts(ctx.log, from_archive=bool(ctx.image.debian))
-    actions: Actions = ctx.actions or maintscripts.Actions()
-    actions = _with_image_tmpfiles(ctx, actions)
-    accounts = users.add(accounts, actions)
+    ctx.accounts = users.add(accounts, ctx.actions or maintscripts.Actions())
+    if ctx.image.user:
+        ctx.run_as = users.run_as(ctx.accounts, ctx.image.user, where=ctx.where())
+
+
+LOCALE_VARS = ("LC_ALL", "LC_CTYPE", "LANG")
+C_UTF8 = "/usr/lib/locale/C.utf8"
+
+
+def add_locale_and_zone(ctx: Context) -> None:
+    """What the environment asks for: LANG=C.UTF-8 (or LC_ALL, LC_CTYPE) brings glibc's C.UTF-8
+    locale, TZ=Europe/Paris that zone's file, from the image's root (the host's, or its
+    packages'). Debian images have both when their packages do (libc-bin, tzdata)."""
+    env = {**ctx.env, **ctx.image.env}
+    wants_utf8 = any(env.get(v, "").lower().replace("-", "") in ("c.utf8",) for v in LOCALE_VARS)
+    if wants_utf8 and not any(p.startswith(C_UTF8 + "/") for p in ctx.entries):
+        for root in ctx.roots:
+            if (root / C_UTF8[1:]).is_dir():
+                for host in sorted((root / C_UTF8[1:]).rglob("*")):
+                    if host.is_file():
+                        guest = "/" + host.relative_to(root).as_posix()
+                        ctx.add(Entry.file(guest, source=host.resolve()), "locale")
+                break
+    zone = env.get("TZ", "").lstrip(":")
+    path = f"/usr/share/zoneinfo/{zone}"
+    if zone and ".." not in zone and path not in ctx.entries:
+        for root in ctx.roots:
+            host = root / path[1:]
+            if host.is_file():
+                ctx.add(Entry.file(path, source=host.resolve()), "locale")
+                break
+
+
+def add_users(ctx: Context) -> None:
+    """/etc/passwd, group and shadow; the program's user; the folders made at boot (the
+    image's own tmpfiles.d files count too)."""
+    from engitor.packages import maintscripts, users
+
+    actions = _with_image_tmpfiles(ctx, ctx.actions or maintscripts.Actions())
+    accounts = users.add(ctx.accounts, actions)
     for path, (text, mode) in users.render(accounts).items():
         if path not in ctx.entries:  # the user's own files win
             ctx.add(Entry.file(path, data=text.encode(), mode=mode), "etc")
     extra = ctx.init_extra
-    if ctx.image.user:
-        who = users.run_as(accounts, ctx.image.user, where=ctx.where())
+    who = ctx.run_as
+    if who is not None:
         extra["run_as"] = (who.uid, who.gid, who.groups)
+        extra["volume_owner"] = (who.uid, who.gid)  # what volumes hold belongs to the user
         extra["bind_below_1024"] = any(p.guest < 1024 for p in ctx.image.ports)
         if "HOME" not in ctx.image.env and who.home not in ("/nonexistent", ""):
             ctx.env["HOME"] = who.home
@@ -156,7 +190,10 @@ def add_users(ctx: Context) -> None:
     owners = [(path, *_ids(accounts, user, group or user))
               for path, user, group in actions.owners
               if user in accounts.users and path not in ("/", "/etc")]
+    modes = [(path, mode, *_ids(accounts, user, group))
+             for path, user, group, mode in actions.modes]
     extra["dirs"] = tuple(dict.fromkeys(dirs))
+    extra["modes"] = tuple(dict.fromkeys(modes))
     extra["owners"] = tuple(dict.fromkeys(owners))
 
 

@@ -202,8 +202,8 @@ class _Forward:
 def _serve(sock: socket.socket, base_dir: Path, time_limit: float | None,
            memory_limit: int | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it ends this process
-    sys.stdout = _Forward(sock, 1)  # type: ignore[assignment]
-    sys.stderr = _Forward(sock, 2)  # type: ignore[assignment]
+    sys.stdout = _Forward(sock, 1)
+    sys.stderr = _Forward(sock, 2)
     rt = Runtime(base_dir=base_dir, time_limit=time_limit, memory_limit=memory_limit)
     state: dict[str, Any] = {}
     while True:

@@ -50,8 +50,8 @@ from engitor.errors import UserError
 from engitor.lua import api
 from engitor.lua.api import expose, to_lua, to_python
 from engitor.lua.messages import reword
+from engitor.units import MiB
 
-MiB = 1024 * 1024
 DEFAULT_TIME_LIMIT = 3.0
 DEFAULT_MEMORY_LIMIT = 256 * MiB
 # engitor's Lua half (the project layout puts lua/ beside the package).
@@ -285,7 +285,7 @@ class Runtime:
     def _find_module(self, name: Any) -> tuple[Any, Any]:
         try:
             return self._locate_module(name)
-        except Exception as e:  # noqa: BLE001 - the trusted searcher must never raise into Lua
+        except Exception as e:
             return None, f"module '{name}': {type(e).__name__}: {e}"
 
     def _locate_module(self, name: str) -> tuple[Any, Any]:

@@ -30,10 +30,10 @@ _REACH = 2  # lines: image("web",\n  {
 @lru_cache(maxsize=32)
 def tokens(source: str) -> tuple[tuple[str, str, int], ...]:
     """(kind, text, line) of every token but whitespace and comments."""
-    out = []
+    out: list[tuple[str, str, int]] = []
     line = 1
     for m in _TOKEN.finditer(source):
-        kind = m.lastgroup
+        kind = m.lastgroup or ""
         text = m.group()
         if kind == "nl":
             line += 1

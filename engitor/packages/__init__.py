@@ -30,6 +30,7 @@ from engitor.errors import UserError
 from engitor.packages import apt, cache
 from engitor.packages.recipes import PackageRecipe, find
 from engitor.recipe.model import Image
+from engitor.units import MiB, mib
 
 Log = Callable[[str], None]
 
@@ -60,7 +61,7 @@ def prepare(image: Image, *, log: Log = lambda _: None,
     files = cache.files(info.path)
     main = units_of_interest(recipe, units)
     log(f"package {recipe.name}: {', '.join(str(u.deb) for u in main)} "
-        f"({len(units)} Debian packages, {info.bytes / 2**20:.1f} MiB kept"
+        f"({len(units)} Debian packages, {mib(info.bytes)} kept"
         f"{', cached' if from_cache else ''})")
     return Tree(recipe, info.path, merged, files, tuple(units), info, from_cache)
 
@@ -148,7 +149,14 @@ def unpack_all(paths: dict[apt.Deb, Path]) -> dict[apt.Deb, cache.Unpacked]:
     """Unpack downloaded packages into the cache, one dpkg-deb per core at a time."""
     debs = sorted(paths)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        return dict(zip(debs, pool.map(lambda d: cache.unpack(d, paths[d]), debs), strict=True))
+        futures = {d: pool.submit(cache.unpack, d, paths[d]) for d in debs}
+        try:
+            return {d: futures[d].result() for d in debs}
+        except BaseException:
+            # The first failure (a full disk, say) ends the rest: the others would fail alike.
+            for future in futures.values():
+                future.cancel()
+            raise
 
 
 def _prefetch_hint(recipe: PackageRecipe) -> str:
@@ -191,7 +199,6 @@ def _merge_image(recipe: PackageRecipe, image: Image, program: str) -> Image:
         dirs=tuple(dict.fromkeys((*image.dirs, *dirs))))
 
 
-MiB = 2**20
 
 
 def min_memory(recipe: PackageRecipe, info: cache.Root) -> int:

@@ -21,8 +21,6 @@ import hashlib
 import os
 import re
 import shlex
-import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -30,6 +28,7 @@ from pathlib import Path
 
 from engitor import home
 from engitor.errors import UserError
+from engitor.proc import Completed, run
 
 ARCH = "amd64"  # the guest's architecture: QEMU microvm runs x86-64
 # Needed to configure or manage packages on an installed Debian system, never by a runtime.
@@ -109,13 +108,8 @@ def _prepare_state() -> None:
         home.atomic_write(prefs, PREFERENCES)
 
 
-def _run(cmd: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, LC_ALL="C.UTF-8", DEBIAN_FRONTEND="noninteractive")
-    try:
-        return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False, env=env)
-    except FileNotFoundError:
-        raise UserError(f"{cmd[0]} is not installed",
-                        hint="engitor takes runtimes from Debian with apt and dpkg-deb") from None
+APT_ENV = {"DEBIAN_FRONTEND": "noninteractive"}
+APT_HINT = "engitor takes runtimes from Debian with apt and dpkg-deb"
 
 
 def _status_text(installed: Iterable[tuple[str, str, str, str]]) -> str:
@@ -148,11 +142,11 @@ class NoIndexes(UserError):
 
 
 def has_indexes() -> bool:
-    proc = _run(argv("apt-cache", _write_status(""), "pkgnames", "libc6"))
+    proc = run(argv("apt-cache", _write_status(""), "pkgnames", "libc6"), env=APT_ENV, hint=APT_HINT)
     return proc.returncode == 0 and bool(proc.stdout.strip())
 
 
-def _apt_error(proc: subprocess.CompletedProcess[str], asked: list[str], what: str) -> UserError:
+def _apt_error(proc: Completed[str], asked: list[str], what: str) -> UserError:
     text = proc.stderr + proc.stdout
     unknown = UNKNOWN_RE.findall(text) + NO_CANDIDATE_RE.findall(text)
     if unknown and not has_indexes():
@@ -174,7 +168,7 @@ def _apt_error(proc: subprocess.CompletedProcess[str], asked: list[str], what: s
 
 def similar_names(name: str) -> list[str]:
     """Debian package names close to `name` (apt's own list, by shared first letter)."""
-    proc = _run(argv("apt-cache", _write_status(""), "pkgnames", name[:1]))
+    proc = run(argv("apt-cache", _write_status(""), "pkgnames", name[:1]), env=APT_ENV, hint=APT_HINT)
     names = proc.stdout.split() if proc.returncode == 0 else []
     return difflib.get_close_matches(name, names, n=3, cutoff=0.75)
 
@@ -188,7 +182,7 @@ def resolve(debs: Iterable[str], skip: Iterable[str] = (), *,
     asked = list(debs)
     leave_out = set(INSTALLED_SYSTEM_ONLY) | set(skip)
     empty = _write_status("")
-    first = _run(argv("apt-get", empty, "-s", "install", *asked))
+    first = run(argv("apt-get", empty, "-s", "install", *asked), env=APT_ENV, hint=APT_HINT)
     if first.returncode != 0:
         raise _apt_error(first, asked, what)
     full = parse_simulation(first.stdout)
@@ -202,7 +196,7 @@ def resolve(debs: Iterable[str], skip: Iterable[str] = (), *,
     provides = _provides(empty, skipped)
     status = _write_status(_status_text(
         (d.package, d.version, d.arch, provides.get(d.package, "")) for d in skipped))
-    second = _run(argv("apt-get", status, "-s", "install", *asked))
+    second = run(argv("apt-get", status, "-s", "install", *asked), env=APT_ENV, hint=APT_HINT)
     if second.returncode != 0:
         raise _apt_error(second, asked, what)
     kept = parse_simulation(second.stdout)
@@ -211,8 +205,8 @@ def resolve(debs: Iterable[str], skip: Iterable[str] = (), *,
 
 
 def _provides(status: Path, debs: list[Deb]) -> dict[str, str]:
-    proc = _run(argv("apt-cache", status, "show", "--no-all-versions",
-                     *(f"{d.package}={d.version}" for d in debs)))
+    proc = run(argv("apt-cache", status, "show", "--no-all-versions",
+                    *(f"{d.package}={d.version}" for d in debs)), env=APT_ENV, hint=APT_HINT)
     out: dict[str, str] = {}
     package = None
     for line in proc.stdout.splitlines():
@@ -245,15 +239,16 @@ def download(debs: list[Deb]) -> dict[Deb, Path]:
         still = [d for d in missing if not cached_deb(d)]  # another process may have fetched
         if still:
             opts = ["-o", "APT::Sandbox::User=root"] if os.geteuid() == 0 else []
-            proc = _run(argv("apt-get", _write_status(""), *opts, "download",
-                             *(f"{d.package}={d.version}" for d in still)), cwd=Path(tmp))
+            proc = run(argv("apt-get", _write_status(""), *opts, "download",
+                            *(f"{d.package}={d.version}" for d in still)), cwd=Path(tmp),
+                       env=APT_ENV, hint=APT_HINT)
             if proc.returncode != 0:
                 errors = [line for line in (proc.stderr + proc.stdout).splitlines()
                           if line.startswith("E:")] or proc.stderr.strip().splitlines()[-1:]
                 raise DownloadError(errors[0] if errors else "apt-get download failed",
                                     len(still))
-            for path in Path(tmp).glob("*.deb"):
-                os.replace(path, target / path.name)
+            for fetched in Path(tmp).glob("*.deb"):
+                os.replace(fetched, target / fetched.name)
         for d in missing:
             path = cached_deb(d)
             if path is None:
@@ -287,15 +282,9 @@ class _lock:
 def deb_fields(path: Path) -> dict[str, str]:
     """Control fields of a .deb file."""
     names = ("Package", "Version", "Architecture", "Installed-Size")
-    proc = _run(["dpkg-deb", "--showformat=" + "\\n".join(f"${{{n}}}" for n in names),
-                 "--show", str(path)])
+    proc = run(["dpkg-deb", "--showformat=" + "\\n".join(f"${{{n}}}" for n in names),
+               "--show", str(path)], hint=APT_HINT)
     if proc.returncode != 0:
         raise UserError(f"{path} is not a Debian package ({proc.stderr.strip()})",
                         hint="remove it from the cache and fetch again")
     return dict(zip(names, proc.stdout.split("\n"), strict=False))
-
-
-def host_arch() -> str:
-    if shutil.which("dpkg") is None:
-        return ""
-    return _run(["dpkg", "--print-architecture"]).stdout.strip()

@@ -21,20 +21,20 @@ import json
 import os
 import shutil
 import stat
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engitor import home
+from engitor import faults, home
 from engitor.errors import UserError
 from engitor.packages import triggers
-from engitor.packages.apt import Deb, deb_fields
+from engitor.packages.apt import APT_HINT, Deb, deb_fields
 from engitor.packages.rules import Rules
+from engitor.proc import run
 
 FORMAT = 1  # bump when what is stored in an unpacked tree changes
-ROOT_FORMAT = 4  # bump when what a merged root holds changes (4: hash links)
+ROOT_FORMAT = 5  # bump when what a merged root holds changes (4: hash links, 5: bytecode)
 
 
 def cache_dir() -> Path:
@@ -84,11 +84,14 @@ def unpack(deb: Deb, path: Path) -> Unpacked:
     with path.open("rb") as f:
         sha = hashlib.file_digest(f, "sha256").hexdigest()
     with home.atomic_dir(_entry(deb, "archive")) as tmp:
-        proc = subprocess.run(["dpkg-deb", "-x", str(path), str(tmp / "root")],
-                              capture_output=True, text=True, check=False)
+        proc = run(["dpkg-deb", "-x", str(path), str(tmp / "root")], hint=APT_HINT)
         if proc.returncode != 0:
-            raise UserError(f"cannot unpack {path.name}: {proc.stderr.strip()}",
-                            hint=f"remove {path} and fetch again")
+            needed = int(fields.get("Installed-Size") or 0) * 1024
+            lines = proc.stderr.strip().splitlines() or ["no message"]
+            raise faults.tool_failure(proc.stderr, what=f"unpacking {path.name} into",
+                                      where=tmp.parent, needed=needed) or \
+                UserError(f"cannot unpack {path.name}: {lines[-1]}",
+                          hint=f"remove {path} and fetch again")
         relative_symlinks(tmp / "root")
         unit = Unpacked(deb, _entry(deb, "archive") / "root",
                         int(fields.get("Installed-Size") or 0) * 1024, sha, "archive")
@@ -117,9 +120,8 @@ def relative_symlinks(root: Path) -> None:
 def host_version(package: str, arch: str) -> tuple[str, int] | None:
     """(version, installed size in bytes) of `package` installed on this host, or None."""
     name = package if arch == "all" else f"{package}:{arch}"
-    proc = subprocess.run(["dpkg-query", "-W", "-f=${db:Status-Abbrev}\t${Version}\t"
-                           "${Installed-Size}", name], capture_output=True, text=True,
-                          check=False)
+    proc = run(["dpkg-query", "-W", "-f=${db:Status-Abbrev}\t${Version}\t${Installed-Size}",
+                name], hint=APT_HINT)
     parts = proc.stdout.split("\t")
     if proc.returncode != 0 or len(parts) != 3 or not parts[0].startswith("ii"):
         return None
@@ -138,8 +140,7 @@ def from_host(deb: Deb) -> Unpacked | None:
     if cached:
         return cached
     name = deb.package if deb.arch == "all" else f"{deb.package}:{deb.arch}"
-    listing = subprocess.run(["dpkg-query", "-L", name], capture_output=True, text=True,
-                             check=False).stdout.splitlines()
+    listing = run(["dpkg-query", "-L", name], hint=APT_HINT).stdout.splitlines()
     paths = sorted(p for p in listing if p.startswith("/") and p != "/.")
     parents = {str(Path(p).parent) for p in paths}
     with home.atomic_dir(_entry(local, "host")) as tmp:

@@ -8,6 +8,7 @@ simple variable assignments substituted:
   adduser USER GROUP                  a membership
   update-alternatives --install       the /usr/bin/NAME -> implementation links
   chown OWNER[:GROUP] /literal/path   owners of the package's state and log directories
+  dpkg-statoverride --add U G MODE P  owner and mode of a file (redis.conf, 0640 root:redis)
   ln -s /abs /abs, cp /abs /abs       generated configuration (nginx's sites-enabled/default)
 
 Besides scripts: sysusers.d (`u`/`g`/`m` lines) and tmpfiles.d (`d`/`D` lines: directories with
@@ -54,13 +55,14 @@ class Actions:
     members: list[tuple[str, str]] = field(default_factory=list)  # (user, group)
     alternatives: list[tuple[str, str, str, int]] = field(default_factory=list)  # link, name, path, prio
     owners: list[tuple[str, str, str | None]] = field(default_factory=list)  # path, user, group
+    modes: list[tuple[str, str, str, int]] = field(default_factory=list)  # statoverride: path, user, group, mode
     links: list[tuple[str, str]] = field(default_factory=list)  # (link, target)
     copies: list[tuple[str, str]] = field(default_factory=list)  # (source, destination)
     dirs: list[TmpDir] = field(default_factory=list)
 
     def extend(self, other: Actions) -> None:
-        for name in ("users", "groups", "members", "alternatives", "owners", "links", "copies",
-                     "dirs"):
+        for name in ("users", "groups", "members", "alternatives", "owners", "modes", "links",
+                     "copies", "dirs"):
             getattr(self, name).extend(getattr(other, name))
 
 
@@ -218,6 +220,15 @@ def _alternatives(words: list[str], out: Actions) -> None:
             out.alternatives.append((rest[j + 1], rest[j + 2], rest[j + 3], prio))
 
 
+def _statoverride(words: list[str], out: Actions) -> None:
+    """dpkg-statoverride --update --add USER GROUP MODE PATH (redis: its 0640 redis.conf)."""
+    if "--add" not in words:
+        return
+    rest = words[words.index("--add") + 1:]
+    if len(rest) >= 4 and re.fullmatch(r"[0-7]{3,4}", rest[2]) and _literal(rest[3]):
+        out.modes.append((rest[3], rest[0], rest[1], int(rest[2], 8)))
+
+
 def _literal(path: str) -> bool:
     return path.startswith("/") and not any(c in path for c in "$*?[`")
 
@@ -247,7 +258,7 @@ def _cp(words: list[str], out: Actions) -> None:
 
 HANDLERS = {"adduser": _adduser, "addgroup": _adduser, "useradd": _useradd,
             "groupadd": _useradd, "update-alternatives": _alternatives, "chown": _chown,
-            "ln": _ln, "cp": _cp}
+            "ln": _ln, "cp": _cp, "dpkg-statoverride": _statoverride}
 
 
 def parse_script(text: str) -> Actions:

@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engitor import RECIPES_DIR
+from engitor import PACKAGES_DIR
 from engitor.errors import UserError, did_you_mean
 from engitor.packages import rules
 from engitor.recipe.settings import SettingTypeError, Size, Str, StrList, StrMap, SType
 
-SHIPPED_DIR = RECIPES_DIR / "packages"
+SHIPPED_DIR = PACKAGES_DIR
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9+.-]*")
 # Debian policy 5.6.1: lower case letters, digits, + - . ; at least two characters.
 DEB_NAME_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
@@ -80,7 +80,7 @@ def _deb_names(values: tuple[str, ...]) -> str | None:
 
 def _globs(values: tuple[str, ...]) -> str | None:
     for v in values:
-        if not (v.startswith("/") or v.startswith("**")):
+        if not (v.startswith(("/", "**"))):
             return f"{v!r}: patterns are guest paths starting with '/' (or '**/')"
         try:
             rules.compile_glob(v)

@@ -13,8 +13,9 @@ import os
 import re
 import shutil
 import struct
-import subprocess
 from pathlib import Path
+
+from engitor import proc
 
 CA_SHARE = "usr/share/ca-certificates"
 CA_CERTS = "etc/ssl/certs"
@@ -65,8 +66,8 @@ def _rehash(certs: Path) -> list[str]:
     if openssl is None:
         return []
     # It names, on stderr, the bundle it skips for holding many certificates.
-    proc = subprocess.run([openssl, "rehash", str(certs)], capture_output=True, check=False)
-    if proc.returncode != 0:
+    done = proc.run([openssl, "rehash", str(certs)])
+    if done.returncode != 0:
         return []
     return sorted("/" + CA_CERTS + "/" + name for name in os.listdir(certs)
                   if HASH_LINK.fullmatch(name))
@@ -152,7 +153,40 @@ def _pem_name(stem: str) -> str:
     return stem.replace(" ", "_").replace("(", "=").replace(")", "=").replace(",", "_")
 
 
+PYTHON_RE = re.compile(r"python(3\.\d+)")
+# What py3compile (python3's postinst) compiles: the standard library and Debian's modules.
+PYTHON_DIRS = ("usr/lib/python{v}", "usr/lib/python3/dist-packages")
+
+
+def python_bytecode(root: Path) -> list[str]:
+    """The bytecode python3's postinst makes with py3compile, as unchecked-hash .pyc files
+    (PEP 552): they hold a hash of the source instead of its mtime, so the same source gives
+    the same bytes on every build, and the interpreter trusts them without reading the source
+    (first imports of a web framework: 5.0 s without bytecode, 1.3 s with, under TCG).
+    Compiled by a host interpreter of the same version (the bytecode format is per minor
+    version); without one, the image simply has no bytecode."""
+    versions = sorted({m.group(1) for p in (root / "usr/bin").glob("python3.*")
+                       if (m := PYTHON_RE.fullmatch(p.name))}) if (root / "usr/bin").is_dir() else []
+    made: list[str] = []
+    for version in versions:
+        host = shutil.which(f"python{version}")
+        dirs = [root / d.format(v=version) for d in PYTHON_DIRS]
+        dirs = [d for d in dirs if d.is_dir()]
+        if host is None or not dirs:
+            continue
+        before = set(root.rglob("*.pyc"))
+        # One process, no workers: the order and the interpreter's state stay the same.
+        # -I: the host's PYTHON* variables and site do not change what is compiled.
+        proc.run([host, "-I", "-m", "compileall", "-q", "-j", "1",
+                  "--invalidation-mode", "unchecked-hash",
+                  # The code's file names are guest paths, not this build's folder.
+                  "-s", str(root), "-p", "/", *map(str, dirs)],
+                 env={"PYTHONHASHSEED": "0"})
+        made += sorted("/" + p.relative_to(root).as_posix() for p in set(root.rglob("*.pyc")) - before)
+    return made
+
+
 def run(root: Path) -> list[str]:
     """Every product whose inputs are in `root`; the guest paths written."""
     certs = _ca_files(root)
-    return ca_certificates(root, certs) + java_cacerts(root, certs)
+    return ca_certificates(root, certs) + java_cacerts(root, certs) + python_bytecode(root)

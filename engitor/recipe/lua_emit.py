@@ -20,10 +20,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-KEYWORDS = frozenset("""
-    and break do else elseif end false for function goto if in local nil not or repeat return
-    then true until while""".split())
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+from engitor.luasyntax import KEYWORDS as KEYWORDS
+from engitor.luasyntax import is_name as is_name
+
 # Integers Lua (doubles) holds exactly.
 MAX_EXACT = 2 ** 53
 _SIMPLE = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -31,11 +30,6 @@ _SIMPLE = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # zero-width marks can make code read differently from what it is), separators other than
 # the space, and private or unassigned code points.
 _HIDDEN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"})
-
-
-def is_name(text: object) -> bool:
-    """A Lua identifier that is not a keyword (usable as `name = …` and `local name`)."""
-    return isinstance(text, str) and _NAME.fullmatch(text) is not None and text not in KEYWORDS
 
 
 def _char(ch: str) -> str:
@@ -278,10 +272,11 @@ class Writer:
         if isinstance(node, Seq):
             if any(i.leading or i.trailing for i in node.items):
                 return None
-            parts = [self.inline(i) for i in node.items]
-            if any(p is None for p in parts):
+            items = [self.inline(i) for i in node.items]
+            texts = [t for t in items if t is not None]
+            if len(texts) != len(items):
                 return None
-            return "{ " + ", ".join(parts) + " }" if parts else "{}"  # type: ignore[arg-type]
+            return "{ " + ", ".join(texts) + " }" if texts else "{}"
         if isinstance(node, Table):
             if any(e.leading or e.trailing for e in node.entries):
                 return None
@@ -295,10 +290,11 @@ class Writer:
         if isinstance(node, Merge):
             if node.leading or node.trailing:
                 return None
-            parts = [self.inline(s) for s in (*node.sources, *_own(node))]
-            if any(p is None for p in parts):
+            sources = [self.inline(s) for s in (*node.sources, *_own(node))]
+            merged = [t for t in sources if t is not None]
+            if len(merged) != len(sources):
                 return None
-            return "merge(" + ", ".join(parts) + ")"  # type: ignore[arg-type]
+            return "merge(" + ", ".join(merged) + ")"
         raise TypeError(node)
 
     def value(self, node: Node, indent: str, head: str, tail: str, *,

@@ -1,8 +1,8 @@
 """The one recipe model every front end lowers to; the builder reads nothing else.
 
-Declared (`Image`, what the user wrote, validated and typed) is kept apart from resolved
-(`engitor.image.plan.BuildPlan`: files found, closure computed, kernel pinned) and from built
-(`engitor.store.StoredImage`: hashed and on disk).
+Declared (`Image`, what the user wrote, validated and typed) is kept apart from what the build
+resolves (`engitor.image.context.Context`: files found, closure computed, kernel pinned) and
+from built (`engitor.store.StoredImage`: hashed and on disk).
 """
 
 from __future__ import annotations
@@ -13,7 +13,14 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-MiB = 1024 * 1024
+from engitor.units import MiB as MiB  # (the model's unit of memory, for its users)
+
+# The defaults the settings table (settings.SETTINGS) and this model share, said once.
+DEFAULT_MEMORY = 256 * MiB
+DEFAULT_KERNEL = "linux-image-cloud-amd64"
+DEFAULT_NAMESERVERS = ("10.0.2.3",)  # QEMU user networking's DNS
+DEFAULT_BOOT_TIMEOUT = 30
+DEFAULT_STOP_TIMEOUT = 10
 
 
 class Accel(enum.Enum):
@@ -21,10 +28,18 @@ class Accel(enum.Enum):
     KVM = "kvm"
     TCG = "tcg"
 
-    def to_qemu(self) -> str:
-        if self is Accel.AUTO:
-            raise ValueError("resolve 'auto' with engitor.vm.accel.choose() first")
-        return self.value
+
+class Network(enum.Enum):
+    """How the guest gets its address: `auto` is static on engitor's own microvm (QEMU's user
+    network accepts 10.0.2.15) and DHCP in exported disks (clouds and KubeVirt hand addresses
+    out)."""
+
+    AUTO = "auto"
+    STATIC = "static"
+    DHCP = "dhcp"
+
+    def on_microvm(self) -> str:
+        return "dhcp" if self is Network.DHCP else "static"
 
 
 class Proto(enum.Enum):
@@ -75,18 +90,20 @@ class Image:
     dirs: tuple[str, ...] = ()
     map: Mapping[str, str] = field(default_factory=dict)
     ports: tuple[Port, ...] = ()
-    memory: int = 256 * MiB
+    memory: int = DEFAULT_MEMORY
     cpus: int = 1
     accel: Accel = Accel.AUTO
-    kernel: str = "linux-image-cloud-amd64"
+    kernel: str = DEFAULT_KERNEL
     kernel_args: tuple[str, ...] = ()
     modules: tuple[str, ...] = ()
     hostname: str | None = None
     workdir: str = "/"
     user: str | None = None
-    nameservers: tuple[str, ...] = ("10.0.2.3",)
-    boot_timeout: int = 30
-    stop_timeout: int = 10
+    nameservers: tuple[str, ...] = DEFAULT_NAMESERVERS
+    network: Network = Network.AUTO
+    boot_timeout: int = DEFAULT_BOOT_TIMEOUT
+    stop_timeout: int = DEFAULT_STOP_TIMEOUT
+    volumes: Mapping[str, str] = field(default_factory=dict)  # guest path -> source
     # Not settings: where relative paths resolve, where the image was declared, and hooks.
     base_dir: Path = field(default_factory=Path.cwd)
     where: str = field(default="", compare=False)

@@ -26,8 +26,9 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from engitor.errors import UserError, did_you_mean
 from engitor.recipe import lua_emit, settings
 from engitor.recipe.lua_emit import Entry, ImageDecl, Lit, Merge, Origin, Program, Ref, Seq, Table
-from engitor.recipe.model import Recipe
+from engitor.recipe.names import default_name
 from engitor.recipe.yaml_doc import ENV_TAG, NULL, Document, kind
+from engitor.recipe.yaml_lower import Compiled, ValueCompiler, is_merge
 
 NANOS = "engitor boots a Debian Linux kernel (setting kernel), not Nanos"
 NO_VOLUMES = "engitor has no volumes: copy files in with Files, Dirs or MapDirs"
@@ -143,12 +144,11 @@ def is_ops_config(doc: Document, path: Path) -> bool:
 
 class _Ops:
     def __init__(self, doc: Document, path: Path):
-        from engitor.recipe.yaml_front import _Compiler
 
         self.doc = doc
         self.path = path
         survey = doc.survey()
-        self.values = _Compiler(doc, survey, doc.comments(survey))
+        self.values = ValueCompiler(doc, survey, doc.comments(survey))
         self.entries: dict[str, Entry] = {}
         self.warnings: list[str] = []
         self.notes: list[str] = []
@@ -158,9 +158,10 @@ class _Ops:
     def fields(self, node: MappingNode, fields: Sequence[str],
                path: str) -> list[tuple[str, Node, Node]]:
         """(field, key node, value node) of an ops struct, unknown keys refused like ops."""
-        out, seen = [], {}
+        out: list[tuple[str, Node, Node]] = []
+        seen: dict[str, str] = {}
         for key, value in self.doc.pairs(node, path or "the config"):
-            name = self.doc.text_key(key, "a key") if not _is_merge(key) else "<<"
+            name = self.doc.text_key(key, "a key") if not is_merge(key) else "<<"
             found = field_for(name, fields)
             full = f"{path}.{name}" if path else name
             if found is None:
@@ -232,7 +233,7 @@ class _Ops:
                 accel = "auto" if self.typed(value, bool, path) else "tcg"
                 self.setting("accel", key, Lit(self.doc.origin(value, path), accel), path)
             elif name == "ImageName":
-                text = self.typed(value, str, path)
+                text = str(self.typed(value, str, path))
                 self.image_name = PurePosixPath(text).name.split(".")[0] or None
             else:
                 self.warn(key, path, RUN_IGNORED[name])
@@ -295,16 +296,12 @@ class _Ops:
                 self.entries["map"] = Entry(origin, "map", Table(origin, [entry]))
 
 
-def _is_merge(node: Node) -> bool:
-    return isinstance(node, ScalarNode) and node.tag.endswith(":merge")
-
-
 def _zero(node: Node, honoured: bool) -> bool:
     """Go's zero values (and JSON null) ask for nothing; but an explicit false for a key
     engitor honours (RunConfig.Accel) says something."""
     if isinstance(node, ScalarNode):
         zeros = ("", "0") if honoured else ("", "0", "false")
-        return node.tag == NULL or node.value in zeros and node.tag != ENV_TAG
+        return node.tag == NULL or (node.value in zeros and node.tag != ENV_TAG)
     return not node.value
 
 
@@ -329,16 +326,8 @@ def program_path(program: str, config_dir: Path) -> str:
     return os.path.relpath(Path.cwd() / p, config_dir.resolve())
 
 
-def default_name(program: str) -> str:
-    from engitor.recipe.yaml_front import default_name as clean
-
-    return clean(PurePosixPath(program).name)
-
-
 def compile_ops(doc: Document, path: Path, *, program: str | None = None,
-                name: str | None = None, args: Sequence[str] | None = None):  # -> Compiled
-    from engitor.recipe.yaml_front import Compiled
-
+                name: str | None = None, args: Sequence[str] | None = None) -> Compiled:
     ops = _Ops(doc, path)
     ops.top()
     cli = Origin(0, 0, "command line")
@@ -350,8 +339,9 @@ def compile_ops(doc: Document, path: Path, *, program: str | None = None,
         ops.entries["args"] = Entry(cli, "args", Seq(cli, [Lit(cli, a) for a in args]),
                                     trailing="the command line's arguments")
     program_entry = ops.entries.get("program")
-    if program_entry is None:
-        raise UserError("the ops config names no program", where=doc.where(doc.root),
+    if program_entry is None or doc.root is None:
+        raise UserError("the ops config names no program",
+                        where=doc.where(doc.root) if doc.root else doc.display,
                         hint=f"name it as ops does: engitor run -c {doc.display} PROGRAM")
     effective_args = _texts(ops.entries.get("args"))
     ops.args_copy(effective_args, path.parent)
@@ -391,19 +381,3 @@ def set_program(prog: Program, program: str, path: Path, name: str | None) -> No
     own.entries = [e for e in own.entries if e.key != "program"] + [entry]
     if name:
         decl.name = name
-
-
-def load_with_program(config_path: Path, program: str, name: str | None, *,
-                      args: Sequence[str] | None = None) -> Recipe:
-    """`engitor run -c CONFIG PROGRAM`: the config (ops config.json, or an engitor YAML of one
-    image) with the command line's program; `args`, when the command line gives some, replace
-    the config's Args as ops' -a does (and take part in ops' copy of the first argument)."""
-    from engitor.recipe import yaml_front
-
-    config_path = Path(config_path)
-    if not config_path.is_file():
-        raise UserError(f"{config_path}: no such config file", hint="check the -c path")
-    compiled = yaml_front.compile_config(config_path, program=program, name=name, args=args)
-    for message in compiled.warnings:
-        yaml_front.warn_stderr(message)
-    return yaml_front.evaluate(compiled)

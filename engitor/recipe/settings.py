@@ -12,12 +12,13 @@ import functools
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from engitor.errors import UserError, did_you_mean
-from engitor.recipe.model import Accel, Hook, Image, MiB, Port, Proto
+from engitor.recipe import model, volumes
+from engitor.recipe.model import Accel, Hook, Image, MiB, Network, Port, Proto
 
 
 class SettingTypeError(ValueError):
@@ -199,6 +200,19 @@ class StrMap(SType):
         return {"type": "object", "additionalProperties": {"type": ["string", "number"]}}
 
 
+@dataclass(frozen=True)
+class VolumeMap(StrMap):
+    """{["/guest/path"] = "name" | "./disk.img" | "tmpfs"}: the sources are checked too."""
+
+    def coerce(self, value: Any) -> Any:
+        out = {}
+        for guest, source in super().coerce(value).items():
+            if problem := volumes.source_problem(source):
+                raise SettingTypeError(f"{guest}: {problem}")
+            out[volumes.normalize(guest)] = source
+        return out
+
+
 def _env_name_problem(key: str) -> str | None:
     if not key or "=" in key:
         return "an environment variable name cannot be empty or contain '='"
@@ -272,7 +286,7 @@ class Ports(SType):
 
 @dataclass(frozen=True)
 class Choice(SType):
-    enum: type
+    enum: type[enum.Enum]
 
     def coerce(self, value: Any) -> Any:
         names = [e.value for e in self.enum]
@@ -298,6 +312,64 @@ class Function(SType):
 # ---------------------------------------------------------------------------------------------
 
 
+def _cpus_flag(text: str) -> Any:
+    """--smp's (or --stop-timeout's) text: a whole number when it is one, else as given (the
+    table then refuses it)."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def _env_flag(items: list[str]) -> dict[str, str]:
+    """-e KEY=VALUE, repeated, as the table's mapping."""
+    env = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"-e {item}: expected KEY=VALUE",
+                            hint="e.g. -e MODE=prod (an empty value is -e KEY=)")
+        env[key] = value
+    return env
+
+
+def _volume_flags(specs: list[str]) -> dict[str, str]:
+    """-v SOURCE:/PATH, each; a disk-image path on the command line is relative to where the
+    user is."""
+    out: dict[str, str] = {}
+    for spec in specs:
+        try:
+            guest, source = volumes.parse_flag(spec)
+        except ValueError as e:
+            raise UserError(f"-v {spec}: {e}",
+                            hint="e.g. -v pgdata:/var/lib/postgresql/data, -v ./disk.img:/data, "
+                                 "-v tmpfs:/cache") from None
+        if volumes.kind_of(source) is volumes.Kind.FILE:
+            source = str(Path(source).expanduser().absolute())
+        out[guest] = source
+    return out
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A setting's command-line spelling (run, build and load get it; see commands/common.py).
+
+    `repeat`: the flag may be given many times and collects a list; `parse` turns the raw text
+    (a list when repeated) into what the setting's type coerces; `help` is the flag's short
+    text when the setting's doc does not read well there."""
+
+    names: tuple[str, ...]
+    metavar: str
+    help: str | None = None
+    repeat: bool = False
+    parse: Callable[[Any], Any] | None = None
+
+
+def flag(*names: str, metavar: str, help: str | None = None, repeat: bool = False,
+         parse: Callable[[Any], Any] | None = None) -> Flag:
+    return Flag(names, metavar, help, repeat, parse)
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -308,6 +380,8 @@ class Setting:
     # A Lua recipe may give a function instead of the value; it runs at build time (see
     # `expand_generators`) and its result is added to the declared value.
     generator: bool = False
+    # The run/build/load flag that sets it, if any: the argument group is built from these.
+    flag: Flag | None = None
 
 
 S = Setting
@@ -319,39 +393,70 @@ SETTINGS: tuple[Setting, ...] = (
       "A runtime package (recipes/packages/NAME.lua) that provides the program."),
     S("debian", StrList("list of Debian package names"), (),
       "Debian packages installed whole (with their dependencies, users, directories and "
-      "configuration); the program may be a path inside them: {'postgresql-15'}."),
-    S("args", StrList("list of strings"), (), "Arguments passed to the program (argv[1:])."),
-    S("env", StrMap("table of strings", _env_name_problem), {}, "Environment of the program."),
+      "configuration); the program may be a path inside them: {'postgresql-15'}; a trailing "
+      "'-' leaves a package out.",
+      flag=flag("--deb", metavar="PKG", repeat=True,
+                help="install a Debian package whole, with its dependencies; repeatable")),
+    S("args", StrList("list of strings"), (), "Arguments passed to the program (argv[1:]).",
+      flag=flag("-a", "--arg", metavar="ARG", repeat=True,
+                help="program argument; repeatable (replaces the recipe's args)")),
+    S("env", StrMap("table of strings", _env_name_problem), {}, "Environment of the program.",
+      flag=flag("-e", "--env", metavar="K=V", repeat=True, parse=_env_flag,
+                help="environment variable; repeatable")),
     S("files", StrList("list of paths"), (),
       "Host files copied in at the same relative path (absolute paths keep theirs).",
-      generator=True),
+      generator=True, flag=flag("--file", metavar="PATH", repeat=True,
+                                help="copy a host file in at the same relative path; repeatable")),
     S("dirs", StrList("list of paths"), (), "Host directories copied in, recursively.",
-      generator=True),
+      generator=True, flag=flag("--dir", metavar="PATH", repeat=True,
+                                help="copy a host directory in, recursively; repeatable")),
     S("map", StrMap("table of glob = guest directory"), {},
       "Host globs copied into guest directories: {['conf/*'] = '/etc/app'}.", generator=True),
     S("ports", Ports("list of ports"), (),
       "Forwarded ports: 8080, '8080:80' (host:guest), '8080-80' (ops), '53/udp', "
-      "'0.0.0.0:8080:80' to bind beyond loopback.", group="run"),
-    S("memory", Size("a size"), 256 * MiB, "Guest memory: '256M', '2G'.", group="run"),
-    S("cpus", Int("a number", minimum=1), 1, "Virtual CPUs.", group="run"),
+      "'0.0.0.0:8080:80' to bind beyond loopback.", group="run",
+      flag=flag("-p", "--port", metavar="PORT", repeat=True,
+                help="forward a port: 8080, HOST:GUEST (8080:80), ops' HOST-GUEST, "
+                     "ADDR:HOST:GUEST, with /udp for UDP; repeatable, comma lists allowed")),
+    S("memory", Size("a size"), model.DEFAULT_MEMORY, "Guest memory: '256M', '2G'.", group="run",
+      flag=flag("-m", "--memory", metavar="SIZE", help="guest memory, e.g. 256M or 2G")),
+    S("cpus", Int("a number", minimum=1), 1, "Virtual CPUs.", group="run",
+      flag=flag("--smp", metavar="N", parse=_cpus_flag, help="virtual CPUs")),
     S("accel", Choice("auto, kvm or tcg", Accel), Accel.AUTO,
-      "Accelerator: auto probes whether KVM really runs a guest, else TCG.", group="run"),
-    S("kernel", Str("a package or .deb path"), "linux-image-cloud-amd64",
-      "Kernel: a Debian kernel package name, or a path to its .deb (offline)."),
+      "Accelerator: auto probes whether KVM really runs a guest, else TCG.", group="run",
+      flag=flag("--accel", metavar="auto|kvm|tcg", help="accelerator (default: auto)")),
+    S("kernel", Str("a package or .deb path"), model.DEFAULT_KERNEL,
+      "Kernel: a Debian kernel package name, or a path to its .deb (offline).",
+      flag=flag("--kernel", metavar="PKG|DEB", help="kernel package name or .deb path")),
     S("kernel_args", StrList("list of strings"), (), "Extra kernel command line arguments."),
     S("modules", StrList("list of module names"), (),
       "Extra kernel modules to load at boot (their dependencies come along)."),
     S("hostname", Str("a name", optional=True), None, "Guest hostname (default: image name)."),
     S("workdir", Str("a guest path"), "/", "Working directory of the program in the guest."),
     S("user", Str("NAME[:GROUP]", optional=True), None,
-      "Run the program as this user (and group): 'postgres', 'www-data:www-data', '1000:1000'."),
-    S("nameservers", StrList("list of addresses"), ("10.0.2.3",),
+      "Run the program as this user (and group): 'postgres', 'www-data:www-data', '1000:1000'.",
+      flag=flag("--user", metavar="NAME[:GROUP]", help="run the program as this user")),
+    S("nameservers", StrList("list of addresses"), model.DEFAULT_NAMESERVERS,
       "DNS servers written to the guest's /etc/resolv.conf."),
-    S("boot_timeout", Int("seconds", minimum=1), 30,
+    S("network", Choice("auto, static or dhcp", Network), Network.AUTO,
+      "Guest address: static 10.0.2.15, or from DHCP (then DNS too); auto is static under "
+      "engitor and DHCP in exported disks.",
+      flag=flag("--network", metavar="auto|static|dhcp",
+                help="how the guest gets its address (default auto)")),
+    S("boot_timeout", Int("seconds", minimum=1), model.DEFAULT_BOOT_TIMEOUT,
       "Seconds the VM may take to start the program before the watchdog reports it.",
       group="run"),
-    S("stop_timeout", Int("seconds", minimum=0), 10,
-      "Seconds the program gets after SIGTERM before the VM is powered off.", group="run"),
+    S("stop_timeout", Int("seconds", minimum=0), model.DEFAULT_STOP_TIMEOUT,
+      "Seconds the program gets after SIGTERM before the VM is powered off.", group="run",
+      flag=flag("--stop-timeout", metavar="SECONDS", parse=_cpus_flag,
+                help="seconds the program gets after SIGTERM before the VM is powered off")),
+    S("volumes", VolumeMap("table of guest path = volume", volumes.guest_path_problem), {},
+      "Storage mounted before the program starts: {['/var/lib/data'] = 'NAME'} (a named ext4 "
+      "volume kept across runs), './disk.img' (an ext4 image file) or 'tmpfs'.",
+      flag=flag("-v", "--volume", metavar="SOURCE:/PATH", repeat=True, parse=_volume_flags,
+                help="mount storage at a guest path before the program starts: a named volume "
+                     "(pgdata:/var/lib/postgresql/data), an ext4 image file (./disk.img:/data) "
+                     "or tmpfs:/cache; repeatable")),
 )
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
@@ -364,7 +469,7 @@ HOOKS: dict[str, str] = {
 
 def make_image(name: str, table: Mapping[str, Any], *, where: str = "",
                base_dir: Path | None = None,
-               locate: Callable[[str], str] | None = None) -> Image:
+               locate: Callable[[str], str | None] | None = None) -> Image:
     """Validate a front end's plain table into an `Image`.
 
     `locate(key)` gives a finer location for a key (a Lua line or YAML line:column); errors
@@ -467,11 +572,3 @@ def image_json_schema() -> dict[str, Any]:
             prop["default"] = list(default) if isinstance(default, tuple) else default
         props[s.name] = prop
     return {"type": "object", "properties": props, "additionalProperties": False}
-
-
-def check_table_matches_model() -> None:
-    """The model and the table must list the same settings, in the same order."""
-    model = [f.name for f in fields(Image) if f.name not in ("name", "base_dir", "where", "hooks")]
-    table = [s.name for s in SETTINGS]
-    if model != table:
-        raise AssertionError(f"settings table {table} != model fields {model}")

@@ -7,13 +7,10 @@ numbers or dates. The front ends walk the nodes themselves: duplicate keys are r
 give every error its `file:line:column`, and comments (which PyYAML drops) are found in the text
 around the nodes so the compiled recipe can carry them.
 
-Why not ruamel.yaml's round trip, which keeps comments itself (bench/compare_ruamel.py,
-measured 2026-12-03): on bench_yaml's 1,000-key fleet it took 429 ms to compose and 480 ms to
-load against 51 ms for this module's parse + survey + comment scan (31 ms parse alone; the
-whole YAML front end's budget is 150 ms), as its round trip has no C parser. It would keep the
-safety properties (tags become tagged values, never objects; aliases stay shared; duplicate keys
-refused), but its scalars carry no line (only their parent's `lc` does) and its 1.2 resolver
-still reads `2001-01-01` as a date, so the front ends would change for a slower parse.
+Why not ruamel.yaml's round trip (comments and positions for free): on bench_yaml's 1,000-key
+config its round-trip load took 2.3 s against 95 ms for this module's parse, survey and
+comments (libyaml's compose alone: 39 ms), it is another dependency beside PyYAML, and it hands
+back Python objects where the front ends need nodes (anchors shared by identity, tags kept).
 """
 
 from __future__ import annotations
@@ -41,7 +38,8 @@ MAX_DEPTH = 64
 class CoreResolver(yaml.resolver.BaseResolver):
     """YAML 1.2's core schema, plus `<<` merge keys."""
 
-    yaml_implicit_resolvers: dict = {}
+    # PyYAML's resolvers keep their table on the class; a fresh one keeps BaseResolver's out.
+    yaml_implicit_resolvers: dict[str, Any] = {}  # noqa: RUF012
 
 
 for _tag, _regex, _first in (
@@ -55,9 +53,9 @@ for _tag, _regex, _first in (
     CoreResolver.add_implicit_resolver(_tag, re.compile(_regex), list(_first))
 
 if getattr(yaml, "__with_libyaml__", False):
-    from yaml.cyaml import CParser
+    from yaml.cyaml import CParser  # type: ignore[attr-defined]  # (the stubs omit it)
 
-    class _Composer(CParser, CoreResolver):  # type: ignore[misc]
+    class _Composer(CParser, CoreResolver):
         def __init__(self, stream: str):
             CParser.__init__(self, stream)
             CoreResolver.__init__(self)
@@ -70,18 +68,6 @@ else:  # pragma: no cover - PyYAML without libyaml
             yaml.parser.Parser.__init__(self)
             yaml.composer.Composer.__init__(self)
             CoreResolver.__init__(self)
-
-
-class CoreDumper(yaml.SafeDumper):
-    """Writes YAML that `Document` reads back as the same values (it quotes what the core
-    schema would otherwise read as a number, boolean or null)."""
-
-    yaml_implicit_resolvers = CoreResolver.yaml_implicit_resolvers
-
-
-def dump(data: Any) -> str:
-    # Non-ASCII as escapes: PyYAML writes U+0085 (and U+2028/9) raw, and reads them as line breaks.
-    return yaml.dump(data, Dumper=CoreDumper, allow_unicode=False, sort_keys=False)
 
 
 _LINE_BREAK = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
@@ -338,7 +324,7 @@ class Document:
         if "#" not in self.text:
             return out
         starts = [i for i, _ in survey.spans]
-        first_line = {}
+        first_line: dict[int, Node] = {}
         for line, node in survey.targets:
             first_line.setdefault(line, node)
         target_lines = sorted(first_line)
@@ -349,7 +335,8 @@ class Document:
             if k >= 0 and survey.spans[k][1] > m.start():
                 continue  # a '#' inside a scalar
             line, column = self.position(m.start())
-            end = _LINE_END.search(self.text, m.end()).start()
+            line_end = _LINE_END.search(self.text, m.end())
+            end = line_end.start() if line_end else len(self.text)
             text = self.text[m.end():end]
             text = text[1:] if text.startswith(" ") else text
             before = self.text[self._starts[line]:m.start()]

@@ -31,15 +31,21 @@ def candidates(shell: Session, text: str) -> tuple[list[tuple[str, str]], int] |
     parts, sep, prefix = found
     lua = shell.lua
     listed = shell.helpers.members(shell.env, lua.table_from(parts), prefix, sep == ":")
-    out = [tuple(line.split("\1", 1)) for line in str(listed).splitlines()]
+    out = [_pair(line) for line in str(listed).splitlines()]
     if parts:
-        out = _documented(shell, parts, sep, out)  # type: ignore[arg-type]
+        out = _documented(shell, parts, sep, out)
     if not parts:
         out += [(w, "keyword") for w in sorted(lexer.KEYWORDS) if w.startswith(prefix)]
     elif parts == ["sh"] and sep == ".":
         have = {name for name, _ in out}
         out += [(p, "program") for p in programs(prefix) if p not in have]
-    return out, len(prefix)  # type: ignore[return-value]
+    return out, len(prefix)
+
+
+def _pair(line: str) -> tuple[str, str]:
+    """A "name\1kind" line of shell.lua's members() as (name, kind)."""
+    name, _, what = line.partition("\1")
+    return name, what
 
 
 def _documented(shell: Session, parts: list[str], sep: str, found: list[tuple[str, str]]

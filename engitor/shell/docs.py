@@ -129,7 +129,7 @@ DOCS: dict[str, str] = {
     "vm:port": "vm:port(port) -> host port\nThe host port forwarding a guest port.",
     "vm:console": "vm:console([{raw = true}]) -> {lines}\nThe program's console output so far "
                   "(raw: with the kernel's and engitor's own lines).",
-    "vm:state": "vm:state() -> string\nbooting, running, paused, stopping or exited.",
+    "vm:state": "vm:state() -> string\nstarting, ready (listening on its forwarded ports), paused, stopping or exited.",
     "vm:pause": "vm:pause()\nFreeze the vCPUs (QMP stop).",
     "vm:resume": "vm:resume()\nThaw them (QMP cont).",
     "vm:stop": "vm:stop([timeout]) -> code\nSIGTERM the program (ACPI power button), power off "

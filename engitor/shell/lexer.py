@@ -11,15 +11,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-KEYWORDS = frozenset(
-    "and break do else elseif end false for function goto if in local nil not or repeat "
-    "return then true until while".split())
+from engitor.luasyntax import KEYWORDS as KEYWORDS
+from engitor.luasyntax import NAME
+
 # Words that open a block closed by `end` (`while`/`for` open theirs with `do`), and `repeat`
 # closed by `until`.
 OPENERS = frozenset({"function", "do", "if", "repeat"})
 CLOSERS = frozenset({"end", "until"})
 
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NAME = NAME
 _NUMBER = re.compile(r"0[xX][0-9a-fA-F.]*(?:[pP][+-]?\d+)?|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
                      r"(?:ULL|LL|i)?", re.I)
 _LONG_OPEN = re.compile(r"\[(=*)\[")

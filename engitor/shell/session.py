@@ -31,7 +31,7 @@ PRETTY_DEPTH = 4
 PRETTY_ITEMS = 50
 
 
-class ShellExit(BaseException):  # noqa: N818 - not an error: exit() was called
+class ShellExit(BaseException):
     """exit(code) from Lua: a BaseException, so no pcall in Lua can swallow it."""
 
     def __init__(self, code: int):

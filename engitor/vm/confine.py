@@ -18,22 +18,24 @@ console and binds the QMP socket, and QEMU gets them as inherited descriptors
 
 The user is created the way Debian's maintainer scripts create daemon users:
 `adduser --system --group --home /nonexistent --no-create-home`: a system uid, its own group,
-no shell, no home; never `nobody`, which other daemons share (Debian policy 9.2.1).
+no shell, no home; never `nobody`, which other daemons share (Debian policy 9.2.1). Its only
+supplementary group is `kvm` (as Debian's libvirt-qemu user has), so KVM keeps working.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import grp
 import os
 import pwd
 import signal
-import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from engitor.errors import UserError
+from engitor.proc import run
 from engitor.vm import qemu, sockets
 
 DEFAULT_USER = "engitor-vm"
@@ -45,6 +47,7 @@ class Credentials:
     user: str
     uid: int
     gid: int
+    groups: tuple[int, ...] = ()  # supplementary: only kvm, to open /dev/kvm (root:kvm 0660)
 
 
 def user_name() -> str:
@@ -62,16 +65,20 @@ def vm_credentials() -> Credentials | None:
         entry = _create_user(name)
     if entry.pw_uid == 0:
         raise UserError(f"VM user {name} is root", hint="set ENGITOR_VM_USER to an unprivileged user")
-    return Credentials(name, entry.pw_uid, entry.pw_gid)
+    try:
+        groups: tuple[int, ...] = (grp.getgrnam("kvm").gr_gid,)
+    except KeyError:
+        groups = ()
+    return Credentials(name, entry.pw_uid, entry.pw_gid, groups)
 
 
 def _create_user(name: str) -> pwd.struct_passwd:
     if name != DEFAULT_USER:
         raise UserError(f"VM user {name} (ENGITOR_VM_USER) does not exist",
                         hint=f"create it, or unset ENGITOR_VM_USER to use {DEFAULT_USER}")
-    proc = subprocess.run(["adduser", "--system", "--group", "--quiet", "--home", "/nonexistent",
-                           "--no-create-home", "--gecos", "engitor virtual machines", name],
-                          capture_output=True, text=True, check=False)
+    proc = run(["adduser", "--system", "--group", "--quiet", "--home", "/nonexistent",
+                "--no-create-home", "--gecos", "engitor virtual machines", name],
+               hint="apt-get install adduser")
     try:
         return pwd.getpwnam(name)  # also when a concurrent engitor created it first
     except KeyError:
@@ -93,7 +100,7 @@ def child_setup(creds: Credentials | None, *, die_with_parent: bool) -> Callable
     def setup() -> None:
         os.umask(0o077)
         if creds is not None:
-            os.setgroups([])
+            os.setgroups(list(creds.groups))
             os.setgid(creds.gid)
             os.setuid(creds.uid)
         if die_with_parent:
@@ -122,6 +129,16 @@ def handoff(spec: qemu.VMSpec) -> Iterator[tuple[qemu.VMSpec, tuple[int, ...]]]:
             qmp_sock = stack.enter_context(sockets.listen(spec.qmp))
             qmp_fd = qmp_sock.fileno()
             fds.append(qmp_fd)
+        # Volumes and the report channel the same way: QEMU, not root, could not open them.
+        # Each disk twice: QEMU opens it read-write and, for its image lock, read-only, and an
+        # fd set answers an open only with a descriptor of the same access mode.
+        disks = tuple((opened(path, os.O_RDWR), opened(path, os.O_RDONLY))
+                      for path, _ in spec.disks)
+        channel = (opened(spec.channel, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+                   if spec.channel is not None else None)
+        fds += [fd for pair in disks for fd in pair]
+        fds += [channel] if channel is not None else []
         yield replace(spec, kernel=Path(f"/proc/self/fd/{kernel}"),
                       initrd=Path(f"/proc/self/fd/{initrd}"), console_fd=console,
-                      qmp_fd=qmp_fd, pidfile=None), tuple(fds)
+                      qmp_fd=qmp_fd, pidfile=None, disk_fds=disks,
+                      channel_fd=channel), tuple(fds)

@@ -7,12 +7,22 @@ when the host reboots or its QEMU changes, so they are measured once per boot.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from engitor import home
-from engitor.image import cc
+from engitor.proc import run
+
+
+class Tools(Protocol):
+    """Image-stage parts the host probes use, passed down from above (see
+    engitor/image/hosttools.py, which is one)."""
+
+    PROBE_MARKER: bytes
+
+    def compile_static(self, source: Path) -> Path: ...
+
+    def probe_initrd(self) -> bytes: ...
 
 TSC_SOURCE = Path(__file__).resolve().parent / "tsc.c"
 
@@ -57,7 +67,7 @@ def cpu_flags() -> set[str]:
     return set()
 
 
-def tsc_khz() -> int | None:
+def tsc_khz(tools: Tools) -> int | None:
     """The host TSC frequency, or None when the TSC is not constant (then nothing is passed)."""
     value = cached("tsc_khz")
     if value is not None:
@@ -65,8 +75,7 @@ def tsc_khz() -> int | None:
     flags = cpu_flags()
     khz = 0
     if "constant_tsc" in flags and "nonstop_tsc" in flags:
-        proc = subprocess.run([str(cc.compile_static(TSC_SOURCE))], capture_output=True,
-                              text=True, check=False, timeout=10)
+        proc = run([tools.compile_static(TSC_SOURCE)], timeout=10)
         if proc.returncode == 0 and proc.stdout.strip().isdigit():
             khz = int(proc.stdout.strip())
     remember("tsc_khz", khz)

@@ -19,23 +19,23 @@ import re
 import shutil
 import signal
 import socket
-import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engitor import home
+from engitor import home, protocol
 from engitor.errors import UserError
 from engitor.home import pid_alive
+from engitor.proc import STDOUT, Popen, spawn
 from engitor.recipe.model import Port
-from engitor.vm import confine, qemu, sockets
+from engitor.vm import confine, qemu, ready, sockets
 
 # qemu.qmp logs a refused connection (a VM that is going away) as an error; engitor reports
 # what matters itself, and Python would print those records on stderr.
 logging.getLogger("qemu.qmp").addHandler(logging.NullHandler())
 
-MARKER = "@@engitor:"
+MARKER = protocol.MARKER
 # Kernel lines that are part of every normal boot and power-off on microvm (it has no PCI bus
 # at all); they would only confuse a program's output.
 NOISE = ("PCI: Fatal: No config space access function found", "reboot: Power down",
@@ -61,10 +61,18 @@ class Status:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     panic: str | None = None
+    daemon_left: int | None = None  # the program daemonized, leaving this many processes
 
     @property
     def finished(self) -> bool:
         return self.code is not None or self.signal is not None
+
+    @property
+    def graceful_stop(self) -> bool:
+        """The program ended because of the stop request's SIGTERM: by the signal itself, or
+        with 143 as the JVM and others exit then. A stop, not a crash."""
+        term = signal.SIGTERM
+        return self.stopping and (self.signal == term or self.code == 128 + term)
 
     def feed(self, line: str) -> bool:
         """Update from one console line; True when the line is ours (not the program's)."""
@@ -87,11 +95,46 @@ class Status:
                 self.code = int(fields.get("code", "0"))
         elif kind == "stopping":
             self.stopping = True
+        elif kind == "daemon":
+            with contextlib.suppress(ValueError, KeyError):
+                self.daemon_left = int(fields["left"])
         elif kind == "error":
             self.errors.append(rest)
         elif kind == "warning":
             self.warnings.append(rest)
         return True
+
+
+class ProgramOutput:
+    """The program's own lines among console lines tagged (line, ours): engitor's status lines
+    and known noise go, and so does the blank line the init writes before each status line (so
+    that it starts a fresh line even after unterminated output). Fed in pieces as the console
+    grows; a blank line is held until the next line says whether it was the init's."""
+
+    def __init__(self) -> None:
+        self.blank = False
+
+    def feed(self, lines: list[tuple[str, bool]], final: bool = False) -> list[str]:
+        out = []
+        for line, ours in lines:
+            if ours:
+                self.blank = False
+                continue
+            if self.blank:
+                out.append("")
+            self.blank = line == ""
+            if not self.blank:
+                out.append(line)
+        if final and self.blank:
+            out.append("")
+            self.blank = False
+        return out
+
+
+def program_lines(lines: list[str]) -> list[str]:
+    """A whole console's lines minus ours: what the program printed."""
+    status = Status()
+    return ProgramOutput().feed([(line, status.feed(line)) for line in lines], final=True)
 
 
 class Console:
@@ -143,15 +186,21 @@ class Meta:
     # The owner's start time (clock ticks after boot): a pid reused by another process after
     # the owner died must not keep its VMs alive.
     owner_start: int | None = None
+    volumes: list[str] = field(default_factory=list)  # "SOURCE=/host/file:/guest/path"
+    restart: str = "no"  # run -d --restart policy (engitor/vm/supervisor.py)
+    restarts: int = 0
+    supervisor: int | None = None
 
 
 class Instance:
-    def __init__(self, directory: Path, meta: Meta, proc: subprocess.Popen[bytes] | None = None):
+    def __init__(self, directory: Path, meta: Meta, proc: Popen[bytes] | None = None):
         self.dir = directory
         self.meta = meta
         self.proc = proc
         self.console = Console(directory / "console.log")
         self.status = Status()
+        self.reports = Console(directory / "report.log")
+        self.listening = ready.Listening()
 
     # ---- paths and lookup -----------------------------------------------------------------
     @property
@@ -188,8 +237,27 @@ class Instance:
 
     def poll_console(self, *, final: bool = False) -> list[tuple[str, bool]]:
         """New console lines, each with whether it is ours (a status line or known noise)."""
+        for report in self.reports.read_new():
+            self.listening.feed(report)
         new = self.console.flush() if final else self.console.read_new()
         return [(line, self.status.feed(line)) for line in new]
+
+    @property
+    def ports(self) -> list[Port]:
+        # Imported here: the settings table costs `engitor ps` a tenth of its start-up.
+        from engitor.recipe.settings import parse_ports
+
+        out: list[Port] = []
+        for spec in self.meta.ports:
+            with contextlib.suppress(ValueError):
+                out += parse_ports(spec)
+        return out
+
+    @property
+    def ready(self) -> bool:
+        """The program runs and listens on every forwarded TCP port (as the guest reports)."""
+        return self.status.started and not self.status.finished and \
+            ready.is_ready(self.listening, self.ports)
 
     def qmp(self, command: str, **arguments: Any) -> Any:
         # Imported here: it pulls in asyncio, which a plain `engitor run` never needs to pay.
@@ -224,11 +292,12 @@ class Instance:
             return None
         try:
             return str(self.qmp("query-status")["status"])
-        except Exception:  # noqa: BLE001 - a VM going away mid-question has no state
+        except Exception:
             return None
 
     def state(self) -> str:
-        """One word for people: booting, running, paused, stopping or exited."""
+        """One word for people: starting, ready, paused, stopping or exited. Ready means the
+        program listens on every forwarded TCP port (with none forwarded: it was started)."""
         self.poll_console()
         if not self.alive():
             return "exited"
@@ -236,11 +305,14 @@ class Instance:
             return "paused"
         if self.status.stopping or self.status.finished:
             return "stopping"
-        return "running" if self.status.started else "booting"
+        return "ready" if self.ready else "starting"
 
     def exit_code(self) -> int | None:
         """The program's exit status as `engitor run` reports it (128+N for signal N), or None
-        while it runs or when the console never said (the VM was killed)."""
+        while it runs or when the console never said (the VM was killed). A graceful stop is
+        0."""
+        if self.status.graceful_stop:
+            return 0
         if self.status.code is not None:
             return self.status.code
         if self.status.signal is not None:
@@ -259,10 +331,14 @@ class Instance:
         """Ask the program to stop (SIGTERM through the ACPI power button), then force."""
         grace = (self.meta.stop_timeout if timeout is None else timeout) + 3
         if self.alive():
-            with contextlib.suppress(Exception):
-                self.qmp("system_powerdown")
+            self.request_stop()
             if not self.wait_exit(grace):
                 self.kill()
+
+    def request_stop(self) -> None:
+        """Press the ACPI power button (the init sends the program SIGTERM); returns at once."""
+        with contextlib.suppress(Exception):
+            self.qmp("system_powerdown")
 
     def kill(self) -> None:
         if not self.alive():
@@ -336,17 +412,18 @@ def check_ports_free(ports: tuple[Port, ...]) -> None:
                                 hint=f"pick another host port: -p OTHER:{port.guest}") from None
 
 
-def start(spec: qemu.VMSpec, meta: Meta, directory: Path, *, detached: bool) -> Instance:
-    """Spawn QEMU for `spec` in `directory` (which holds the console and QMP socket)."""
+def start(spec: qemu.VMSpec, meta: Meta, directory: Path, *, detached: bool,
+          keep_fds: tuple[int, ...] = ()) -> Instance:
+    """Spawn QEMU for `spec` in `directory` (which holds the console and QMP socket);
+    `keep_fds` are inherited by QEMU (the volume locks it holds for its life)."""
     binary = qemu.find_qemu()
     creds = confine.vm_credentials()
     # Owned VMs die with their owner (the parent-death signal): a crashed engitor never leaks
     # a VM. QEMU runs sandboxed, and not as root (vm/confine.py).
     setup = confine.child_setup(creds, die_with_parent=not detached)
     with confine.handoff(spec) as (given, fds), (directory / "qemu.log").open("wb") as log:
-        proc = subprocess.Popen(qemu.argv(given, binary), stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True,
-                                pass_fds=fds, preexec_fn=setup)
+        proc = spawn(qemu.argv(given, binary), stdout=log, stderr=STDOUT, new_session=True,
+                     pass_fds=(*fds, *keep_fds), preexec_fn=setup)
     meta.pid = proc.pid
     if meta.owner is not None and meta.owner_start is None:
         meta.owner_start = process_start(meta.owner)
@@ -373,3 +450,25 @@ def reap() -> list[str]:
         inst.remove()
         cleaned.append(inst.name)
     return cleaned
+
+
+def row(inst: Instance) -> dict[str, Any]:
+    """What `engitor ps` and the Lua `engitor.ps()` show of an instance."""
+    state = inst.state()
+    m = inst.meta
+    return {"name": m.name, "image": m.image_name, "image_id": m.image[:12], "state": state,
+            "code": inst.exit_code() if state == "exited" else None, "accel": m.accel,
+            "ports": list(m.ports), "pid": m.pid, "owner": m.owner, "started": m.started,
+            "restart": m.restart, "restarts": m.restarts}
+
+
+def listing(*, show_all: bool = False) -> list[dict[str, Any]]:
+    """The running instances (with `show_all`, also those that ended and were kept), after
+    cleaning up those whose owner died."""
+    reap()
+    out = []
+    for inst in Instance.all():
+        r = row(inst)
+        if r["state"] != "exited" or show_all:
+            out.append(r)
+    return out

@@ -22,11 +22,11 @@ from __future__ import annotations
 import json
 import os
 import struct
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from engitor.errors import UserError
+from engitor.proc import run
 from engitor.recipe.model import Image, MiB, Port
 from engitor.vm import confine, host
 from engitor.vm.instance import check_ports_free
@@ -85,10 +85,9 @@ def _query_max_cpus(qemu: str, machine: str) -> int | None:
     commands = "".join(json.dumps({"execute": c}) + "\n"
                        for c in ("qmp_capabilities", "query-machines", "quit"))
     try:
-        proc = subprocess.run([qemu, "-M", "none", "-nodefaults", "-display", "none",
-                               "-qmp", "stdio"], input=commands, capture_output=True,
-                              text=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired):
+        proc = run([qemu, "-M", "none", "-nodefaults", "-display", "none", "-qmp", "stdio"],
+                   input=commands, timeout=30)
+    except (OSError, UserError):
         return None
     for line in proc.stdout.splitlines():
         try:
@@ -138,8 +137,11 @@ def before_build(image: Image, qemu: str, kernel: Path | None) -> None:
 
 
 def before_boot(image: Image, kernel: Path, manifest: dict[str, Any], qemu: str) -> None:
-    """What only the built image tells: the memory its kernel and initramfs need."""
+    """What only the built image tells (the memory its kernel and initramfs need), and the
+    rest again for the verbs that boot without `before_build` (the Lua vm API)."""
     check_cpus(image.cpus, qemu)
+    creds = confine.vm_credentials()
+    check_ports_bindable(image.ports, creds.user if creds else None)
     initrd = manifest.get("initrd", {})
     size, unpacked = int(initrd.get("size", 0)), int(initrd.get("uncompressed", 0))
     check_memory(image.memory, image_floor(kernel, size, unpacked),

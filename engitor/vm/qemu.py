@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engitor.errors import UserError
-from engitor.recipe.model import Accel, MiB, Port
+from engitor.recipe.model import DEFAULT_MEMORY, Accel, MiB, Port
 
 QEMU = "qemu-system-x86_64"
 SANDBOX = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
@@ -24,7 +24,7 @@ class VMSpec:
     initrd: Path
     cmdline: str
     console: Path  # file receiving the serial console
-    memory: int = 256 * MiB
+    memory: int = DEFAULT_MEMORY
     cpus: int = 1
     accel: Accel = Accel.TCG  # resolved: never AUTO here
     ports: tuple[Port, ...] = ()
@@ -37,6 +37,54 @@ class VMSpec:
     # file (opened for writing) and the QMP socket (bound and listening).
     console_fd: int | None = None
     qmp_fd: int | None = None
+    pic: bool = True  # the legacy 8259 PIC; a kernel routing interrupts through the IO-APIC needs none
+    tb_size: int | None = None  # MiB of TCG translation cache (QEMU's default: up to 1 GiB)
+    disks: tuple[tuple[Path, str], ...] = ()  # (raw ext4 image, serial the guest finds it by)
+    channel: Path | None = None  # file receiving the init's reports (virtio-serial port)
+    # The same, handed over as descriptors (vm/confine.py): a (read-write, read-only) pair per
+    # disk, in order, and the channel's.
+    disk_fds: tuple[tuple[int, int], ...] = ()
+    channel_fd: int | None = None
+
+
+# The port's name; the guest init finds its /dev/vportNpM through /sys/class/virtio-ports.
+CHANNEL_NAME = "org.engitor.0"
+# QEMU fd sets (-add-fd): the console's is 1 (see console()), the channel's 2, disks' from 10.
+CHANNEL_FDSET = 2
+DISK_FDSET = 10
+
+
+def _opt(value: object) -> str:
+    """A value inside a QEMU option list, where a comma is written twice."""
+    return str(value).replace(",", ",,")
+
+
+def _fdset(fds: tuple[int, ...], fdset: int) -> tuple[list[str], str]:
+    """QEMU arguments adding `fds` to fd set `fdset`, and the path QEMU then opens it by."""
+    args = [a for fd in fds for a in ("-add-fd", f"fd={fd},set={fdset}")]
+    return args, f"/dev/fdset/{fdset}"
+
+
+def devices(spec: VMSpec) -> list[str]:
+    """Disks (virtio-blk) and the init's report channel (virtio-serial, plain virtio-mmio on
+    microvm: no PCI, works under TCG, and Debian's kernel has the driver as a module)."""
+    args: list[str] = []
+    for i, (path, serial) in enumerate(spec.disks):
+        file = str(path)
+        if i < len(spec.disk_fds):
+            added, file = _fdset(spec.disk_fds[i], DISK_FDSET + i)
+            args += added
+        args += ["-drive", f"file={_opt(file)},format=raw,if=none,id=disk{i}",
+                 "-device", f"virtio-blk-device,drive=disk{i},serial={serial}"]
+    if spec.channel:
+        file = str(spec.channel)
+        if spec.channel_fd is not None:
+            added, file = _fdset((spec.channel_fd,), CHANNEL_FDSET)
+            args += added
+        args += ["-device", "virtio-serial-device",
+                 "-chardev", f"file,id=report0,path={_opt(file)}",
+                 "-device", f"virtserialport,chardev=report0,name={CHANNEL_NAME}"]
+    return args
 
 
 def hostfwd(port: Port) -> str:
@@ -44,11 +92,17 @@ def hostfwd(port: Port) -> str:
     return f"hostfwd={port.proto.value}:{bind}:{port.host}-:{port.guest}"
 
 
-def machine(accel: Accel) -> list[str]:
+def machine(accel: Accel, pic: bool = True, tb_size: int | None = None) -> list[str]:
+    # pic=off: one device less to emulate and probe (measured faster, shared/KERNEL.md).
+    options = "" if pic else ",pic=off"
     if accel is Accel.KVM:
-        return ["-M", "microvm,accel=kvm,rtc=on", "-cpu", "host"]
+        return ["-M", f"microvm,accel=kvm,rtc=on{options}", "-cpu", "host"]
     # `max` gives TCG every feature it emulates (RDRAND seeds the guest's RNG at once).
-    return ["-M", "microvm,accel=tcg,rtc=on", "-cpu", "max"]
+    if tb_size:
+        # The translation cache is most of an idle VM's host memory beside the guest's own.
+        return ["-M", f"microvm,rtc=on{options}", "-accel", f"tcg,tb-size={tb_size}",
+                "-cpu", "max"]
+    return ["-M", f"microvm,accel=tcg,rtc=on{options}", "-cpu", "max"]
 
 
 def argv(spec: VMSpec, qemu: str = QEMU) -> list[str]:
@@ -57,7 +111,7 @@ def argv(spec: VMSpec, qemu: str = QEMU) -> list[str]:
     args = [
         qemu,
         "-name", spec.name,
-        *machine(spec.accel),
+        *machine(spec.accel, spec.pic, spec.tb_size),
         "-m", f"{spec.memory // MiB}M",
         "-smp", str(spec.cpus),
         "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
@@ -70,6 +124,7 @@ def argv(spec: VMSpec, qemu: str = QEMU) -> list[str]:
         "-device", "virtio-net-device,netdev=n0",
         "-object", "rng-random,id=rng0,filename=/dev/urandom",
         "-device", "virtio-rng-device,rng=rng0",
+        *devices(spec),
     ]
     if spec.qmp_fd is not None:
         args += ["-chardev", f"socket,id=qmp0,fd={spec.qmp_fd},server=on,wait=off",

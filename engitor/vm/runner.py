@@ -17,12 +17,15 @@ from typing import TextIO
 
 from engitor import store
 from engitor.errors import UserError
-from engitor.recipe.model import Accel, Image
+from engitor.kernel_traits import KernelTraits
+from engitor.proc import exit_words
+from engitor.recipe.model import Accel, Image, MiB
 from engitor.vm import accel as accel_mod
-from engitor.vm import host, limits, qemu
+from engitor.vm import host, limits, qemu, ready, volumes
 from engitor.vm.instance import (
     Instance,
     Meta,
+    ProgramOutput,
     Status,
     check_ports_free,
     qmp_socket,
@@ -44,6 +47,8 @@ class Outcome:
 
     @property
     def exit_status(self) -> int:
+        if self.reason == "stopped" and (self.status.graceful_stop or not self.status.finished):
+            return 0 if self.status.graceful_stop else EXIT_VM_FAILED
         if self.status.code is not None:
             return self.status.code
         if self.status.signal is not None:
@@ -51,43 +56,83 @@ class Outcome:
         return EXIT_VM_FAILED
 
 
-def host_cmdline() -> tuple[str, ...]:
+def host_cmdline(tools: host.Tools) -> tuple[str, ...]:
     """Kernel arguments that depend on this host, added at run time (not part of the image).
 
     ENGITOR_TSC_KHZ overrides the measured TSC frequency; 0 passes none (to reproduce the
     calibration hang this avoids, as bench/boot_stress.py --no-tsc does).
     """
     override = os.environ.get("ENGITOR_TSC_KHZ")
-    khz = int(override) if override and override.isdigit() else host.tsc_khz()
+    khz = int(override) if override and override.isdigit() else host.tsc_khz(tools)
     # Under TCG the guest's TSC is the host's constant one; the kernel's clocksource watchdog,
     # comparing it with emulated timer ticks that arrive late, would otherwise mark it unstable
     # and fall back to jiffies (4 ms resolution for the program's clocks).
     return (f"tsc_early_khz={khz}", "tsc=reliable") if khz else ()
 
 
+def kernel_tuning(traits: KernelTraits, cpus: int) -> tuple[tuple[str, ...], bool]:
+    """(kernel arguments, keep the 8259 PIC) for a kernel with these traits.
+
+    noapictimer skips the local APIC timer's calibration (~0.1 s under TCG): a kernel that runs
+    one CPU ticks from the PIT instead. pic=off (microvm) suits a kernel that routes interrupts
+    through the IO-APIC. Both measured faster in bench/bench_kernel.py.
+    """
+    args = ("noapictimer",) if traits.usable_cpus(cpus) == 1 and not traits.smp else ()
+    return args, not (traits.io_apic and not traits.modules)
+
+
+def tcg_tb_size(memory: int) -> int:
+    """MiB of TCG translation cache for a guest of `memory` bytes: a quarter of it, 16-256.
+
+    QEMU's default lets the cache grow to 1 GiB, and an idle VM's host memory is mostly its
+    guest RAM plus the translated code it ever ran; a guest given little memory runs little code
+    (the web server on the minimal kernel: bench/bench_kernel.py). When the cache fills, QEMU
+    flushes and translates again: slower, never wrong.
+    """
+    return max(16, min(256, memory // MiB // 4))
+
+
 def launch(stored: store.StoredImage, image: Image, *, detached: bool = False,
            name: str | None = None, log: Callable[[str], None] = lambda _: None,
-           owner: int | None = None) -> Instance:
-    """Start a VM for a built image; `image` supplies the run settings (ports, memory, …)."""
-    check_ports_free(image.ports)
+           owner: int | None = None, tools: host.Tools) -> Instance:
+    """Start a VM for a built image; `image` supplies the run settings (ports, memory, …);
+    `tools` the image-stage parts the host probes need (engitor.image.hosttools)."""
+    check_ports_free(image.ports)  # again: ports may have been taken while the image was built
     limits.before_boot(image, stored.kernel, stored.manifest, qemu.find_qemu())
-    choice = accel_mod.choose(image.accel, stored.kernel)
+    choice = accel_mod.choose(image.accel, stored.kernel, tools)
     log(choice.line())
+    with volumes.attached(image.volumes, stored.initrd, image.base_dir, log) as disks:
+        return _start(stored, image, choice, disks, detached=detached, name=name, owner=owner,
+                      log=log, tools=tools)
+
+
+def _start(stored: store.StoredImage, image: Image, choice: accel_mod.Choice,
+           disks: list[volumes.Attached], *, detached: bool, name: str | None,
+           owner: int | None, log: Callable[[str], None], tools: host.Tools) -> Instance:
     vm_name = unique_name(name or image.name)
     directory = run_dir() / vm_name
     directory.mkdir(parents=True)
+    traits = stored.kernel_traits
+    tuning, pic = kernel_tuning(traits, image.cpus)
+    if traits.usable_cpus(image.cpus) < image.cpus:
+        log(f"the kernel uses {traits.usable_cpus(image.cpus)} of the {image.cpus} CPUs "
+            f"(built for {'one' if not traits.smp else traits.max_cpus})")
     spec = qemu.VMSpec(
-        kernel=stored.kernel, initrd=stored.initrd, cmdline=stored.cmdline,
+        kernel=stored.vmlinux if traits.pvh and stored.vmlinux else stored.kernel,
+        initrd=stored.initrd, cmdline=stored.cmdline,
         console=directory / "console.log", memory=image.memory, cpus=image.cpus,
         accel=choice.accel, ports=image.ports, qmp=qmp_socket(directory), name=vm_name,
-        host_cmdline=host_cmdline() if choice.accel is Accel.TCG else (),
+        host_cmdline=tuning + (host_cmdline(tools) if choice.accel is Accel.TCG else ()),
+        pic=pic, tb_size=tcg_tb_size(image.memory) if choice.accel is Accel.TCG else None,
+        disks=tuple((d.path, d.mount.serial) for d in disks),
+        channel=directory / "report.log",
     )
     meta = Meta(name=vm_name, image=stored.id, image_name=image.name, pid=0,
                 owner=None if detached else (owner or os.getpid()), started=time.time(),
                 accel=choice.accel.value, ports=[str(p) for p in image.ports],
                 argv=stored.manifest.get("argv", []), stop_timeout=image.stop_timeout,
-                boot_timeout=image.boot_timeout)
-    return start(spec, meta, directory, detached=detached)
+                boot_timeout=image.boot_timeout, volumes=[d.describe() for d in disks])
+    return start(spec, meta, directory, detached=detached, keep_fds=tuple(d.fd for d in disks))
 
 
 def wait_started(inst: Instance) -> None:
@@ -122,24 +167,48 @@ def _qemu_error(inst: Instance) -> str:
     return last.split(": ", 1)[1] if last.startswith("qemu-system") and ": " in last else last
 
 
-def follow(inst: Instance, *, out: TextIO | None = sys.stdout,
-           on_start: Callable[[Status], None] | None = None,
+@dataclass
+class Events:
+    """What `follow` tells as it happens, each at most once."""
+
+    started: Callable[[Instance], None] = lambda _: None
+    ready: Callable[[Instance], None] = lambda _: None  # listens on every forwarded TCP port
+    daemonized: Callable[[Instance], None] = lambda _: None
+    loopback: Callable[[Instance, int], None] = lambda _, __: None  # unreachable listener
+    seen: set[str] = field(default_factory=set)
+
+    def check(self, inst: Instance) -> None:
+        st = inst.status
+        for port in ready.waited_ports(inst.ports) if inst.listening.addrs else ():
+            if inst.listening.loopback_only(port) and f"loopback{port}" not in self.seen:
+                self.seen.add(f"loopback{port}")
+                self.loopback(inst, port)
+        for name, happened in (("started", st.started), ("ready", inst.ready),
+                               ("daemonized", st.daemon_left is not None)):
+            if happened and name not in self.seen:
+                self.seen.add(name)
+                getattr(self, name)(inst)
+
+
+def follow(inst: Instance, *, out: TextIO | None = sys.stdout, events: Events | None = None,
            stop_requested: Callable[[], bool] = lambda: False) -> Outcome:
     """Stream the console until QEMU exits; enforce the boot watchdog."""
     began = time.monotonic()
     show = _Display(out)
-    started_reported = False
+    events = events or Events()
     stopping = False
+    kill_at = 0.0
     exit_seen_at: float | None = None
     while True:
         show(inst.poll_console())
-        if inst.status.started and not started_reported:
-            started_reported = True
-            if on_start:
-                on_start(inst.status)
+        events.check(inst)
         if stop_requested() and not stopping:
+            # Asked, not waited for: the program's last words still stream meanwhile.
             stopping = True
-            inst.stop()
+            inst.request_stop()
+            kill_at = time.monotonic() + inst.meta.stop_timeout + 3
+        if stopping and time.monotonic() > kill_at:
+            inst.kill()
         if inst.status.finished and exit_seen_at is None:
             exit_seen_at = time.monotonic()
         if not inst.alive():
@@ -160,22 +229,13 @@ class _Display:
 
     def __init__(self, out: TextIO | None):
         self.out = out
-        self.blank = False
+        self.program = ProgramOutput()
 
     def __call__(self, lines: list[tuple[str, bool]], final: bool = False) -> None:
         if self.out is None:
             return
-        for line, ours in lines:
-            if ours:
-                self.blank = False
-                continue
-            if self.blank:
-                self.out.write("\n")
-            self.blank = line == ""
-            if not self.blank:
-                self.out.write(line + "\n")
-        if final and self.blank:
-            self.out.write("\n")
+        for line in self.program.feed(lines, final):
+            self.out.write(line + "\n")
         self.out.flush()
 
 
@@ -185,8 +245,14 @@ def _outcome(inst: Instance, forced: str | None) -> Outcome:
     if forced == "watchdog":
         return Outcome(st, "watchdog", f"the VM did not start the program within "
                                        f"{inst.meta.boot_timeout} s", last)
+    if st.graceful_stop:
+        return Outcome(st, "stopped", "stopped")
+    ignored = [w for w in st.warnings if "ignored SIGTERM" in w]
+    if st.stopping and ignored and st.signal is not None:
+        # The stop timeout ran out: say why the program died of SIGKILL.
+        return Outcome(st, "signaled", ignored[-1].replace("killing it", "killed by SIGKILL"))
     if st.signal is not None:
-        return Outcome(st, "signaled", f"program killed by {st.signame} (signal {st.signal})")
+        return Outcome(st, "signaled", f"program {exit_words(-st.signal)}")
     if st.code is not None:
         msg = "; ".join(st.errors) if st.errors else \
             (f"program exited with code {st.code}" if st.code else "")

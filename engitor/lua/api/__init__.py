@@ -29,7 +29,7 @@ def _encode(text: str, errors: str = "strict") -> tuple[bytes, int]:
     return codecs.utf_8_encode(text, "surrogateescape")
 
 
-def _decode(data: bytes, errors: str = "strict") -> tuple[str, int]:
+def _decode(data: Any, errors: str = "strict") -> tuple[str, int]:
     return codecs.utf_8_decode(data, "surrogateescape", True)
 
 
@@ -164,7 +164,7 @@ def expose(lua: Any, func: Callable[..., Any]) -> Any:
                 # Raised binding the arguments: the Lua caller passed too many or too few.
                 return False, f"{name}: wrong number of arguments ({len(args)} given)"
             return False, f"internal error in {name}: TypeError: {e}"
-        except Exception as e:  # noqa: BLE001 - every error must reach Lua as a string
+        except Exception as e:
             return False, f"internal error in {name}: {type(e).__name__}: {e}"
 
     loaded = lua.globals().package.loaded

@@ -15,6 +15,7 @@ cannot touch the host by accident. "Unless told otherwise": `fs.src` reads the r
 
 from __future__ import annotations
 
+import builtins
 import fnmatch
 import os
 import posixpath
@@ -107,7 +108,7 @@ class Tree:
     def list(self, path: Any = ".") -> list[str]:
         return sorted(os.listdir(self.resolve(path)))
 
-    def glob(self, pattern: Any) -> list[str]:
+    def glob(self, pattern: Any) -> builtins.list[str]:
         """Paths under the tree matching a shell pattern ('**' spans folders), sorted."""
         if not isinstance(pattern, str):
             raise ApiError(f"expected a pattern (a string), got {pattern!r}")

@@ -13,14 +13,15 @@ import os
 import shlex
 import shutil
 import signal
-import subprocess
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from engitor import LUA_DIR
 from engitor.errors import UserError
 from engitor.lua.api import as_bytes
+from engitor.proc import DEVNULL, PIPE, STDOUT, Popen, TimeoutExpired, exit_words, spawn
 
 STDERR_MODES = ("capture", "inherit", "stdout")
 
@@ -31,8 +32,7 @@ class CommandFailed(UserError):
     def __init__(self, argv: list[str], code: int, stderr: bytes):
         self.argv, self.code, self.stderr = argv, code, stderr
         tail = stderr.decode(errors="replace").strip().splitlines()[-20:]
-        how = (f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}")
-        msg = f"{shlex.join(argv)}: {how}"
+        msg = f"{shlex.join(argv)}: {exit_words(code)}"
         if tail:
             msg += ": " + "\n".join(tail)
         super().__init__(msg)
@@ -113,42 +113,43 @@ def pipe(stages: list[list[str]], *, stdin: bytes | str | None = None, cwd: str 
     full_env = environment(env)
     argvs = [argv_of(s[0], s[1:]) if s else argv_of("") for s in stages]
     programs = [_resolve(a, full_env) for a in argvs]
-    procs: list[subprocess.Popen] = []
+    procs: list[Popen[bytes]] = []
     errs = [tempfile.TemporaryFile() for _ in stages] if stderr == "capture" else []
     with tempfile.TemporaryFile() as infile:
         if stdin is not None:
             infile.write(stdin.encode() if isinstance(stdin, str) else stdin)
             infile.seek(0)
-        prev = infile if stdin is not None else subprocess.DEVNULL
+        prev: Any = infile if stdin is not None else DEVNULL
         try:
             for i, argv in enumerate(argvs):
                 last = i == len(argvs) - 1
                 err = (errs[i] if stderr == "capture" else
-                       subprocess.STDOUT if stderr == "stdout" else None)
-                p = subprocess.Popen(argv, executable=programs[i], stdin=prev,
-                                     stdout=subprocess.PIPE, stderr=err, cwd=cwd, env=full_env)
-                if procs:
+                       STDOUT if stderr == "stdout" else None)
+                p = spawn(argv, executable=programs[i], stdin=prev, stdout=PIPE, stderr=err,
+                          cwd=cwd, env=full_env)
+                if procs and procs[-1].stdout:
                     procs[-1].stdout.close()   # only the next stage holds the read end now
                 procs.append(p)
                 prev = p.stdout
                 if last:
                     break
-            try:
-                out, _ = procs[-1].communicate(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                for p in procs:
-                    p.kill()
-                for p in procs:
-                    p.wait()
-                raise UserError(f"{' | '.join(shlex.join(a) for a in argvs)}: timed out after "
-                                f"{timeout:g} s") from None
-            for p in procs[:-1]:
-                p.wait()
-        except OSError as e:
+        except (OSError, UserError) as e:  # a stage could not start: stop those that did
             for p in procs:
                 p.kill()
                 p.wait()
-            raise UserError(f"cannot run {shlex.join(argvs[len(procs)])}: {e.strerror}") from None
+            why = e.strerror if isinstance(e, OSError) else "No such file or directory"
+            raise UserError(f"cannot run {shlex.join(argvs[len(procs)])}: {why}") from None
+        try:
+            out, _ = procs[-1].communicate(timeout=timeout)
+        except TimeoutExpired:
+            for p in procs:
+                p.kill()
+            for p in procs:
+                p.wait()
+            raise UserError(f"{' | '.join(shlex.join(a) for a in argvs)}: timed out after "
+                            f"{timeout:g} s") from None
+        for p in procs[:-1]:
+            p.wait()
         stderrs = []
         for f in errs:
             f.seek(0)

@@ -1,7 +1,7 @@
 """`engitor`: builds, images and running VMs as Lua values (the Lua half is lua/vm.lua).
 
     local vm = engitor.run("recipes/web.lua", {ports = {"18080:8080"}})
-    vm:wait_port(8080, 60)         -- the host port once the guest answers on 8080
+    vm:wait_port(8080, 60)         -- the host port once the guest says it listens on 8080
     vm:pause() vm:resume() vm:state() vm:console() vm:stop() vm:wait() vm:qmp("query-status")
     engitor.ps() engitor.attach("web-2") engitor.build("recipes/fleet.lua") engitor.images()
     local img = engitor.image("web")   img:history()  img:diff(other)  img:inspect()
@@ -16,7 +16,6 @@ makes them `engitor run -d` instances that outlive the shell.
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import contextlib
 import dataclasses
@@ -31,12 +30,14 @@ from typing import Any
 from engitor import LUA_DIR, __version__
 from engitor.errors import did_you_mean
 from engitor.lua.api import ApiError, Multiple, is_table, table_of, to_python
-from engitor.vm.instance import Console, Instance, Status
+from engitor.vm import ready
+from engitor.vm.instance import Console, Instance, program_lines
 
 # Options of engitor.run/engitor.build besides image settings.
 RUN_OPTIONS = ("name", "image", "detach", "verbose")
 RUN_SETTINGS = ("ports", "args", "env", "files", "dirs", "memory", "cpus", "accel", "kernel",
-                "kernel_args", "modules", "hostname", "workdir", "boot_timeout", "stop_timeout")
+                "kernel_args", "modules", "hostname", "workdir", "boot_timeout", "stop_timeout",
+                "volumes")
 NOTHING = Multiple(())  # no results at all: the shell prints nothing for a pause()
 PROBE_WINDOW = 2.0  # seconds a probe connection waits for the guest to accept or refuse
 
@@ -74,24 +75,15 @@ def _options(opts: Any, allowed: tuple[str, ...], what: str) -> dict[str, Any]:
     return out
 
 
-def _cli_args() -> argparse.Namespace:
-    """The flag namespace `commands.common.load` reads, with no flag given."""
-    return argparse.Namespace(port=[], udp=[], arg=None, env=[], files=[], dirs=[], memory=None,
-                              smp=None, accel=None, kernel=None, name=None, config=None,
-                              program_args=[])
-
-
 def load_images(target: Any, opts: dict[str, Any], what: str) -> list[Any]:
     """A target (recipe.lua[:IMAGE], config.yaml, a program path) and options -> the images,
     the options' settings replacing the declared ones (ports too: a script says which)."""
-    from engitor.commands import common
+    from engitor.recipe import targets
     from engitor.recipe.settings import SETTINGS_BY_NAME, SettingTypeError
 
     if not isinstance(target, str) or not target:
         raise ApiError(f"{what}: expected a recipe, config or program path, got {target!r}")
-    recipe, selected = common.load(target, _cli_args())
-    wanted = opts.get("image") or selected
-    images = common.select(recipe, [wanted] if wanted else [])
+    images = targets.images(target, image=opts.get("image"))
     changes: dict[str, Any] = {}
     for key in RUN_SETTINGS:
         if key not in opts:
@@ -126,19 +118,6 @@ def info(inst: Instance) -> dict[str, Any]:
             "pid": m.pid, "detached": m.owner is None, "ports": [_port_info(p) for p in m.ports]}
 
 
-def program_lines(lines: list[str]) -> list[str]:
-    """Console lines minus the guest init's status lines, the blank line it writes before each,
-    and the kernel's usual noise: what the program printed."""
-    status = Status()
-    ours = [status.feed(line) for line in lines]
-    out = []
-    for i, line in enumerate(lines):
-        if ours[i] or (line == "" and i + 1 < len(lines) and ours[i + 1]):
-            continue
-        out.append(line)
-    return out
-
-
 def read_console(inst: Instance) -> list[str]:
     console = Console(inst.console.path)
     console.flush()
@@ -150,7 +129,7 @@ def established(inst: Instance, guest: int) -> bool | None:
     `info usernet`); None when QEMU cannot say."""
     try:
         text = inst.qmp("human-monitor-command", **{"command-line": "info usernet"})
-    except Exception:  # noqa: BLE001 - an old QEMU or a VM going away: no answer
+    except Exception:
         return None
     for line in str(text).splitlines():
         cols = line.split()
@@ -184,6 +163,14 @@ def probe(inst: Instance, bind: str, host: int, guest: int) -> bool:
         return established(inst, guest) is None
 
 
+def listens(inst: Instance, match: dict[str, Any]) -> bool:
+    """Whether the guest reports the program listening on the port (where the forward reaches
+    it). VMs without the report channel (started by an older engitor) are probed instead."""
+    if inst.listening.reported or inst.reports.path.exists():
+        return match["guest"] in ready.reachable_ports(inst.listening.addrs)
+    return probe(inst, match["bind"], match["host"], match["guest"])
+
+
 class Machines:
     """The VMs one Lua state has started or attached, by name."""
 
@@ -196,7 +183,7 @@ class Machines:
     # -- starting and finding ------------------------------------------------------------------
 
     def run(self, target: Any, opts: Any = None) -> dict[str, Any]:
-        from engitor.image import pipeline
+        from engitor.image import hosttools, pipeline
         from engitor.vm import runner
 
         o = _options(opts, RUN_OPTIONS + RUN_SETTINGS, "engitor.run")
@@ -211,7 +198,7 @@ class Machines:
         stored = pipeline.build(image, log=say)
         detach = bool(o.get("detach"))
         inst = runner.launch(stored, image, detached=detach, name=o.get("name"), log=say,
-                             owner=os.getpid())
+                             owner=os.getpid(), tools=hosttools)
         self.vms[inst.name] = inst
         if not detach:
             self.owned.add(inst.name)
@@ -253,12 +240,15 @@ class Machines:
             if not inst.alive():
                 done = self._finish(name)
                 raise ApiError(f"{name} ended before port {port} answered ({done.reason})")
-            if inst.status.started and probe(inst, match["bind"], match["host"], match["guest"]):
+            if inst.status.started and listens(inst, match):
                 return int(match["host"])
             if time.monotonic() >= deadline:
+                loopback = inst.listening.loopback_only(match["guest"])
                 raise ApiError(f"{name}: port {match['guest']} (host {match['bind']}:"
                                f"{match['host']}) did not answer within {limit:g} s; the VM is "
-                               f"{inst.state()} (see vm:console())")
+                               f"{inst.state()} (see vm:console())"
+                               + ("; the program listens on loopback only: forwarded "
+                                  "connections arrive at 10.0.2.15" if loopback else ""))
             time.sleep(0.2)
 
     def _port(self, inst: Instance, port: Any) -> dict[str, Any]:
@@ -331,7 +321,7 @@ class Machines:
         inst = self._live(name, "vm:qmp")
         try:
             return inst.qmp(command, **args)
-        except Exception as e:  # noqa: BLE001 - QMP's refusal is the caller's to read
+        except Exception as e:
             raise ApiError(f"QMP {command}: {e}") from None
 
     def vcpus(self, name: str) -> list[dict[str, Any]]:
@@ -360,9 +350,9 @@ class Machines:
     # -- the rest of the toolkit ---------------------------------------------------------------------
 
     def ps(self, show_all: Any = False) -> list[dict[str, Any]]:
-        from engitor.commands.ps import rows
+        from engitor.vm.instance import listing
 
-        return rows(show_all=bool(show_all))
+        return listing(show_all=bool(show_all))
 
     def build(self, target: Any, opts: Any = None) -> Any:
         from engitor.image import pipeline
@@ -425,10 +415,10 @@ class Machines:
         """What a recipe declares, as plain data (functions shown as their location)."""
         if not isinstance(target, str):
             raise ApiError(f"engitor.recipe: expected a path, got {target!r}")
-        from engitor.commands import common
+        from engitor.recipe import targets
         from engitor.recipe.model import setting_fields
 
-        recipe, _ = common.load(target, _cli_args())
+        recipe, _ = targets.load(target)
         images = []
         for image in recipe.images:
             entry: dict[str, Any] = {"name": image.name}

@@ -1,0 +1,98 @@
+"""The same programs on both kernels: Debian's cloud kernel (the default) and engitor's minimal
+one (recipes/kernels/minimal.lua, built once per machine by the `minimal_kernel` fixture).
+
+A chosen subset of the boot tests: a static program and a dynamic one run to their exit code,
+a server answers through a port forward and stops gracefully (ACPI power button -> SIGTERM ->
+exit 0), and the Lua VM API drives a recipe that says `kernel = "minimal"`."""
+
+from __future__ import annotations
+
+import io
+import signal
+import uuid
+from pathlib import Path
+
+import pytest
+from support import compile_c, engitor, free_port, http_get, spawn, wait_for
+
+from engitor.image import kernel
+from engitor.shell.session import Session
+
+# The first test to ask for the minimal kernel builds it when the cache lacks it (minutes).
+pytestmark = [pytest.mark.vm, pytest.mark.timeout(1800)]
+
+PROGRAMS = Path(__file__).resolve().parent / "programs"
+
+
+@pytest.fixture(scope="module", params=["debian", "minimal"])
+def kernel_name(request: pytest.FixtureRequest) -> str:
+    if request.param == "minimal":
+        request.getfixturevalue("minimal_kernel")
+        return "minimal"
+    request.getfixturevalue("kernel_pkg")
+    return kernel.DEFAULT_KERNEL
+
+
+@pytest.fixture(scope="module")
+def static_exit3(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("static") / "exit3"
+    return compile_c(PROGRAMS / "exit3.c", out, "-static")
+
+
+@pytest.mark.parametrize("linking", ["static", "dynamic"])
+def test_program_runs_to_its_exit_code(kernel_name: str, linking: str, static_exit3: Path,
+                                       programs: Path, tmp_path: Path):
+    program = static_exit3 if linking == "static" else programs / "exit3"
+    proc = engitor("run", "-q", "--kernel", kernel_name, str(program), "--name", "box",
+                   "-e", "GREETING=hi", "--", "one", cwd=tmp_path)
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout.splitlines() == ["argc=2 host=box greeting=hi cwd=/", "arg[1]=one"]
+
+
+def test_server_answers_through_a_port_forward_and_stops_gracefully(kernel_name: str,
+                                                                    programs: Path,
+                                                                    tmp_path: Path):
+    port = free_port()
+    proc = spawn("run", "--kernel", kernel_name, str(programs / "server"),
+                 "-p", f"{port}:8080", "--", "-port", "8080", "-name", "k", cwd=tmp_path)
+    try:
+        wait_for(lambda: http_get(f"http://127.0.0.1:{port}/healthz"), what="the server")
+        assert http_get(f"http://127.0.0.1:{port}/args") == "/server\n-port\n8080\n-name\nk\n"
+        # Ctrl-C: the ACPI power button, the init's SIGTERM, the server's clean exit
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "k: serving" in out
+
+
+def test_lua_vm_api_runs_a_recipe_on_the_minimal_kernel(minimal_kernel, programs: Path,
+                                                        tmp_path: Path):
+    (tmp_path / "server").write_bytes((programs / "server").read_bytes())
+    (tmp_path / "server").chmod(0o755)
+    (tmp_path / "small.lua").write_text(
+        'image "small" { program = "server", args = {"-port", 8080, "-name", "small"},\n'
+        '                ports = {8080}, kernel = "minimal", memory = "48M" }\n')
+    out, err = io.StringIO(), io.StringIO()
+    shell = Session(out=out, err=err, cwd=tmp_path, interactive=False)
+    name = f"small-{uuid.uuid4().hex[:6]}"
+    try:
+        assert shell.execute(f'vm = engitor.run("small.lua", {{name = "{name}", accel = "tcg", '
+                             'ports = {engitor.free_port() .. ":8080"}})'), err.getvalue()
+        assert shell.execute("port = vm:wait_port(8080, 180)"), err.getvalue()
+        assert shell.execute('print(sh.curl("-s", "http://127.0.0.1:" .. port .. "/healthz"))')
+        assert shell.execute('print("stopped", vm:stop())'), err.getvalue()
+    finally:
+        shell.close()
+    assert out.getvalue().splitlines() == ["ok small", "stopped\t0"], err.getvalue()
+    built = engitor("build", "-q", "small.lua", cwd=tmp_path, check=True).stdout.strip()
+    listed = engitor("images", cwd=tmp_path, check=True).stdout
+    assert built[:12] in listed
+
+
+def test_smp_on_the_one_cpu_kernel_runs_and_says_it_uses_one(minimal_kernel, static_exit3: Path,
+                                                             tmp_path: Path):
+    proc = engitor("run", "--kernel", "minimal", "--smp", "2", str(static_exit3), cwd=tmp_path)
+    assert proc.returncode == 3, proc.stderr
+    assert "the kernel uses 1 of the 2 CPUs (built for one)" in proc.stderr

@@ -1,0 +1,133 @@
+"""`engitor kernel build`: the minimal kernel from Debian's linux-source, its place in the kernel
+cache, and each bad input answered with one line, exit 2 and nothing half-written."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+from support import engitor
+
+from engitor import ROOT
+from engitor.image import kconfig, kernel
+
+# The first test to ask for the minimal kernel builds it when the cache lacks it (minutes).
+pytestmark = pytest.mark.timeout(1800)
+
+SHIPPED_FRAGMENT = ROOT / "recipes" / "kernels" / "engitor-min.config"
+
+
+def cache_state() -> tuple[list[str], str]:
+    """What a failed build must leave as it was: the kernel cache's entries and the pins."""
+    kdir = kernel.kernels_dir()
+    names = kdir / "names.json"
+    return sorted(os.listdir(kdir)), names.read_text() if names.exists() else ""
+
+
+def one_error_line(stderr: str) -> str:
+    ours = [line for line in stderr.splitlines() if line.startswith("engitor:")
+            and not line.startswith("engitor: kernel: ")]
+    assert len(ours) == 1, stderr
+    assert stderr.rstrip().splitlines()[-1] == ours[0], stderr  # the last word is engitor's
+    return ours[0]
+
+
+def test_minimal_kernel_is_cached_listed_and_found_again(minimal_kernel: kernel.Kernel):
+    assert minimal_kernel.package == "minimal"
+    assert minimal_kernel.vmlinuz.is_file() and minimal_kernel.vmlinux.is_file()
+    assert hashlib.sha256(minimal_kernel.vmlinuz.read_bytes()).hexdigest() == minimal_kernel.sha256
+    # every option of the fragment took effect
+    config = kconfig.values(minimal_kernel.config.read_text())
+    for opt in kconfig.parse(SHIPPED_FRAGMENT.read_text()):
+        assert config.get(opt.name, "n") == opt.value, opt
+    t = minimal_kernel.traits()
+    assert not t.modules and t.pvh and t.io_apic
+    assert t.size < 4 * 2**20
+    listed = engitor("kernel", "list", check=True).stdout
+    assert any(line.split()[0] == "minimal" and minimal_kernel.sha256[:16] in line
+               for line in listed.splitlines()), listed
+    again = engitor("kernel", "build", check=True)
+    assert "kernel minimal is up to date" in again.stderr
+    assert minimal_kernel.sha256[:16] in again.stdout
+
+
+def test_unknown_fragment_option_is_named_before_anything_is_compiled(minimal_kernel,
+                                                                      tmp_path: Path):
+    fragment = tmp_path / "bad.config"
+    fragment.write_text(SHIPPED_FRAGMENT.read_text() + "CONFIG_VIRTIO_NETT=y\n")
+    line_no = len(fragment.read_text().splitlines())
+    before = cache_state()
+    proc = engitor("kernel", "build", "--config", str(fragment), "--name", "test-bad-option")
+    assert proc.returncode == 2, proc.stderr
+    line = one_error_line(proc.stderr)
+    assert f"{fragment}:{line_no}: CONFIG_VIRTIO_NETT is not an option" in line
+    assert "did you mean 'VIRTIO_NET'" in line
+    assert cache_state() == before
+
+
+def test_source_package_that_apt_cannot_fetch(tmp_path: Path):
+    (tmp_path / "k.config").write_text("CONFIG_64BIT=y\n")
+    recipe = tmp_path / "nosource.lua"
+    recipe.write_text('return {source = "linux-source-0.0", config = "k.config",\n'
+                      '        build = function(k) end}\n')
+    before = cache_state()
+    proc = engitor("kernel", "build", str(recipe))
+    assert proc.returncode == 2, proc.stderr
+    line = one_error_line(proc.stderr)
+    assert "kernel source package linux-source-0.0 is not installed and apt cannot fetch it" in line
+    assert "hint: apt-get install linux-source-0.0" in line
+    assert cache_state() == before
+
+
+def test_failing_make_shows_its_last_lines_then_one_line_of_ours(minimal_kernel, tmp_path: Path):
+    (tmp_path / "k.config").write_text("CONFIG_64BIT=y\n")
+    recipe = tmp_path / "broken.lua"
+    recipe.write_text('return {source = "linux-source-6.1", config = "k.config",\n'
+                      '  build = function(k)\n'
+                      '    k.make("engitor-no-such-target")\n'
+                      '  end}\n')
+    before = cache_state()
+    proc = engitor("kernel", "build", str(recipe))
+    assert proc.returncode == 2, proc.stderr
+    assert "--- the last lines of make's output" in proc.stderr
+    # a real failure: the target needs a configured tree, and the recipe configured none
+    assert '*** Configuration file ".config" not found!' in proc.stderr
+    assert "__sub-make] Error 2" in proc.stderr
+    line = one_error_line(proc.stderr)
+    assert f"{recipe}:3: kernel build failed: make engitor-no-such-target exited with 2" in line
+    assert cache_state() == before
+    assert not list(kernel.kernels_dir().glob(".*.tmp"))
+
+
+def test_unknown_kernel_names(tmp_path: Path):
+    proc = engitor("kernel", "build", "minimall")
+    assert proc.returncode == 2
+    assert "unknown kernel recipe 'minimall'" in one_error_line(proc.stderr)
+    assert "did you mean 'minimal'" in proc.stderr
+    proc = engitor("run", "--kernel", "no-such-kernel", "/bin/true", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "unknown kernel 'no-such-kernel'" in one_error_line(proc.stderr)
+
+
+def test_minimal_kernel_not_built_here_says_how_to_build_it(tmp_path: Path):
+    proc = engitor("run", "--kernel", "minimal", "/bin/true", cwd=tmp_path,
+                   env={"ENGITOR_HOME": str(tmp_path / "home")})
+    assert proc.returncode == 2
+    line = one_error_line(proc.stderr)
+    assert "kernel minimal is not built on this machine" in line
+    assert "engitor kernel build minimal" in line
+
+
+@pytest.mark.slow
+def test_two_builds_are_identical(minimal_kernel):
+    """A second full build (minutes): reproducible bzImage and vmlinux."""
+    from engitor.image import kbuild
+
+    again = kbuild.build("minimal", name="minimal-rebuild", force=True)
+    try:
+        assert again.vmlinuz.read_bytes() == minimal_kernel.vmlinuz.read_bytes()
+        assert again.vmlinux.read_bytes() == minimal_kernel.vmlinux.read_bytes()
+    finally:
+        kernel.remove(again)
