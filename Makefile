@@ -12,9 +12,9 @@ PYTEST_ARGS ?=
 # runtimes' CA hash links, e2fsprogs to make and check volumes (mkfs.ext4 -d, e2fsck).
 APT_RUN := python3 python3-venv qemu-system-x86 gcc libc6-dev linux-libc-dev musl-tools curl ca-certificates openssl e2fsprogs
 # `engitor export`: systemd's EFI stub and objcopy for the UKI, sbsign and OVMF's variable
-# templates for Secure Boot, a GPT disk with a FAT ESP made without mounting, syslinux for BIOS,
+# templates for Secure Boot (faketime: a fixed signing time), a GPT disk with a FAT ESP made without mounting, syslinux for BIOS,
 # qemu-img for the other disk formats.
-APT_RUN += systemd-boot-efi binutils sbsigntool ovmf mtools dosfstools gdisk syslinux syslinux-common qemu-utils
+APT_RUN += systemd-boot-efi binutils sbsigntool faketime ovmf mtools dosfstools gdisk syslinux syslinux-common qemu-utils
 # `engitor push` and `deploy libvirt`: skopeo speaks to registries; libvirt's header and library
 # are what the C bridge calls.
 APT_RUN += skopeo libvirt-dev libvirt-clients

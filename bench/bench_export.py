@@ -54,7 +54,7 @@ def ready_after(argv: list[str], port: int, limit: float = 300) -> float:
     try:
         while time.monotonic() - began < limit:
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=0.5).read()
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/etc/hostname", timeout=0.5).read()
                 return time.monotonic() - began
             except OSError:
                 time.sleep(0.05)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engitor import faults, home, reflog
+from engitor import faults, home, paths, reflog
 from engitor.errors import UserError, did_you_mean
 from engitor.kernel_traits import KernelTraits
 
@@ -76,7 +76,7 @@ def image_id(kernel_sha: str, initrd_sha: str, cmdline: str) -> str:
 
 
 def get(image_id: str) -> StoredImage | None:
-    path = images_dir() / image_id
+    path = paths.in_store(images_dir(), image_id, "image")
     return StoredImage(image_id, path) if (path / "manifest.json").is_file() else None
 
 
@@ -123,13 +123,14 @@ def put(*, kernel: Path, kernel_sha: str, initrd: bytes, cmdline: str,
 
 
 def _pointer(kind: str, key: str) -> Path:
-    return home.subdir(kind) / key
+    # Names come from users (`engitor images --rm NAME`): one plain name inside the folder.
+    return paths.in_store(home.subdir(kind), key, "image" if kind == "tags" else kind)
 
 
 def read_pointer(kind: str, key: str) -> str | None:
     try:
         return _pointer(kind, key).read_text().strip() or None
-    except FileNotFoundError:
+    except (FileNotFoundError, IsADirectoryError):
         return None
 
 

@@ -168,3 +168,32 @@ def test_vhd_footer_fields_that_vary_are_fixed_and_the_checksum_recomputed(tmp_p
     assert fixed[24:28] == (5).to_bytes(4, "big") and fixed[68:84] == b"u" * 16
     assert int.from_bytes(fixed[64:68], "big") == checksum(fixed)
     assert fixed[:24] == footer[:24] and fixed[28:64] == footer[28:64]  # sizes, geometry kept
+
+
+def test_sbsign_runs_at_a_fixed_time(tmp_path: Path):
+    from engitor.export import secureboot
+
+    signing = secureboot.Signing(tmp_path / "k.pem", tmp_path / "c.pem")
+    argv = secureboot.sign_argv(tmp_path / "a.efi", tmp_path / "b.efi", signing, 315619200)
+    assert argv[:3] == ["faketime", "-f", "@1980-01-02 00:00:00"]
+    assert argv[3:] == ["sbsign", "--key", str(tmp_path / "k.pem"), "--cert",
+                        str(tmp_path / "c.pem"), "--output", str(tmp_path / "b.efi"),
+                        str(tmp_path / "a.efi")]
+    assert secureboot.vars_path(tmp_path / "d.raw").name == "d.raw.OVMF_VARS_4M.fd"
+
+
+def test_vmdk_content_id_is_set_whatever_qemu_img_drew(tmp_path: Path):
+    import subprocess
+
+    raw = tmp_path / "d.raw"
+    raw.write_bytes(bytes(MiB))
+    outs = []
+    for i in range(4):  # qemu-img's random CID is sometimes shorter than 8 digits
+        (tmp_path / str(i)).mkdir()
+        out = tmp_path / str(i) / "disk.vmdk"
+        subprocess.run(formats.convert_argv(raw, Format.VMDK, out), check=True)
+        formats.fix_vmdk(out, cid=bytes.fromhex("00c0ffee"))
+        outs.append(out.read_bytes())
+    assert outs.count(outs[0]) == 4 and b"\nCID=00c0ffee\n" in outs[0]
+    info = subprocess.run(["qemu-img", "check", str(tmp_path / "0" / "disk.vmdk")])
+    assert info.returncode == 0

@@ -189,6 +189,16 @@ def test_unsigned_disk_is_refused_with_secure_boot(signed, exported, tmp_path: P
     assert "@@engitor" not in spec.console.read_text(errors="replace")
 
 
+def test_a_second_signed_export_is_byte_identical(image, signed, tmp_path: Path):
+    key, cert = signed[0].parent / "sb.key", signed[0].parent / "sb.crt"
+    out = tmp_path / "again.qcow2"
+    proc = engitor("export", image.id, "-f", "qcow2", "-o", str(out), "--sign", str(key),
+                   "--cert", str(cert))
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_bytes() == signed[0].read_bytes()
+    assert export.secureboot.vars_path(out).read_bytes() == signed[1].read_bytes()
+
+
 def test_too_little_memory_for_uefi_is_refused_with_advice(image, tmp_path: Path):
     out = tmp_path / "disk.raw"
     proc = engitor("export", image.id, "--format", "raw", "-o", str(out), "-m", "128M")

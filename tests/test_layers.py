@@ -20,7 +20,7 @@ PACKAGE = Path(engitor.__file__).parent
 STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("base", ("engitor", "engitor.errors", "engitor.proc", "engitor.home", "engitor.resources",
               "engitor.protocol", "engitor.units", "engitor.luasyntax", "engitor.faults",
-              "engitor.kernel_traits")),
+              "engitor.kernel_traits", "engitor.paths")),
     ("ffi", ("engitor.ffi",)),                  # headers -> cdef text, pycparser index
     ("lua", ("engitor.lua",)),                  # the sandboxed LuaJIT runtime, fs/log/sh/c
     ("recipe", ("engitor.recipe",)),            # settings table -> model; front ends; targets

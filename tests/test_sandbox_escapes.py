@@ -115,3 +115,10 @@ def test_print_in_a_recipe_still_reaches_stderr(tmp_path, capsys):
     path = recipe(tmp_path, 'print("hello from the recipe")\nimage "a" { program = "/bin/true" }')
     load_recipe(path)
     assert "hello from the recipe" in capsys.readouterr().err
+
+
+def test_a_module_file_holding_bytecode_is_not_loaded(tmp_path):
+    (tmp_path / "mod.lua").write_bytes(b"\x1bLJ\x02\x00bytecode")
+    rt = Runtime(base_dir=tmp_path, time_limit=2.0)
+    with pytest.raises(UserError):
+        rt.eval('require("mod")', rt.description_env(), "r.lua", time_limit=2.0)

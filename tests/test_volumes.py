@@ -5,6 +5,7 @@ guest path are refused before anything is touched."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -167,8 +168,9 @@ def test_data_survives_stop_rebuild_and_sigkill_and_a_second_vm_is_refused(
         line = _one_line(engitor("run", "-q", "counter.lua", cwd=app))
         assert "volume counts is in use by VM counter" in line
         # SIGKILL of QEMU itself: what the program fsynced is on the disk; the journal replays.
-        qemu_pid = int(wait_for(lambda: (vol_home / "run/counter/qemu.pid").read_text().strip(),
-                                what="qemu.pid"))  # type: ignore[arg-type]
+        qemu_pid = int(wait_for(  # type: ignore[call-overload]
+            lambda: json.loads((vol_home / "run/counter/instance.json").read_text())["pid"],
+            what="the VM's instance.json"))
         os.kill(qemu_pid, signal.SIGKILL)
         held.wait(60)
     finally:

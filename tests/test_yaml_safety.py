@@ -168,7 +168,7 @@ SETTING_VALUES = {
     "hostname": st.one_of(st.none(), TEXT),
     "workdir": TEXT,
     "user": st.one_of(st.none(), NONEMPTY),
-    "nameservers": st.lists(TEXT, max_size=2),
+    "nameservers": st.lists(st.ip_addresses().map(str), max_size=2),
     "network": st.sampled_from(["auto", "static", "dhcp", "DHCP"]),
     "boot_timeout": st.integers(1, 10 ** 6),
     "stop_timeout": st.integers(0, 10 ** 6),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from typing import Any
 
@@ -71,7 +72,9 @@ def _probe(args, entries) -> tuple[dict[str, int | None], set[str], list[str]]:
                                         lua.table_from(opts), lua.table_from(types),
                                         lua.table_from(funcs))
     except Exception as e:   # a Lua error from the bridge is the user's: show its message
-        raise UserError(str(e).split("\nstack traceback:")[0]) from None
+        # The location is this probe's own chunk, not anything the user wrote: drop it.
+        message = str(e).split("\nstack traceback:")[0]
+        raise UserError(re.sub(r'^\[string "[^"]*"\]:\d+: ', "", message)) from None
     return ({k: (v if v is not False else None) for k, v in sizes.items()},
             set(missing.values()), list(refused.values()))
 

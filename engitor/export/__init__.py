@@ -93,7 +93,7 @@ def export(image: store.StoredImage, fmt: Format, out: Path, *, guest_memory: in
                       osrel=uki.os_release(manifest.get("name", "image"), image.id), out=efi)
         if signing:
             with progress.step("signing the UKI"):
-                secureboot.sign(efi, signing)
+                secureboot.sign(efi, signing, disk.fat_epoch(epoch))
                 secureboot.enroll(signing, work / "vars.fd")
         result = _package(fmt, work, efi=efi, kernel=image.kernel, initrd=initrd,
                           cmdline=cmdline, image_id=image.id, epoch=epoch, progress=progress)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import gzip
 import re
+import struct
 import tarfile
 from pathlib import Path
 
@@ -84,19 +85,26 @@ def fix_vhd(path: Path, *, unique_id: bytes, timestamp: int) -> None:
         f.write(vhd_footer_fixed(footer, unique_id=unique_id, timestamp=timestamp))
 
 
-VMDK_CID = re.compile(rb"\nCID=[0-9a-f]{8}\n")
+VMDK_CID = re.compile(rb"\nCID=[0-9a-f]{1,8}\n")
 
 
 def fix_vmdk(path: Path, *, cid: bytes) -> None:
-    """Set the descriptor's content id, which qemu-img draws at random, to `cid` (4 bytes):
-    same length, so nothing else in the file moves."""
+    """Set the descriptor's content id, which qemu-img draws at random (and prints without
+    leading zeros), to `cid` (4 bytes). The descriptor is text in a fixed run of sectors named
+    by the header, padded with NULs: it is rewritten in place, re-padded to the same size."""
     with path.open("r+b") as f:
-        head = f.read(64 * 1024)
-        m = VMDK_CID.search(head)
-        if m is None:
+        header = f.read(512)
+        if header[:4] != b"KDMV":
+            raise ValueError(f"{path}: not a VMDK sparse extent")
+        offset, size = struct.unpack_from("<QQ", header, 28)
+        f.seek(offset * 512)
+        area = f.read(size * 512)
+        text = area.rstrip(b"\0")
+        fixed, n = VMDK_CID.subn(b"\nCID=" + cid[:4].hex().encode() + b"\n", text, count=1)
+        if n != 1 or len(fixed) > len(area):
             raise ValueError(f"{path}: no CID in the VMDK descriptor")
-        f.seek(m.start())
-        f.write(b"\nCID=" + cid[:4].hex().encode() + b"\n")
+        f.seek(offset * 512)
+        f.write(fixed.ljust(len(area), b"\0"))
 
 
 def gce_tarball(raw: Path, out: Path, mtime: int) -> None:

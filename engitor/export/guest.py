@@ -27,14 +27,20 @@ DEPLOY_CONFIG = "/.engitor/deploy"
 CONSOLE = "console=tty0"
 
 
-def image_kernel(manifest: dict) -> kernel.Kernel:
-    """The unpacked kernel the image was built with (its modules come from there)."""
-    sha = manifest.get("kernel", {}).get("sha256")
-    for k in kernel.cached():
-        if k.sha256 == sha:
-            return k
-    package = manifest.get("kernel", {}).get("package", "?")
-    raise UserError(f"the image's kernel ({package}, sha256 {str(sha)[:12]}) is not in the cache",
+def modules_dir(manifest: dict) -> tuple[Path, str]:
+    """The module tree of the kernel the image was built with, and its release: found in the
+    kernel cache by the .deb's sha256 the manifest records (entries are named after it)."""
+    meta = manifest.get("kernel", {})
+    sha, release = str(meta.get("sha256", "")), str(meta.get("release", ""))
+    cache = kernel.kernels_dir()
+    named = cache / f"{meta.get('package')}_{meta.get('version')}_{sha[:16]}"
+    candidates = [named, *sorted(cache.glob(f"*_{sha[:16]}"))] if sha else []
+    for root in candidates:
+        tree = root / "lib" / "modules" / release
+        if release and tree.is_dir():
+            return tree, release
+    package = meta.get("package", "?")
+    raise UserError(f"the image's kernel ({package}, sha256 {sha[:12]}) is not in the cache",
                     hint="rebuild the image ('engitor build') so its kernel is fetched again")
 
 
@@ -68,11 +74,11 @@ def network_mode(manifest: dict) -> str:
 
 def overlay(manifest: dict) -> bytes:
     """The compressed archive to append after the image's initrd."""
-    k = image_kernel(manifest)
-    builtin = kmod.builtin(k.modules_dir)
+    tree, release = modules_dir(manifest)
+    builtin = kmod.builtin(tree)
     wanted = [m for m in DEPLOY_MODULES if m not in builtin]
-    modules = kmod.resolve(k.modules_dir, wanted)
-    base = f"/lib/modules/{k.release}"
+    modules = kmod.resolve(tree, wanted)
+    base = f"/lib/modules/{release}"
     have = set(manifest.get("modules", []))
     entries = {f"{base}/{m.rel}": Entry.file(f"{base}/{m.rel}", source=m.path)
                for m in modules if m.name not in have}

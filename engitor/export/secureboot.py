@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,7 @@ class Signing:
                 raise UserError(f"signing {what} {path}: no such file",
                                 hint="--sign KEY.pem --cert CERT.pem (PEM files, e.g. from "
                                      "'openssl req -x509 -newkey rsa:2048 -nodes')")
-        tools.need("sbsign")
+        tools.need("sbsign", "faketime")
         if not OVMF_VARS_MS.is_file():
             raise UserError(f"{OVMF_VARS_MS} is missing", hint="apt-get install ovmf")
 
@@ -47,10 +48,18 @@ def vars_path(out: Path) -> Path:
     return out.with_name(out.name + VARS_SUFFIX)
 
 
-def sign(efi: Path, signing: Signing) -> None:
+def sign_argv(efi: Path, out: Path, signing: Signing, epoch: int) -> list[str]:
+    """sbsign under faketime: OpenSSL stamps the PKCS#7 signature with the signing time, which
+    would make every signed export differ; the firmware does not check it (no trusted clock)."""
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch))
+    return ["faketime", "-f", f"@{when}", "sbsign", "--key", str(signing.key),
+            "--cert", str(signing.cert), "--output", str(out), str(efi)]
+
+
+def sign(efi: Path, signing: Signing, epoch: int) -> None:
     """Sign `efi` in place (an Authenticode signature in the PE's certificate table)."""
     signed = efi.with_name(efi.name + ".signed")
-    tools.run(["sbsign", "--key", signing.key, "--cert", signing.cert, "--output", signed, efi])
+    tools.run(sign_argv(efi, signed, signing, epoch), env={"TZ": "UTC"})
     signed.replace(efi)
 
 

@@ -16,7 +16,7 @@ from engitor.errors import UserError
 
 PACKAGES = {
     "objcopy": "binutils", "sgdisk": "gdisk", "mkfs.vfat": "dosfstools", "mcopy": "mtools",
-    "mmd": "mtools", "syslinux": "syslinux", "qemu-img": "qemu-utils", "sbsign": "sbsigntool",
+    "mmd": "mtools", "syslinux": "syslinux", "qemu-img": "qemu-utils", "sbsign": "sbsigntool", "faketime": "faketime",
     "virt-fw-vars": "virt-firmware (pip install virt-firmware)",
 }
 # Files from Debian packages, with the package that ships each.

@@ -120,6 +120,9 @@ def read_elf(path: Path, shown: str | None = None, *, detail: bool = True) -> El
                            bool(go))
         except ELFError as e:
             raise UserError(f"{shown} is a damaged ELF file ({e})", hint="rebuild it") from None
+        except Exception as e:  # a hostile header makes pyelftools fail in any way
+            raise UserError(f"{shown} is a damaged ELF file ({type(e).__name__}: {e})",
+                            hint="rebuild it") from None
 
 
 def check_machine(info: ElfInfo, shown: str) -> None:
@@ -128,6 +131,9 @@ def check_machine(info: ElfInfo, shown: str) -> None:
                 "EM_RISCV": "riscv"}.get(info.machine, info.machine)
         raise UserError(f"{shown} is built for {arch} ({info.elfclass}-bit), not x86-64",
                         hint="engitor runs x86-64 guests: build the program for x86-64")
+    if info.kind not in ("ET_EXEC", "ET_DYN"):
+        raise UserError(f"{shown} is an ELF file of type {info.kind}, not a program or library",
+                        hint="link it into an executable")
 
 
 # A search directory: its guest path, and where it is on the host when that is not simply the

@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from engitor import RECIPES_DIR, faults, home
+from engitor import RECIPES_DIR, faults, home, paths
 from engitor.errors import UserError, did_you_mean
 from engitor.kernel_traits import KernelTraits
 from engitor.proc import run
@@ -173,6 +173,7 @@ def unpack(deb: Path) -> Kernel:
             raise faults.tool_failure(proc.stderr, what=f"unpacking kernel {package} into",
                                       where=kernels_dir(), needed=needed) or \
                 UserError(f"cannot unpack {deb}: {_last_line(proc.stderr)}", hint="is it complete?")
+        paths.unpacked(tmp, f"kernel package {deb.name}")
         vmlinuz = sorted((tmp / "boot").glob("vmlinuz-*")) if (tmp / "boot").is_dir() else []
         if not vmlinuz:
             raise UserError(f"{deb} holds no boot/vmlinuz-*", hint="give a linux-image-*.deb")

@@ -9,7 +9,6 @@ whether what the last build of the same declaration read is unchanged (by stat a
 
 from __future__ import annotations
 
-import glob as globmod
 import hashlib
 import json
 import os
@@ -18,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from engitor import __version__, faults, home, reflog, store
+from engitor import __version__, faults, home, paths, reflog, store
 from engitor.errors import UserError
 from engitor.image import cpio, elf, kernel, kmod, quick, record, system
 from engitor.image import init as guest_init
@@ -142,6 +141,16 @@ def _guest_path(spec: str) -> str:
     return cpio.normalize(str(p))
 
 
+def _checked_guest(path: str, what: str) -> str:
+    """A guest path from the recipe, refused (not a traceback) when it climbs above /."""
+    try:
+        return cpio.normalize(path)
+    except ValueError:
+        raise UserError(f"{what}: the guest path {path!r} climbs above / with '..'",
+                        hint="guest paths are absolute paths inside the image, like '/etc/app'"
+                        ) from None
+
+
 def _host_path(ctx: Context, spec: str) -> Path:
     p = Path(spec).expanduser()
     return p if p.is_absolute() else ctx.image.base_dir / p
@@ -197,7 +206,12 @@ def add_closure(ctx: Context) -> None:
             f"{len(closure.objects) - 1} shared objects")
 
 
-def _add_tree(ctx: Context, host: Path, guest: str, category: str) -> None:
+def _add_tree(ctx: Context, host: Path, guest: str, category: str, tree: Path,
+              what: str) -> None:
+    """`host` (a file, folder or link in the copied tree `tree`) at `guest`; links are copied as
+    links and must point inside the tree (engitor/paths.py, rule 2)."""
+    if host.is_symlink():
+        paths.tree_link(host, tree, what)
     ctx.add(cpio.entry_for(guest, host), category)
     if host.is_dir() and not host.is_symlink():
         for dirpath, dirnames, filenames in os.walk(host):
@@ -206,37 +220,54 @@ def _add_tree(ctx: Context, host: Path, guest: str, category: str) -> None:
             rel = Path(dirpath).relative_to(host)
             for name in sorted(dirnames) + sorted(filenames):
                 child_guest = cpio.normalize(str(PurePosixPath(guest) / rel / name))
-                ctx.add(cpio.entry_for(child_guest, Path(dirpath) / name), category)
+                child = Path(dirpath) / name
+                if child.is_symlink():
+                    paths.tree_link(child, tree, what)
+                ctx.add(cpio.entry_for(child_guest, child), category)
 
 
 def add_files(ctx: Context) -> None:
     image = ctx.image
     for spec in image.files:
         host = _host_path(ctx, spec)
+        paths.named_path(host, image.base_dir, f"file {spec}")
         if not host.is_file():
             what = "is a directory (use dirs)" if host.is_dir() else "no such file"
             raise UserError(f"file {spec}: {what}", hint=f"paths are relative to {image.base_dir}",
                             where=ctx.where())
+        _checked_guest(spec if spec.startswith("/") else "/", f"file {spec}")
         ctx.add(Entry.file(_guest_path(spec), source=host.resolve(),
                            mode=stat.S_IMODE(host.stat().st_mode)), "files")
     for spec in image.dirs:
         host = _host_path(ctx, spec)
+        paths.named_path(host, image.base_dir, f"dir {spec}")
         if not host.is_dir():
             raise UserError(f"dir {spec}: {'not a directory' if host.exists() else 'no such directory'}",
                             hint=f"paths are relative to {image.base_dir}", where=ctx.where())
-        _add_tree(ctx, host, _guest_path(spec), "files")
+        _checked_guest(spec if spec.startswith("/") else "/", f"dir {spec}")
+        _add_tree(ctx, host, _guest_path(spec), "files", host.resolve(), f"dir {spec}")
     for pattern, dest in image.map.items():
-        spec = str(_host_path(ctx, pattern))
-        matches = sorted(globmod.glob(spec, recursive=True))
-        # the folders the glob listed: a new match there changes the image
-        ctx.watched += sorted({os.path.dirname(m) for m in matches} |
-                              {spec.split("*")[0].rsplit("/", 1)[0] or "/"})
-        if not matches:
-            raise UserError(f"map {pattern!r} matches no files",
-                            hint=f"globs are relative to {image.base_dir}", where=ctx.where())
-        for match in matches:
-            host = Path(match)
-            _add_tree(ctx, host, cpio.normalize(str(PurePosixPath(dest) / host.name)), "files")
+        _add_map(ctx, pattern, dest)
+
+
+def _add_map(ctx: Context, pattern: str, dest: str) -> None:
+    """A `map` pattern: every match goes under `dest` at its place below the pattern's base
+    (the part before the first wildcard); `**` never descends through a link."""
+    image = ctx.image
+    spec = os.path.normpath(_host_path(ctx, pattern))
+    base = Path(paths.pattern_base(spec))
+    matches = paths.glob(spec)
+    # the folders the glob listed: a new match there changes the image
+    ctx.watched += sorted({os.path.dirname(m) for m in matches} | {str(base)})
+    if not matches:
+        raise UserError(f"map {pattern!r} matches no files",
+                        hint=f"globs are relative to {image.base_dir}", where=ctx.where())
+    what = f"map {pattern!r}"
+    _checked_guest(dest, what)
+    for host in matches:
+        paths.named_path(host, image.base_dir, what)
+        guest = cpio.normalize(str(PurePosixPath(dest) / host.relative_to(base)))
+        _add_tree(ctx, host, guest, "files", base, what)
 
 
 def add_modules(ctx: Context) -> None:
@@ -256,6 +287,8 @@ def add_modules(ctx: Context) -> None:
     ctx.modules = kmod.resolve(ctx.kernel.modules_dir, wanted)
     base = f"/lib/modules/{ctx.kernel.release}"
     for module in ctx.modules:
+        if not paths.inside(module.path, ctx.kernel.modules_dir):  # a cache unpacked earlier
+            paths.unpacked(ctx.kernel.modules_dir, f"kernel {ctx.kernel.release}")
         ctx.add(Entry.file(f"{base}/{module.rel}", source=module.path), "modules")
 
 

@@ -27,8 +27,8 @@ from engitor.recipe.model import Image
 # Inputs modified this recently when the record is made may still change within one mtime
 # tick; such a record is not written, so the next build hashes contents again.
 RACY_SECONDS = 2.0
-BUILDER_SOURCES = ("image/*.py", "guest/*.c", "packages/*.py", "recipe/model.py",
-                   "recipe/settings.py", "recipe/volumes.py")
+BUILDER_SOURCES = ("image/*.py", "guest/*.[ch]", "data/headers/*.h", "packages/*.py", "paths.py",
+                   "recipe/model.py", "recipe/settings.py", "recipe/volumes.py")
 # Settings only the runner reads: a run on another port is the same image.
 RUN_ONLY = frozenset({"ports", "cpus", "accel", "boot_timeout"})
 

@@ -25,6 +25,8 @@ child writes through Python (print, log) is sent to the parent and written by it
 from __future__ import annotations
 
 import functools
+import gc
+import io
 import json
 import os
 import resource
@@ -107,15 +109,21 @@ class _Child:
         parent, child = socket.socketpair()
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
+        # Frozen objects are left alone by the collector: a collection in the child would
+        # otherwise touch, and so copy, every page the parent's objects live on.
+        gc.freeze()
         pid = os.fork()
         if pid == 0:  # the child never returns into the caller's stack
             status = 70
             try:
+                gc.disable()
                 parent.close()
+                _close_inherited(child.fileno())
                 _serve(child, base_dir, time_limit, memory_limit)
                 status = 0
             finally:
                 os._exit(status)
+        gc.unfreeze()
         child.close()
         return cls(pid, parent)
 
@@ -160,6 +168,15 @@ class _Child:
         self._finalizer()
 
 
+def _close_inherited(keep: int) -> None:
+    """Close what the child inherited beyond stdio and its socket: a lock or socket the parent
+    opened must not stay open (held) for as long as the child lives."""
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    limit = limit if 0 < limit < 1 << 16 else 1 << 16
+    os.closerange(3, keep)
+    os.closerange(keep + 1, limit)
+
+
 def _reap(pid: int, sock: socket.socket) -> None:
     sock.close()
     try:
@@ -181,10 +198,11 @@ def _cpu_seconds(pid: int) -> float:
 
 # -- the child ------------------------------------------------------------------------------------
 
-class _Forward:
+class _Forward(io.TextIOBase):
     """sys.stdout/sys.stderr of the child: what it writes goes to the parent's streams."""
 
     def __init__(self, sock: socket.socket, fd: int):
+        super().__init__()
         self.sock = sock
         self.fd = fd
 

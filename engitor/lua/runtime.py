@@ -23,7 +23,10 @@ refuses every attribute of every Python object, and Python functions reach Lua o
 
 Limits: a description is evaluated with the JIT off and a count hook (count hooks do not fire in
 JIT-compiled traces) that stops it after `time_limit` seconds; its memory is capped by lupa's
-`max_memory`. Script scopes lift both: hooks and the shell may work hard.
+`max_memory`, and so are hooks (`run_hook`) and the conversions of declarations and hook results
+(bytes counted: a string shared by many tables is a copy each time). A count hook cannot stop a
+single long C call: recipes are evaluated in a child process whose CPU time is watched
+(engitor/lua/isolate.py; SECURITY.md). The shell's script scope lifts the limits.
 
 Other modules add APIs to the script scope with `install(lua, env)` functions (`lua` the lupa
 LuaRuntime, `env` the scope's Lua table), listed in `SCRIPT_APIS` (module names, each imported if

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engitor import faults, home
+from engitor import faults, home, paths
 from engitor.errors import UserError
 from engitor.packages import triggers
 from engitor.packages.apt import APT_HINT, Deb, deb_fields
@@ -93,6 +93,7 @@ def unpack(deb: Deb, path: Path) -> Unpacked:
                 UserError(f"cannot unpack {path.name}: {lines[-1]}",
                           hint=f"remove {path} and fetch again")
         relative_symlinks(tmp / "root")
+        paths.unpacked(tmp / "root", f"package {path.name}")
         unit = Unpacked(deb, _entry(deb, "archive") / "root",
                         int(fields.get("Installed-Size") or 0) * 1024, sha, "archive")
         (tmp / "deb.json").write_text(json.dumps(unit.meta(), indent=2))
@@ -100,17 +101,31 @@ def unpack(deb: Deb, path: Path) -> Unpacked:
 
 
 def relative_symlinks(root: Path) -> None:
-    """Point absolute symlinks at the same guest path, relatively, so they stay in `root`."""
+    """Point absolute symlinks, and relative ones that climb above the guest's /, at the same
+    guest path, relatively, so they stay in `root` (as the guest reads them, '..' at / is /)."""
     for dirpath, dirnames, filenames in os.walk(root):
         for name in dirnames + filenames:
             path = Path(dirpath) / name
             if not path.is_symlink():
                 continue
             target = os.readlink(path)
-            if target.startswith("/"):
-                guest_dir = "/" + str(Path(dirpath).relative_to(root))
+            guest_dir = "/" + str(Path(dirpath).relative_to(root))
+            if target.startswith("/") or _climbs_above_root(guest_dir, target):
+                guest_target = os.path.normpath(os.path.join(guest_dir, target))
                 path.unlink()
-                os.symlink(os.path.relpath(os.path.normpath(target), guest_dir), path)
+                os.symlink(os.path.relpath(guest_target, guest_dir), path)
+
+
+def _climbs_above_root(guest_dir: str, target: str) -> bool:
+    depth = len([p for p in guest_dir.split("/") if p and p != "."])
+    for part in target.split("/"):
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif part and part != ".":
+            depth += 1
+    return False
 
 
 # ---------------------------------------------------------------------------------------------

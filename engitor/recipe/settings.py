@@ -155,6 +155,8 @@ class Size(SType):
 
 @dataclass(frozen=True)
 class StrList(SType):
+    item_check: Callable[[str], str | None] | None = None
+
     def coerce(self, value: Any) -> Any:
         if isinstance(value, str):
             raise SettingTypeError(f"expected a list of strings, got a string (write {{{value!r}}})")
@@ -168,6 +170,8 @@ class StrList(SType):
             out.append(item if isinstance(item, str) else _number_text(item))
             if "\0" in out[-1]:
                 raise SettingTypeError(f"item {i}: strings cannot contain NUL bytes")
+            if self.item_check and (problem := self.item_check(out[-1])):
+                raise SettingTypeError(f"item {i}: {problem}")
         return tuple(out)
 
     def schema(self) -> dict[str, Any]:
@@ -177,6 +181,7 @@ class StrList(SType):
 @dataclass(frozen=True)
 class StrMap(SType):
     key_check: Callable[[str], str | None] | None = None
+    value_check: Callable[[str], str | None] | None = None
 
     def coerce(self, value: Any) -> Any:
         if isinstance(value, list | tuple) and not value:
@@ -194,6 +199,8 @@ class StrMap(SType):
             out[key] = item if isinstance(item, str) else _number_text(item)
             if "\0" in key or "\0" in out[key]:
                 raise SettingTypeError(f"{key}: strings cannot contain NUL bytes")
+            if self.value_check and (problem := self.value_check(out[key])):
+                raise SettingTypeError(f"{key}: {problem}")
         return out
 
     def schema(self) -> dict[str, Any]:
@@ -216,6 +223,20 @@ class VolumeMap(StrMap):
 def _env_name_problem(key: str) -> str | None:
     if not key or "=" in key:
         return "an environment variable name cannot be empty or contain '='"
+    return None
+
+
+def _address_problem(value: str) -> str | None:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return f"{value!r} is not an IP address (the guest's resolv.conf takes addresses)"
+    return None
+
+
+def _guest_dir_problem(value: str) -> str | None:
+    if ".." in value.split("/"):
+        return f"the guest path {value!r} climbs with '..'; write a path inside the image"
     return None
 
 
@@ -410,7 +431,7 @@ SETTINGS: tuple[Setting, ...] = (
     S("dirs", StrList("list of paths"), (), "Host directories copied in, recursively.",
       generator=True, flag=flag("--dir", metavar="PATH", repeat=True,
                                 help="copy a host directory in, recursively; repeatable")),
-    S("map", StrMap("table of glob = guest directory"), {},
+    S("map", StrMap("table of glob = guest directory", value_check=_guest_dir_problem), {},
       "Host globs copied into guest directories: {['conf/*'] = '/etc/app'}.", generator=True),
     S("ports", Ports("list of ports"), (),
       "Forwarded ports: 8080, '8080:80' (host:guest), '8080-80' (ops), '53/udp', "
@@ -436,7 +457,8 @@ SETTINGS: tuple[Setting, ...] = (
     S("user", Str("NAME[:GROUP]", optional=True), None,
       "Run the program as this user (and group): 'postgres', 'www-data:www-data', '1000:1000'.",
       flag=flag("--user", metavar="NAME[:GROUP]", help="run the program as this user")),
-    S("nameservers", StrList("list of addresses"), model.DEFAULT_NAMESERVERS,
+    S("nameservers", StrList("list of addresses", item_check=_address_problem),
+      model.DEFAULT_NAMESERVERS,
       "DNS servers written to the guest's /etc/resolv.conf."),
     S("network", Choice("auto, static or dhcp", Network), Network.AUTO,
       "Guest address: static 10.0.2.15, or from DHCP (then DNS too); auto is static under "

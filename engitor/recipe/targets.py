@@ -41,7 +41,7 @@ def load(target: str, overrides: dict[str, Any] | None = None, *, config: str | 
             recipe = yaml_front.load_with_program(Path(config), path, name=name,
                                                   args=flags.get("args"))
         else:
-            image = make_image(name or default_name(path), {"program": path},
+            image = make_image(default_name(path) if name is None else name, {"program": path},
                                where="command line", base_dir=Path.cwd())
             recipe = Recipe("command line", (image,))
     elif kind == "lua":
@@ -53,7 +53,23 @@ def load(target: str, overrides: dict[str, Any] | None = None, *, config: str | 
 
         recipe = yaml_front.load_config(existing(path))
     images = tuple(apply(i, flags) for i in recipe.images)
-    return dataclasses.replace(recipe, images=images), selected
+    recipe = dataclasses.replace(recipe, images=images)
+    if name is not None and kind != "program":
+        return renamed(recipe, name, selected)
+    return recipe, selected
+
+
+def renamed(recipe: Recipe, name: str, selected: str | None) -> tuple[Recipe, str]:
+    """-n NAME for a recipe: the one image it declares (or TARGET:IMAGE picks) takes NAME."""
+    chosen = select(recipe, [selected] if selected else [])
+    if len(chosen) != 1:
+        raise UserError(f"-n {name}: {recipe.source} declares {len(chosen)} images and -n "
+                        "names one", hint="pick the image too: TARGET:IMAGE -n NAME",
+                        where="command line")
+    make_image(name, {"program": "/x"}, where="command line: -n")  # the rules of declarations
+    image = dataclasses.replace(chosen[0], name=name)
+    images = tuple(image if i is chosen[0] else i for i in recipe.images)
+    return dataclasses.replace(recipe, images=images), name
 
 
 def existing(path: str) -> Path:

@@ -16,6 +16,7 @@ back Python objects where the front ends need nodes (anchors shared by identity,
 from __future__ import annotations
 
 import bisect
+import json as json_module
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ STR, INT, FLOAT, BOOL, NULL, MAP, SEQ, MERGE = (T + n for n in
                                                   "seq", "merge"))
 ENV_TAG = "!env"
 MAX_DEPTH = 64
+MAX_EXPANDED = 1_000_000
 
 
 class CoreResolver(yaml.resolver.BaseResolver):
@@ -93,12 +95,25 @@ class Comments:
     trailer: list[str] = field(default_factory=list)
 
 
+def _check_json(text: str, display: str) -> None:
+    try:
+        json_module.loads(text)
+    except json_module.JSONDecodeError as e:
+        raise UserError(f"not valid JSON: {e.msg}", where=f"{display}:{e.lineno}:{e.colno}",
+                        hint="check the commas, brackets and quotes around this place"
+                        ) from None
+    except RecursionError:
+        raise UserError("not valid JSON: nested too deeply", where=display) from None
+
+
 class Document:
     """One parsed config file: its root node and the means to read and locate the rest."""
 
     def __init__(self, text: str, display: str, *, json: bool = False):
         self.display = display
         self.text = text[1:] if text.startswith("\ufeff") else text
+        if json:
+            _check_json(self.text, display)  # YAML reads more than JSON: commas, quotes, comments
         if json and "\\u" in self.text:
             # JSON writes a character beyond U+FFFF as a pair of escapes, which YAML refuses;
             # in JSON every escape is inside a double-quoted string, so rewriting them is safe.
@@ -315,8 +330,30 @@ class Document:
 
         if self.root is not None:
             visit(self.root, 0, "")
+            self._expanded_size(self.root, {})
         s.spans.sort()
         return s
+
+    def _expanded_size(self, node: Node, sizes: dict[int, int]) -> int:
+        """How many values `node` stands for once every alias is copied out; refused past
+        MAX_EXPANDED (aliases of aliases multiply: nine levels of nine make 387 million, the
+        'billion laughs'). Runs after `survey` refused cycles."""
+        nid = id(node)
+        if nid in sizes:
+            return sizes[nid]
+        size = 1
+        if isinstance(node, SequenceNode):
+            size += sum(self._expanded_size(item, sizes) for item in node.value)
+        elif isinstance(node, MappingNode):
+            size += sum(self._expanded_size(k, sizes) + self._expanded_size(v, sizes)
+                        for k, v in node.value)
+        if size > MAX_EXPANDED:
+            raise self.error(node, f"with its aliases expanded this value holds more than "
+                                   f"{MAX_EXPANDED:,} values (aliases of aliases multiply)",
+                             "share a value with one alias level, or write a Lua recipe that "
+                             "builds it in a loop")
+        sizes[nid] = size
+        return size
 
     def comments(self, survey: Survey) -> Comments:
         """Comments attached to the key or list item they precede or end the line of."""

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engitor import home, protocol
+from engitor import home, paths, protocol
 from engitor.errors import UserError
 from engitor.home import pid_alive
 from engitor.proc import STDOUT, Popen, spawn
@@ -213,7 +213,7 @@ class Instance:
 
     @staticmethod
     def load(name: str) -> Instance:
-        directory = run_dir() / name
+        directory = paths.in_store(run_dir(), name, "VM", "see 'engitor ps'")
         try:
             meta = Meta(**json.loads((directory / "instance.json").read_text()))
         except (FileNotFoundError, json.JSONDecodeError, TypeError):
