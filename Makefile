@@ -29,6 +29,8 @@ APT_TEST := $(APT_RUN) $(APT_KERNEL) cpio redis-server redis-tools postgresql-cl
 APT_TEST += docker-registry libvirt-daemon-system
 # The reference minisign, to check engitor's signatures interoperate.
 APT_TEST += minisign
+# Headers and libraries of the C bridge's header profiles (headers/profiles/) that its tests call.
+APT_TEST += libcurl4-openssl-dev libssl-dev
 
 .PHONY: all deps test-deps demo test lint bench clean
 

@@ -43,7 +43,9 @@ local function has_const(name)
   return (pcall(index_C, name))
 end
 
-local function declare(data, failed)
+-- The declarations of `data` this state still needs, in order (parts), with their indexes in
+-- data.cdef (index). A typedef that differs from the state's is refused into `failed`.
+local function needed(data, failed)
   local parts, index, n = {}, {}, 0
   for i, text in ipairs(data.cdef) do
     -- Already declared by an include into this state: skipping it also keeps LuaJIT from
@@ -68,18 +70,25 @@ local function declare(data, failed)
       parts[n], index[n] = text, i
     end
   end
+  return parts, index, n
+end
+
+-- Which of parts[a..b] a cdef error at "line N" of their concatenation is in.
+local function locate(parts, err, a, b)
+  local line, seen, j = tonumber(match(tostring(err), "at line (%d+)")) or 1, 0, a
+  while j < b do
+    local _, nl = gsub(parts[j], "\n", "")
+    if seen + nl + 1 >= line then break end
+    seen, j = seen + nl + 1, j + 1
+  end
+  return j
+end
+
+local function declare(data, failed)
+  local parts, index, n = needed(data, failed)
   -- One cdef for the lot. LuaJIT rolls a failed cdef back whole, so on an error the
   -- declarations before the culprit are declared again, the culprit is recorded and skipped
   -- (names it declares explain themselves when used), and the rest goes on.
-  local function locate(err, a, b)
-    local line, seen, j = tonumber(match(tostring(err), "at line (%d+)")) or 1, 0, a
-    while j < b do
-      local _, nl = gsub(parts[j], "\n", "")
-      if seen + nl + 1 >= line then break end
-      seen, j = seen + nl + 1, j + 1
-    end
-    return j
-  end
   local bad, a = {}, 1
   while a <= n do
     local b = n
@@ -95,7 +104,7 @@ local function declare(data, failed)
         a = b + 1
         break
       end
-      local j = locate(err, a, b)
+      local j = locate(parts, err, a, b)
       bad[j] = strip_where(err)
       if j == a then break end
       b = j - 1
@@ -167,35 +176,38 @@ local function macro_object(name, text)
   })
 end
 
+-- Why `name` is missing from a namespace, when an include could not declare it.
+local function unavailable(failed, name)
+  for _, f in ipairs(failed) do
+    if f.name == name then return fmt("%s is not available: %s (%s)", name, f.err, f.where) end
+  end
+  for _, f in ipairs(failed) do
+    if not f.name and find(f.text, name, 1, true) then
+      return fmt("%s could not be declared to LuaJIT: %s (%s)", name, f.err, f.where)
+    end
+  end
+end
+
+-- A declared function or variable from the libraries, then the C library. Called by the
+-- namespace's __index: level 3 is the user's line.
+local function symbol(libs, failed, searched, name, what)
+  for _, lib in ipairs(libs) do
+    local ok, v = pcall(function() return lib[name] end)
+    if ok then return v end
+  end
+  local ok, v = pcall(function() return ffi.C[name] end)
+  if ok then return v end
+  local why = unavailable(failed, name)
+  if why then error(why, 3) end
+  error(fmt("%s is declared (%s) but %s does not export it (hint: pass the library that "
+    .. "defines it with lib=\"...\")", name, what, searched), 3)
+end
+
 local function namespace(data, libs, libnames, failed, suggest)
   local label = concat(data.headers, ", ")
   local ns = {lib = libs[1] or ffi.C, C = ffi.C}
   for _, h in ipairs(HELPERS) do ns[h] = ffi[h] end
   local searched = #libnames > 0 and concat(libnames, ", ") .. " and the C library" or "the C library"
-
-  local function unavailable(name)
-    for _, f in ipairs(failed) do
-      if f.name == name then return fmt("%s is not available: %s (%s)", name, f.err, f.where) end
-    end
-    for _, f in ipairs(failed) do
-      if not f.name and find(f.text, name, 1, true) then
-        return fmt("%s could not be declared to LuaJIT: %s (%s)", name, f.err, f.where)
-      end
-    end
-  end
-
-  local function symbol(name, what)
-    for _, lib in ipairs(libs) do
-      local ok, v = pcall(function() return lib[name] end)
-      if ok then return v end
-    end
-    local ok, v = pcall(function() return ffi.C[name] end)
-    if ok then return v end
-    local why = unavailable(name)
-    if why then error(why, 3) end
-    error(fmt("%s is declared (%s) but %s does not export it (hint: pass the library that "
-      .. "defines it with lib=\"...\")", name, what, searched), 3)
-  end
 
   local function lookup(t, k)
     if type(k) ~= "string" then return nil end
@@ -212,13 +224,15 @@ local function namespace(data, libs, libnames, failed, suggest)
         error(fmt("%s is a static inline function in the header (%s): no library exports it "
           .. "(hint: write it in Lua with the FFI)", k, sig), 2)
       end
-      v = symbol(k, sig)
+      v = symbol(libs, failed, searched, k, sig)
       rawset(t, k, v)
       return v
     end
-    if data.var[k] then return symbol(k, data.var[k]) end   -- a variable: read it every time
+    if data.var[k] then   -- a variable: read it every time
+      return symbol(libs, failed, searched, k, data.var[k])
+    end
     if data.typedef[k] then
-      local why = unavailable(k)
+      local why = unavailable(failed, k)
       if why then error(why, 2) end
       local ok, ct = pcall(ffi.typeof, k)
       if not ok then error(strip_where(ct), 2) end
@@ -255,13 +269,6 @@ local function list(v, what)
   if type(v) ~= "table" then error(fmt("%s must be a string or a list of strings, not %s", what, type(v)), 4) end
   local out = {}
   for _, x in ipairs(v) do out[#out + 1] = tostring(x) end
-  return out
-end
-
-local function joined(a, b)
-  local out = {}
-  for _, x in ipairs(a) do out[#out + 1] = x end
-  for _, x in ipairs(b) do out[#out + 1] = x end
   return out
 end
 
@@ -308,18 +315,11 @@ return function()
     end
     local spec = {headers = hs, incdir = list(o.incdir, "incdir"), define = defines(o.define),
                   cflags = list(o.cflags, "cflags")}
-    local lib = o.lib
-    -- A profile's name (headers/profiles.toml; no '.' or '/', so never a header file's) stands
-    -- for its headers, flags and libraries; options given add flags and replace lib=.
-    if #hs == 1 and not find(hs[1], "[./]") then
-      local p = call(bridge.profile, hs[1])
-      if p then
-        spec.headers = p.headers
-        spec.define, spec.cflags = joined(p.define, spec.define), joined(p.cflags, spec.cflags)
-        if lib == nil then lib = p.lib end
-      end
-    end
-    local key = call(bridge.include, spec)
+    -- A header with a profile (headers/profiles/) brings its flags, extra headers and
+    -- libraries; a lib= given replaces the profile's.
+    local found = call(bridge.include, spec)
+    local key, lib = found.key, o.lib
+    if lib == nil and #found.lib > 0 then lib = found.lib end
     local data = state.data[key]
     if not data then
       data = call(bridge.data, key)

@@ -5,7 +5,8 @@
 -- functions. Each returns true plus a value, or false plus libvirt's own message, so the caller
 -- words the error for people.
 
-local v = c.include({"libvirt/libvirt.h", "libvirt/virterror.h"}, {lib = "virt"})
+-- Its header profile (headers/profiles/libvirt.toml) brings libvirt/virterror.h and lib "virt".
+local v = c.include("libvirt/libvirt.h")
 
 -- libvirt prints every error to stderr unless a handler is set; the caller reports them once.
 v.virSetErrorFunc(nil, function() end)
@@ -65,42 +66,44 @@ function M.deploy(uri, name, xml, replace)
   end)
 end
 
--- Ask the guest to power off (the ACPI power button: the init stops the program gracefully).
-function M.shutdown(uri, name)
+-- `act(dom)` on the domain called `name`, which is freed after: true plus act's second result
+-- (or true), or false plus libvirt's message when act's first result is non-zero. The message
+-- is read before the domain is freed: every libvirt call resets the thread's last error.
+local function on_domain(uri, name, doing, act)
   return with_connection(uri, function(conn)
     local dom = lookup(conn, name)
     if not dom then return true, false end
-    local rc = v.virDomainIsActive(dom) == 1 and v.virDomainShutdown(dom) or 0
+    local ok, value = true, true
+    local rc, result = act(dom)
+    if rc ~= 0 then ok, value = last_error(doing .. " " .. name)
+    elseif result ~= nil then value = result end
     v.virDomainFree(dom)
-    if rc ~= 0 then return last_error("shutting down " .. name) end
-    return true, true
+    return ok, value
+  end)
+end
+
+-- Ask the guest to power off (the ACPI power button: the init stops the program gracefully).
+function M.shutdown(uri, name)
+  return on_domain(uri, name, "shutting down", function(dom)
+    return v.virDomainIsActive(dom) == 1 and v.virDomainShutdown(dom) or 0
   end)
 end
 
 -- Stop (hard) and undefine a domain; true when it existed.
 function M.remove(uri, name)
-  return with_connection(uri, function(conn)
-    local dom = lookup(conn, name)
-    if not dom then return true, false end
+  return on_domain(uri, name, "undefining", function(dom)
     if v.virDomainIsActive(dom) == 1 then v.virDomainDestroy(dom) end
-    local rc = v.virDomainUndefineFlags(dom, v.VIR_DOMAIN_UNDEFINE_NVRAM)
-    v.virDomainFree(dom)
-    if rc ~= 0 then return last_error("undefining " .. name) end
-    return true, true
+    return v.virDomainUndefineFlags(dom, v.VIR_DOMAIN_UNDEFINE_NVRAM)
   end)
 end
 
 -- "running", "shut off", … or false when there is no such domain.
 local STATES = {"running", "blocked", "paused", "shutdown", "shut off", "crashed", "suspended"}
 function M.state(uri, name)
-  return with_connection(uri, function(conn)
-    local dom = lookup(conn, name)
-    if not dom then return true, false end
+  return on_domain(uri, name, "reading the state of", function(dom)
     local state = v.new("int[1]")
     local rc = v.virDomainGetState(dom, state, nil, 0)
-    v.virDomainFree(dom)
-    if rc ~= 0 then return last_error("reading the state of " .. name) end
-    return true, STATES[state[0]] or "unknown"
+    return rc, STATES[state[0]] or "unknown"
   end)
 end
 

@@ -172,75 +172,79 @@ local function multiline(label, items, packable, indent, width)
   return label .. "{\n" .. pad .. concat(lines, "\n" .. pad) .. "\n" .. rep(" ", indent) .. "}"
 end
 
+-- Pass 2 of pretty: the printer holds the options, the numbered tables (ids) and which tables
+-- are being printed (active: a cycle) or were printed (done).
+local Printer = {}
+Printer.__index = Printer
+
+-- The text of v on a line indented by `indent`, where it may take `room` more chars.
+function Printer:render(v, indent, room, depth)
+  depth = depth or 1
+  local tv = type(v)
+  if tv == "string" then return quote(v, depth > 1 and self.strlen or nil) end
+  if tv == "number" then return number(v) end
+  if tv == "function" then return function_text(v, self.names) end
+  if tv ~= "table" then return tostring(v) end
+  local own = own_tostring(v)
+  if own then return own end
+  local id = self.ids[v]
+  if id and self.active[v] then return fmt("<cycle %d>", id) end
+  if id and self.done[v] then return fmt("<table %d>", id) end
+  return self:table(v, id and fmt("<%d>", id) or "", indent, room, depth)
+end
+
+function Printer:key_text(k, indent)
+  if is_identifier(k) then return k end
+  if type(k) == "string" then return "[" .. quote(k, self.strlen) .. "]" end
+  return "[" .. self:render(k, indent, 1e9) .. "]"
+end
+
+function Printer:table(v, label, indent, room, depth)
+  local n, rest = ordered_keys(v)
+  local total = n + #rest
+  if total == 0 then return label .. "{}" end
+  if depth > self.depth_limit then return fmt("%s{…%d}", label, total) end
+  self.active[v] = true
+  local items, packable, multi, length = {}, {}, false, 0
+  local inner, width, limit = indent + 2, self.width, self.item_limit
+  local function add(text, short)
+    items[#items + 1] = text
+    length = length + #text + 2
+    if find(text, "\n", 1, true) then multi = true
+    else packable[#items] = short and #text <= PACK_MAX end
+  end
+  for i = 1, n do
+    if #items >= limit then break end
+    add(self:render(rawget(v, i), inner, width - inner - 1, depth + 1), true)
+  end
+  for _, k in ipairs(rest) do
+    if #items >= limit then break end
+    local key = self:key_text(k, inner)
+    -- nested lines indent from this line's indentation, not from the column the value starts
+    add(key .. " = " .. self:render(rawget(v, k), inner, width - inner - #key - 4, depth + 1))
+  end
+  if total > #items then add(fmt("…(%d more)", total - #items)) end
+  self.active[v] = nil
+  self.done[v] = true
+  if not multi and length + #label + 2 <= room then
+    return label .. "{" .. concat(items, ", ") .. "}"
+  end
+  return multiline(label, items, packable, indent, width)
+end
+
 local function pretty(value, opts)
   local depth_limit = opts.depth or 4
-  local item_limit = opts.items or 50
-  local width = opts.width or 80
-  local strlen = opts.strlen or 200
-  local names = opts.names
-
-  local ids = shared_tables(value, depth_limit, item_limit)
-
-  local active, done = {}, {}
-  local render
-
-  local function key_text(k, indent)
-    if is_identifier(k) then return k end
-    if type(k) == "string" then return "[" .. quote(k, strlen) .. "]" end
-    return "[" .. render(k, indent, 1e9) .. "]"
-  end
-
-  -- The text of v on a line indented by `indent`, where it may take `room` more chars.
-  function render(v, indent, room, depth)
-    depth = depth or 1
-    local tv = type(v)
-    if tv == "string" then return quote(v, depth > 1 and strlen or nil) end
-    if tv == "number" then return number(v) end
-    if tv == "function" then return function_text(v, names) end
-    if tv ~= "table" then return tostring(v) end
-    local own = own_tostring(v)
-    if own then return own end
-    local id = ids[v]
-    if id and active[v] then return fmt("<cycle %d>", id) end
-    if id and done[v] then return fmt("<table %d>", id) end
-    local label = id and fmt("<%d>", id) or ""
-    local n, rest = ordered_keys(v)
-    local total = n + #rest
-    if total == 0 then return label .. "{}" end
-    if depth > depth_limit then return fmt("%s{…%d}", label, total) end
-    active[v] = true
-    local items, packable, multi, length = {}, {}, false, 0
-    local inner = indent + 2
-    local function add(text, short)
-      items[#items + 1] = text
-      length = length + #text + 2
-      if find(text, "\n", 1, true) then multi = true
-      else packable[#items] = short and #text <= PACK_MAX end
-    end
-    for i = 1, n do
-      if #items >= item_limit then break end
-      add(render(rawget(v, i), inner, width - inner - 1, depth + 1), true)
-    end
-    for _, k in ipairs(rest) do
-      if #items >= item_limit then break end
-      local key = key_text(k, inner)
-      -- nested lines indent from this line's indentation, not from the column the value starts
-      add(key .. " = " .. render(rawget(v, k), inner, width - inner - #key - 4, depth + 1))
-    end
-    if total > #items then add(fmt("…(%d more)", total - #items)) end
-    active[v] = nil
-    done[v] = true
-    if not multi and length + #label + 2 <= room then
-      return label .. "{" .. concat(items, ", ") .. "}"
-    end
-    return multiline(label, items, packable, indent, width)
-  end
-
   if type(value) == "string" and depth_limit > 0 and find(value, "\n", 1, true) then
     local long = long_string(value)
     if long then return long end
   end
-  return render(value, 0, width)
+  local item_limit = opts.items or 50
+  local printer = setmetatable({
+    depth_limit = depth_limit, item_limit = item_limit, width = opts.width or 80,
+    strlen = opts.strlen or 200, names = opts.names,
+    ids = shared_tables(value, depth_limit, item_limit), active = {}, done = {},
+  }, Printer)
+  return printer:render(value, 0, printer.width)
 end
 
 -- Several values (a chunk's results) on one line each when one of them spans lines, else

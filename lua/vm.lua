@@ -17,15 +17,28 @@ local setmetatable, getmetatable, type, error, tostring, pcall, ipairs =
 local concat = table.concat
 local fmt = string.format
 
-local methods = {}
-local VM = { __index = methods }
-
-local function check(self, what)
-  if type(self) ~= "table" or getmetatable(self) ~= VM then
-    error(fmt("%s is a method: call it as vm:%s(…)", what, what), 3)
+-- A class of objects: check(self, what) is self (or self[field]) when self is one, else a
+-- "call it as noun:what(…)" error at the caller's line; object(ok, info) makes a bridge call's
+-- result one. A bridge call whose result is wrapped is not a tail call: its error is raised
+-- again in object, at the caller's line.
+local function class(noun, field)
+  local methods = {}
+  local meta = { __index = methods }
+  local function check(self, what)
+    if type(self) ~= "table" or getmetatable(self) ~= meta then
+      error(fmt("%s is a method: call it as %s:%s(…)", what, noun, what), 3)
+    end
+    if field then return self[field] end
+    return self
   end
-  return self.name
+  local function object(ok, info)
+    if not ok then error(info, 3) end
+    return setmetatable(info, meta)
+  end
+  return methods, meta, check, object
 end
+
+local methods, VM, check, object = class("vm", "name")
 
 function methods.wait_port(self, port, timeout) return bridge.wait_port(check(self, "wait_port"), port, timeout) end
 function methods.port(self, port) return bridge.port(check(self, "port"), port) end
@@ -51,24 +64,9 @@ function VM.__tostring(self)
              #ports > 0 and ", " .. concat(ports, " ") or "")
 end
 
--- A bridge call whose result is wrapped is not a tail call: its error is raised again here,
--- at the caller's line.
-local function object(ok, info)
-  if not ok then error(info, 3) end
-  return setmetatable(info, VM)
-end
-
 -- Images from the store: plain tables {name, names, id, short, size, program} whose methods
 -- ask the bridge by id (diff, inspect) or by name (history).
-local image_methods = {}
-local Image = { __index = image_methods }
-
-local function image_check(self, what)
-  if type(self) ~= "table" or getmetatable(self) ~= Image then
-    error(fmt("%s is a method: call it as img:%s(…)", what, what), 3)
-  end
-  return self
-end
+local image_methods, Image, image_check, image_object = class("img")
 
 function image_methods.diff(self, other)
   local id = type(other) == "table" and other.id or other
@@ -80,11 +78,6 @@ function image_methods.inspect(self) return bridge.image_inspect(image_check(sel
 function Image.__tostring(self)
   return fmt("<image %s %s, %.1f MiB>", tostring(self.name or "<none>"), tostring(self.short),
              (self.size or 0) / 1048576)
-end
-
-local function image_object(ok, info)
-  if not ok then error(info, 3) end
-  return setmetatable(info, Image)
 end
 
 local engitor = {}

@@ -1,60 +1,122 @@
-"""Header profiles: `c.include("zlib")` for the libraries the C bridge knows.
+"""Header profiles: what the C bridge knows about the libraries it ships support for.
 
-A profile (headers/profiles.toml, shipped with engitor) names the headers to read, the
-preprocessor flags they need and the libraries that export their functions, so a script says
-which library it wants instead of how to build against it. Each profile is proven on this
-project's Debian by tests/test_header_profiles.py.
+A profile (headers/profiles/NAME.toml, one small file a library) says what a user would
+otherwise have to know: which library exports the functions (lib), which headers must come
+along (also: libvirt's error API is not in libvirt.h), and which preprocessor flags make the
+headers readable to LuaJIT (define, cflags). It applies whenever a user includes one of its
+headers (`headers`, or a glob of `match`), and its name stands for its headers:
+
+    c.include("libvirt/libvirt.h")   -- = c.include({"libvirt/libvirt.h",
+                                     --     "libvirt/virterror.h"}, {lib = "virt"})
+    c.include("zlib")                -- = c.include("zlib.h", {lib = "z"})
+
+Options a user gives add their flags to the profile's; a `lib` given replaces the profile's.
+`package` names the Debian package with the headers; `check` is a call every profile's test
+makes through the FFI (tests/test_header_profiles.py), so each file is proven on this Debian.
 """
 
 from __future__ import annotations
 
 import functools
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
 
-from engitor import resources
+from engitor import HEADERS_DIR
 from engitor.errors import UserError
 
-FILE = "profiles.toml"
-FIELDS = {"headers", "define", "cflags", "lib", "package", "check"}
+FIELDS = {"headers", "match", "also", "lib", "define", "cflags", "package", "check"}
 
 
 @dataclass(frozen=True)
 class Profile:
     name: str
-    headers: tuple[str, ...]
+    headers: tuple[str, ...]          # what the profile's name stands for; each selects it
+    match: tuple[str, ...] = ()       # more headers (globs) that select it
+    also: tuple[str, ...] = ()        # headers that must come along when it is selected
     lib: tuple[str, ...] = ()
     define: tuple[str, ...] = ()
     cflags: tuple[str, ...] = ()
-    package: str = ""   # the Debian package with the headers, for the hint when they are missing
-    check: str = ""     # a function the profile's test calls
+    package: str = ""
+    check: str = ""
 
-    def plain(self) -> dict[str, list[str] | str]:
-        """As plain data for Lua: c.include's own option names."""
-        return {"headers": list(self.headers), "lib": list(self.lib), "define": list(self.define),
-                "cflags": list(self.cflags), "package": self.package}
+    def selects(self, header: str) -> bool:
+        return header in self.headers or any(fnmatchcase(header, g) for g in self.match)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A request after its profiles: what to preprocess and which libraries to load."""
+    headers: tuple[str, ...]
+    define: tuple[str, ...]
+    cflags: tuple[str, ...]
+    lib: tuple[str, ...]
+    profiles: tuple[Profile, ...]
+
+
+def _strings(path: Path, fields: dict[str, object], key: str) -> tuple[str, ...]:
+    value = fields.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{path}: '{key}' must be a list of strings")
+    return tuple(value)
+
+
+def load(path: Path) -> Profile:
+    """One profile file; a mistake in it is ours (the files ship with engitor)."""
+    fields = tomllib.loads(path.read_text())
+    unknown = set(fields) - FIELDS
+    if unknown or not fields.get("headers"):
+        raise ValueError(f"{path}: unknown fields {sorted(unknown)} or no headers")
+    lists = {k: _strings(path, fields, k) for k in FIELDS - {"package", "check"}}
+    return Profile(name=path.stem, package=str(fields.get("package", "")),
+                   check=str(fields.get("check", "")), **lists)
 
 
 @functools.cache
-def profiles() -> dict[str, Profile]:
-    path = resources.headers_dir() / FILE
-    data = tomllib.loads(path.read_text())
-    out = {}
-    for name, fields in data.items():
-        unknown = set(fields) - FIELDS
-        if unknown or "headers" not in fields:
-            raise ValueError(f"{path}: profile {name}: unknown {sorted(unknown)} or no headers")
-        out[name] = Profile(name, tuple(fields["headers"]), tuple(fields.get("lib", ())),
-                            tuple(fields.get("define", ())), tuple(fields.get("cflags", ())),
-                            fields.get("package", ""), fields.get("check", ""))
-    return out
+def profiles(folder: Path = HEADERS_DIR / "profiles") -> dict[str, Profile]:
+    return {p.stem: load(p) for p in sorted(folder.glob("*.toml"))}
 
 
 def get(name: str) -> Profile | None:
-    """The profile called `name`, or None (then `name` is a header file's name)."""
+    """The profile called `name`, or None."""
     return profiles().get(name)
 
 
-def missing_hint(profile: Profile) -> UserError:
-    return UserError(f"the headers of {profile.name} ({', '.join(profile.headers)}) are not "
-                     "installed", hint=f"apt-get install {profile.package}")
+def _unique(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+def resolve(headers: Iterable[str], define: Iterable[str] = (),
+            cflags: Iterable[str] = ()) -> Resolved:
+    """Apply the profiles a request's headers select. A bare name ("zlib": no '.' nor '/', so
+    never a header file's) stands for its profile's headers."""
+    named: list[str] = []
+    for h in headers:
+        p = get(h) if "." not in h and "/" not in h else None
+        named += p.headers if p else [h]
+    chosen = [p for p in profiles().values() if any(p.selects(h) for h in named)]
+    return Resolved(
+        headers=_unique(named + [a for p in chosen for a in p.also]),
+        define=_unique([d for p in chosen for d in p.define] + list(define)),
+        cflags=_unique([f for p in chosen for f in p.cflags] + list(cflags)),
+        lib=_unique(x for p in chosen for x in p.lib),
+        profiles=tuple(chosen))
+
+
+def _names(p: Profile, resolved: Resolved, error: UserError) -> bool:
+    """Whether the error names one of the headers this profile brought or selected."""
+    return any(f"'{h}'" in error.message for h in p.headers + p.also) or any(
+        f"'{h}'" in error.message and p.selects(h) for h in resolved.headers)
+
+
+def missing(resolved: Resolved, error: UserError) -> UserError:
+    """A header-not-found error with the Debian package that ships it, when a profile knows."""
+    if "not found" not in error.message:
+        return error
+    packages = _unique(p.package for p in resolved.profiles if p.package and _names(p, resolved, error))
+    if not packages:
+        return error
+    return UserError(error.message, where=error.where,
+                     hint=f"apt-get install {' '.join(packages)}")

@@ -43,62 +43,66 @@ def tokens(text: str) -> list[Token]:
         if m:
             i = m.end()
             continue
-        c = text[i]
-        if text.startswith("--", i):
-            long = _LONG_OPEN.match(text, i + 2)
-            if long:
-                close = "]" + long.group(1) + "]"
-                j = text.find(close, long.end())
-                end = n if j < 0 else j + len(close)
-                out.append(Token("comment", text[i:end], i, end, j >= 0))
-            else:
-                j = text.find("\n", i)
-                end = n if j < 0 else j
-                out.append(Token("comment", text[i:end], i, end))
-            i = end
-            continue
-        if c in "\"'":
-            j = i + 1
-            closed = False
-            while j < n:
-                if text[j] == "\\":
-                    j += 2
-                    continue
-                if text[j] == c:
-                    closed = True
-                    j += 1
-                    break
-                if text[j] == "\n":
-                    break
-                j += 1
-            end = min(j, n)
-            out.append(Token("string", text[i:end], i, end, closed))
-            i = end
-            continue
-        long = _LONG_OPEN.match(text, i)
-        if long:
-            close = "]" + long.group(1) + "]"
-            j = text.find(close, long.end())
-            end = n if j < 0 else j + len(close)
-            out.append(Token("string", text[i:end], i, end, j >= 0))
-            i = end
-            continue
-        m = _NAME.match(text, i)
-        if m:
-            word = m.group()
-            out.append(Token("keyword" if word in KEYWORDS else "name", word, i, m.end()))
-            i = m.end()
-            continue
-        m = _NUMBER.match(text, i)
-        if m and m.end() > i:
-            out.append(Token("number", m.group(), i, m.end()))
-            i = m.end()
-            continue
-        op = next((o for o in ("...", "..", "==", "~=", "<=", ">=", "::") if text.startswith(o, i)),
-                  c)
-        out.append(Token("op", op, i, i + len(op)))
-        i += len(op)
+        tok = _comment(text, i) if text.startswith("--", i) else (
+            _quoted(text, i) if text[i] in "\"'" else _long(text, i, i, "string"))
+        if tok is None:
+            tok = _word(text, i)
+        out.append(tok)
+        i = tok.end
     return out
+
+
+def _long(text: str, start: int, at: int, kind: str) -> Token | None:
+    """A long bracket ([[...]], [==[...]==]) opening at `at`, as a token from `start`."""
+    long = _LONG_OPEN.match(text, at)
+    if not long:
+        return None
+    close = "]" + long.group(1) + "]"
+    j = text.find(close, long.end())
+    end = len(text) if j < 0 else j + len(close)
+    return Token(kind, text[start:end], start, end, j >= 0)
+
+
+def _comment(text: str, i: int) -> Token:
+    long = _long(text, i, i + 2, "comment")
+    if long:
+        return long
+    j = text.find("\n", i)
+    end = len(text) if j < 0 else j
+    return Token("comment", text[i:end], i, end)
+
+
+def _quoted(text: str, i: int) -> Token:
+    """A '...' or "..." string; one a line break or the end cuts is not closed."""
+    quote, j, n = text[i], i + 1, len(text)
+    closed = False
+    while j < n:
+        if text[j] == "\\":
+            j += 2
+            continue
+        if text[j] == quote:
+            closed = True
+            j += 1
+            break
+        if text[j] == "\n":
+            break
+        j += 1
+    end = min(j, n)
+    return Token("string", text[i:end], i, end, closed)
+
+
+def _word(text: str, i: int) -> Token:
+    """A name, keyword, number or operator."""
+    m = _NAME.match(text, i)
+    if m:
+        word = m.group()
+        return Token("keyword" if word in KEYWORDS else "name", word, i, m.end())
+    m = _NUMBER.match(text, i)
+    if m and m.end() > i:
+        return Token("number", m.group(), i, m.end())
+    op = next((o for o in ("...", "..", "==", "~=", "<=", ">=", "::") if text.startswith(o, i)),
+              text[i])
+    return Token("op", op, i, i + len(op))
 
 
 def open_string(text: str) -> tuple[int, str] | None:

@@ -52,9 +52,16 @@ def module(lua):
     ffi = lua.require("ffi")
 
     def include(spec):
-        req = request(_strings(spec["headers"]), include_dirs=_strings(spec["incdir"]),
-                      defines=_strings(spec["define"]), cflags=_strings(spec["cflags"]))
-        return ensure(req)
+        """The entry's key, and the libraries of the profiles the headers select."""
+        found = profiles.resolve(_strings(spec["headers"]), _strings(spec["define"]),
+                                 _strings(spec["cflags"]))
+        req = request(found.headers, include_dirs=_strings(spec["incdir"]),
+                      defines=found.define, cflags=found.cflags)
+        try:
+            key = ensure(req)
+        except UserError as e:
+            raise profiles.missing(found, e) from None
+        return lua.table_from({"key": key, "lib": lua.table_from(found.lib)})
 
     def data(key):
         chunk = lua.compile(lua_data_for(_text(key)), name=f"=[C data {_text(key)[:8]}]")
@@ -67,20 +74,12 @@ def module(lua):
             found = [p for p in found if any(p.startswith(d.rstrip("/") + "/") for d in dirs)]
         return lua.table_from(p.encode() for p in found)
 
-    def profile(name):
-        found = profiles.get(_text(name))
-        if found is None:
-            return None
-        return lua.table_from({k: lua.table_from(v) if isinstance(v, list) else v
-                               for k, v in found.plain().items()})
-
     def suggest(word, names):
         hint = did_you_mean(_text(word), (_text(n) for n in names.values()))
         return hint.encode() if hint else None
 
     bridge = lua.table_from({"include": guarded(lua, include), "data": guarded(lua, data),
-                             "libs": guarded(lua, libs), "suggest": guarded(lua, suggest),
-                             "profile": guarded(lua, profile)})
+                             "libs": guarded(lua, libs), "suggest": guarded(lua, suggest)})
     # per Lua state (package.loaded is the trusted registry): what c.include declared to this
     # state's FFI, and the data tables of includes, shared by every scope of the state
     loaded = lua.globals().package.loaded
