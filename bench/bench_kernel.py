@@ -241,7 +241,7 @@ def main() -> int:
                                        [96, 88, 80, 76, 72, 64], tmp)}
         if "density" in parts:
             result["density"] = [density(imgs["minimal"]["server"], args.density, mem, tb, tmp)
-                                 for mem, tb in ((32, None), (32, 16), (32, 8))]
+                                 for mem, tb in ((32, None), (32, runner.tcg_tb_size(32 * MiB)))]
         if args.rebuild:
             result["rebuild"] = rebuild()
     text = json.dumps(result, indent=2)
