@@ -176,20 +176,28 @@ def density(stored: store.StoredImage, n: int, memory_mib: int, tb_size: int | N
         port = free_port()
         spec = spec_for(stored, v, tmp, memory=memory_mib * MiB, tb_size=tb_size,
                         ports=(parse_port(f"{port}:8080"),))
-        procs.append(subprocess.Popen(qemu.argv(spec), stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL))
+        errs = (tmp / f"qemu-{port}.err").open("w")
+        procs.append(subprocess.Popen(qemu.argv(spec), stdout=subprocess.DEVNULL, stderr=errs))
         urls.append(f"http://127.0.0.1:{port}/healthz")
+    done, failed = [], []
     try:
-        done = [wait_ready(url, p, limit=120) for url, p in zip(urls, procs, strict=True)]
-        all_ready = max(done) - t0
+        for url, p in zip(urls, procs, strict=True):
+            try:
+                done.append(wait_ready(url, p, limit=120))
+            except RuntimeError as e:  # say why (a port another process took meanwhile?)
+                port = url.split(":")[2].split("/")[0]
+                why = (tmp / f"qemu-{port}.err").read_text().strip().splitlines()
+                failed.append(f"{e}: {why[-1] if why else ''}")
+        all_ready = max(done) - t0 if done else float("nan")
         time.sleep(3)  # idle
-        rss = [rss_mib(p.pid) for p in procs]
+        rss = [rss_mib(p.pid) for p in procs if p.poll() is None]
     finally:
         for p in procs:
             stop(p)
-    return {"vms": n, "memory_MiB": memory_mib, "tb_size_MiB": tb_size,
-            "all_serving_s": round(all_ready, 2), "rss_MiB_median": round(statistics.median(rss), 1),
-            "rss_MiB_max": round(max(rss), 1)}
+    return {"vms": n, "memory_MiB": memory_mib, "tb_size_MiB": tb_size, "serving": len(done),
+            "failed": failed, "all_serving_s": round(all_ready, 2),
+            "rss_MiB_median": round(statistics.median(rss), 1) if rss else None,
+            "rss_MiB_max": round(max(rss), 1) if rss else None}
 
 
 def sizes(imgs: dict) -> dict:
@@ -234,14 +242,16 @@ def main() -> int:
         if "boots" in parts:
             result["boots"] = bench_boots(imgs, args.rounds, tmp)
         if "memory" in parts:
+            print(json.dumps(result), flush=True)
             result["least_memory"] = {
                 "tuned": least_memory(imgs["minimal"]["static"], VARIANTS[-1],
                                       [32, 28, 24, 20, 18, 16, 14, 12], tmp),
                 "debian": least_memory(imgs["debian"]["static"], VARIANTS[0],
                                        [96, 88, 80, 76, 72, 64], tmp)}
         if "density" in parts:
+            print(json.dumps(result), flush=True)
             result["density"] = [density(imgs["minimal"]["server"], args.density, mem, tb, tmp)
-                                 for mem, tb in ((32, None), (32, 16), (32, 8))]
+                                 for mem, tb in ((32, None), (32, runner.tcg_tb_size(32 * MiB)))]
         if args.rebuild:
             result["rebuild"] = rebuild()
     text = json.dumps(result, indent=2)

@@ -57,7 +57,8 @@ def test_server_answers_through_a_port_forward_and_stops_gracefully(kernel_name:
                  "-p", f"{port}:8080", "--", "-port", "8080", "-name", "k", cwd=tmp_path)
     try:
         wait_for(lambda: http_get(f"http://127.0.0.1:{port}/healthz"), what="the server")
-        assert http_get(f"http://127.0.0.1:{port}/args") == "/server\n-port\n8080\n-name\nk\n"
+        assert http_get(f"http://127.0.0.1:{port}/args") == \
+            f"{programs / 'server'}\n-port\n8080\n-name\nk\n"
         # Ctrl-C: the ACPI power button, the init's SIGTERM, the server's clean exit
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=120)
@@ -78,7 +79,8 @@ def test_lua_vm_api_runs_a_recipe_on_the_minimal_kernel(minimal_kernel, programs
     shell = Session(out=out, err=err, cwd=tmp_path, interactive=False)
     name = f"small-{uuid.uuid4().hex[:6]}"
     try:
-        assert shell.execute(f'vm = engitor.run("small.lua", {{name = "{name}", accel = "tcg", '
+        assert shell.execute(f'vm = engitor.run("{tmp_path}/small.lua", {{name = "{name}", '
+                             'accel = "tcg", '
                              'ports = {engitor.free_port() .. ":8080"}})'), err.getvalue()
         assert shell.execute("port = vm:wait_port(8080, 180)"), err.getvalue()
         assert shell.execute('print(sh.curl("-s", "http://127.0.0.1:" .. port .. "/healthz"))')
