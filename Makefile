@@ -14,6 +14,8 @@ APT_RUN := python3 python3-venv qemu-system-x86 gcc libc6-dev linux-libc-dev mus
 # What the tests bring up inside VMs or compile, and the tools they check with.
 APT_TEST := $(APT_RUN) cpio redis-server redis-tools golang-go zlib1g-dev libsqlite3-dev libexpat1-dev tmux nginx \
             openjdk-17-jdk-headless
+# The C bridge's header profiles (headers/profiles.toml) are each proven against their headers.
+APT_TEST += libcurl4-openssl-dev libvirt-dev
 
 .PHONY: all deps test-deps demo test lint bench clean
 
