@@ -8,6 +8,7 @@ layout, written down once; README's layout section describes the same stages.
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,6 +34,7 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
+@functools.cache
 def modules() -> dict[str, Path]:
     out = {}
     for path in sorted(PACKAGE.rglob("*.py")):
@@ -82,6 +84,7 @@ def stage_of(module: str) -> int:
     return rank
 
 
+@functools.cache
 def graph() -> dict[str, dict[str, int]]:
     known = modules()
     return {m: dict(imports(m, p, known)) for m, p in known.items()}
