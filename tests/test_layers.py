@@ -16,8 +16,8 @@ import engitor
 
 PACKAGE = Path(engitor.__file__).parent
 
-# Lowest first. A module belongs to the stage of its longest matching prefix; a stage may
-# import its own and lower stages only.
+# Lowest first, one folder a stage. A module belongs to the stage of its longest matching
+# prefix; a stage may import its own and lower stages only.
 STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("base", ("engitor", "engitor.errors", "engitor.proc", "engitor.home", "engitor.resources",
               "engitor.protocol", "engitor.units", "engitor.luasyntax")),
@@ -28,8 +28,7 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("packages", ("engitor.packages",)),        # Debian packages as runtimes
     ("image", ("engitor.image",)),              # closure, kernel, init, cpio, pipeline
     ("vm", ("engitor.vm",)),                    # QEMU argv, accel probe, instances
-    ("lua-vm", ("engitor.lua.api.vm",)),        # the Lua face of image/ and vm/ (VM objects)
-    ("shell", ("engitor.shell",)),              # the REPL over the runtime
+    ("shell", ("engitor.shell",)),              # the REPL, and VMs as Lua values (vm_api)
     ("commands", ("engitor.commands", "engitor.cli", "engitor.__main__")),
 )
 
@@ -143,7 +142,7 @@ def test_the_cycle_finder_finds_cycles():
 
 
 def test_stage_of_takes_the_longest_prefix():
-    assert STAGES[stage_of("engitor.lua.api.vm")][0] == "lua-vm"
+    assert STAGES[stage_of("engitor.shell.vm_api")][0] == "shell"
     assert STAGES[stage_of("engitor.lua.api.sh")][0] == "lua"
     assert STAGES[stage_of("engitor.errors")][0] == "base"
 
