@@ -30,7 +30,7 @@ APT_TEST += docker-registry libvirt-daemon-system
 # The reference minisign, to check engitor's signatures interoperate.
 APT_TEST += minisign
 # Headers and libraries of the C bridge's header profiles (headers/profiles/) that its tests call.
-APT_TEST += libcurl4-openssl-dev libssl-dev
+APT_TEST += libcurl4-openssl-dev libssl-dev libvirt-dev
 
 .PHONY: all deps test-deps demo test lint bench clean
 

@@ -10,14 +10,17 @@ paths), which is what pip makes.
 
 from __future__ import annotations
 
-from importlib import resources
+import functools
 from pathlib import Path
 
 PACKAGE = "engitor"
 
 
+@functools.cache
 def path(*parts: str) -> Path:
     """The real path of a data file or folder: path("lua", "vm.lua")."""
+    from importlib import resources  # on first use: a fast verb never pays for it
+
     found = resources.files(PACKAGE).joinpath("data", *parts)
     if not isinstance(found, Path):  # a zip import: nothing engitor runs can use it
         raise RuntimeError(f"engitor's data ({'/'.join(parts)}) is not on a filesystem")

@@ -1,4 +1,4 @@
--- The Lua half of `engitor` (engitor/lua/api/vm.py is the other half): VMs as objects.
+-- The Lua half of `engitor` (engitor/shell/vm_api.py is the other half): VMs as objects.
 --
 --   local vm = engitor.run("recipes/web.lua", {ports = {"18080:8080"}})
 --   vm.name vm.image vm.accel vm.ports vm.pid vm.detached

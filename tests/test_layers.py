@@ -8,6 +8,7 @@ layout, written down once; README's layout section describes the same stages.
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,8 +16,8 @@ import engitor
 
 PACKAGE = Path(engitor.__file__).parent
 
-# Lowest first. A module belongs to the stage of its longest matching prefix; a stage may
-# import its own and lower stages only.
+# Lowest first, one folder a stage. A module belongs to the stage of its longest matching
+# prefix; a stage may import its own and lower stages only.
 STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("base", ("engitor", "engitor.errors", "engitor.proc", "engitor.home", "engitor.resources",
               "engitor.protocol", "engitor.units", "engitor.luasyntax", "engitor.faults",
@@ -32,12 +33,12 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("vm", ("engitor.vm",)),                    # QEMU argv, accel probe, instances
     ("catalog", ("engitor.catalog",)),          # what images hold: inspect, diff, prune, SBOM
     ("export", ("engitor.export",)),            # disks, UKI, OCI, engines' descriptions
-    ("lua-vm", ("engitor.lua.api.vm",)),        # the Lua face of image/ and vm/ (VM objects)
-    ("shell", ("engitor.shell",)),              # the REPL over the runtime
+    ("shell", ("engitor.shell",)),              # the REPL, and VMs as Lua values (vm_api)
     ("commands", ("engitor.commands", "engitor.cli", "engitor.__main__")),
 )
 
 
+@functools.cache
 def modules() -> dict[str, Path]:
     out = {}
     for path in sorted(PACKAGE.rglob("*.py")):
@@ -87,6 +88,7 @@ def stage_of(module: str) -> int:
     return rank
 
 
+@functools.cache
 def graph() -> dict[str, dict[str, int]]:
     known = modules()
     return {m: dict(imports(m, p, known)) for m, p in known.items()}
@@ -145,7 +147,7 @@ def test_the_cycle_finder_finds_cycles():
 
 
 def test_stage_of_takes_the_longest_prefix():
-    assert STAGES[stage_of("engitor.lua.api.vm")][0] == "lua-vm"
+    assert STAGES[stage_of("engitor.shell.vm_api")][0] == "shell"
     assert STAGES[stage_of("engitor.lua.api.sh")][0] == "lua"
     assert STAGES[stage_of("engitor.errors")][0] == "base"
 

@@ -1,4 +1,4 @@
-"""VMs as Lua objects (engitor/lua/api/vm.py, lua/vm.lua): real builds, real QEMU under TCG.
+"""VMs as Lua objects (engitor/shell/vm_api.py, lua/vm.lua): real builds, real QEMU under TCG.
 
 The acceptance script of issue 6 runs as a user would run it (`engitor shell script.lua`): two
 web VMs from a loop, both ports awaited, a page fetched from each, one paused and resumed,

@@ -52,12 +52,14 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _run([sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install", "-q",
           "--no-deps", "--no-index", wheel])
     purelib = Path(_run([venv / "bin" / "python", "-c",
-                         "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
+                         "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                        env=_env(tmp / "home")).stdout.strip())
     (purelib / "engitor-test-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     return venv / "bin"
 
 
 def _env(home: Path) -> dict[str, str]:
+    """This environment minus PYTHONPATH and friends, which could put a checkout first."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     env["ENGITOR_HOME"] = str(home)
     return env
@@ -66,7 +68,8 @@ def _env(home: Path) -> dict[str, str]:
 def test_the_installed_package_is_the_wheels(installed: Path, tmp_path: Path) -> None:
     where = _run([installed / "python", "-c",
                   "import engitor, engitor.resources as r; print(engitor.__file__); "
-                  "print(r.lua_dir()); print(r.headers_dir())"], cwd=tmp_path).stdout.split()
+                  "print(r.lua_dir()); print(r.headers_dir())"], cwd=tmp_path,
+                 env=_env(tmp_path / "home")).stdout.split()
     for path in where:
         assert Path(path).resolve().is_relative_to(installed.parent), where
         assert not Path(path).resolve().is_relative_to(ROOT)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engitor.errors import UserError
+from engitor.ffi import cache
 from engitor.proc import run
 
 if TYPE_CHECKING:
@@ -167,7 +168,6 @@ def toolchain(cc: str | None = None) -> Toolchain:
 
 
 def _probe(cc: str, identity: str) -> Toolchain:
-    from engitor.ffi import cache  # cache imports this module's types
     cached = cache.load_toolchain(identity)
     if cached:
         return Toolchain(cc=cc, identity=identity, version=cached["version"],

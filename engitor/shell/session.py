@@ -23,9 +23,8 @@ from typing import Any, TextIO
 from engitor.errors import UserError
 from engitor.lua import api
 from engitor.lua.api import c as c_api
-from engitor.lua.api import vm as vm_api
 from engitor.lua.runtime import LUA_DIR, SCRIPT_APIS, Runtime
-from engitor.shell import docs, lexer
+from engitor.shell import docs, lexer, vm_api
 
 PRETTY_DEPTH = 4
 PRETTY_ITEMS = 50
