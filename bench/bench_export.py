@@ -32,7 +32,7 @@ from benchlib import cpu  # noqa: E402
 from engitor import export  # noqa: E402
 from engitor.export import boot  # noqa: E402
 from engitor.export.formats import Format  # noqa: E402
-from engitor.image import pipeline  # noqa: E402
+from engitor.image import hosttools, pipeline  # noqa: E402
 from engitor.recipe.model import Accel, Port  # noqa: E402
 from engitor.recipe.settings import make_image  # noqa: E402
 from engitor.vm import qemu, runner  # noqa: E402
@@ -102,7 +102,7 @@ def boot_argvs(declared, stored, tmp: Path) -> dict[str, tuple[list[str], int]]:
     port = free_port()
     spec = qemu.VMSpec(kernel=stored.kernel, initrd=stored.initrd, cmdline=stored.cmdline,
                        console=tmp / "microvm.log", memory=declared.memory, accel=Accel.TCG,
-                       ports=(Port(port, 8080),), host_cmdline=runner.host_cmdline())
+                       ports=(Port(port, 8080),), host_cmdline=runner.host_cmdline(hosttools))
     out["microvm (direct kernel boot)"] = (qemu.argv(spec), port)
     return out
 

@@ -11,7 +11,8 @@ runner.host_cmdline), so engitor's start-up is not in the numbers. Variants:
   debian        Debian's bzImage, engitor's defaults
   minimal       the minimal kernel's bzImage, no tuning
   minimal-pvh   its vmlinux entered through PVH (no decompression)
-  tuned         PVH + noapictimer + microvm pic=off: what `engitor run` does with it
+  tuned         PVH + microvm pic=off: what `engitor run` does with it (noapictimer, measured
+                here earlier, stops the guest's timers and is no longer used)
 1. run to exit (QEMU spawn -> QEMU exit) and port-ready (spawn -> first HTTP answer through
    the forward), each round running every variant once, the order rotating.
 2. least memory: the static program run to exit at decreasing -m, each kernel.
@@ -41,7 +42,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bench_boot import free_port, stop, wait_ready  # noqa: E402
 
 from engitor import store  # noqa: E402
-from engitor.image import kbuild, kernel, pipeline  # noqa: E402
+from engitor.image import hosttools, kbuild, kernel, pipeline  # noqa: E402
 from engitor.kernel_traits import KernelTraits  # noqa: E402
 from engitor.recipe.model import Accel, MiB  # noqa: E402
 from engitor.recipe.settings import make_image, parse_port  # noqa: E402
@@ -68,7 +69,7 @@ def spec_for(stored: store.StoredImage, v: Variant, tmp: Path, *, memory: int = 
     return qemu.VMSpec(kernel=kern, initrd=stored.initrd, cmdline=stored.cmdline,
                        console=tmp / f"console-{time.monotonic_ns()}.log", accel=Accel.TCG,
                        memory=memory, ports=ports, pic=pic, tb_size=tb_size,
-                       host_cmdline=args + runner.host_cmdline())
+                       host_cmdline=args + runner.host_cmdline(hosttools))
 
 
 def run_to_exit(spec: qemu.VMSpec, expect: str = "argc=", limit: float = 60) -> float | None:

@@ -11,7 +11,7 @@ from dhcp_server import DHCPServer
 from support import booted, free_port, http_get, wait_for
 
 from engitor.image import init as guest_init
-from engitor.image import pipeline
+from engitor.image import hosttools, pipeline
 from engitor.recipe.model import Accel
 from engitor.recipe.settings import make_image
 from engitor.vm import qemu, runner
@@ -44,7 +44,7 @@ def test_lease_is_renewed_at_t1(programs: Path, tmp_path: Path):
     server = DHCPServer(to_server, to_guest)
     console = tmp_path / "console.log"
     spec = qemu.VMSpec(kernel=stored.kernel, initrd=stored.initrd, cmdline=stored.cmdline,
-                       console=console, accel=Accel.TCG, host_cmdline=runner.host_cmdline())
+                       console=console, accel=Accel.TCG, host_cmdline=runner.host_cmdline(hosttools))
     argv = qemu.argv(spec)
     argv[argv.index("-netdev") + 1] = (f"socket,id=n0,udp=127.0.0.1:{to_server},"
                                        f"localaddr=127.0.0.1:{to_guest}")
