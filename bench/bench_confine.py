@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from benchlib import cpu, summary  # noqa: E402
 
 from engitor import home  # noqa: E402
-from engitor.image import hosttools, pipeline  # noqa: E402
+from engitor.image import pipeline  # noqa: E402
 from engitor.recipe.model import Accel  # noqa: E402
 from engitor.recipe.settings import make_image  # noqa: E402
 from engitor.vm import confine, qemu, runner, sockets  # noqa: E402

@@ -10,8 +10,8 @@ import pytest
 from dhcp_server import DHCPServer
 from support import booted, free_port, http_get, wait_for
 
-from engitor.image import init as guest_init
 from engitor.image import hosttools, pipeline
+from engitor.image import init as guest_init
 from engitor.recipe.model import Accel
 from engitor.recipe.settings import make_image
 from engitor.vm import qemu, runner
