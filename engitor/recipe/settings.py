@@ -533,8 +533,13 @@ def make_image(name: str, table: Mapping[str, Any], *, where: str = "",
                  hooks=hooks, **values)
 
 
-@functools.lru_cache(maxsize=64)
 def _resolved(path: Path) -> Path:
+    # Made absolute first: a cached "." would keep the folder of the first caller's cwd.
+    return _resolved_absolute(path if path.is_absolute() else Path.cwd() / path)
+
+
+@functools.lru_cache(maxsize=64)
+def _resolved_absolute(path: Path) -> Path:
     # A recipe declaring a thousand images resolves its folder once, not a thousand times.
     return path.resolve()
 
