@@ -23,11 +23,11 @@ runner.host_cmdline), so engitor's start-up is not in the numbers. Variants:
 
 from __future__ import annotations
 
-import shutil
 import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
