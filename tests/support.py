@@ -66,6 +66,20 @@ def http_get(url: str, timeout: float = 2) -> str:
 
 
 @contextlib.contextmanager
+def home_env(path: Path) -> Iterator[Path]:
+    """ENGITOR_HOME set to `path` for a module's tests (monkeypatch is per test), then put back."""
+    old = os.environ.get("ENGITOR_HOME")
+    os.environ["ENGITOR_HOME"] = str(path)
+    try:
+        yield path
+    finally:
+        if old is None:
+            del os.environ["ENGITOR_HOME"]
+        else:
+            os.environ["ENGITOR_HOME"] = old
+
+
+@contextlib.contextmanager
 def booted(image: Any, guest_port: int | None = None) -> Iterator[tuple[Any, int]]:
     """Build `image` and boot it under TCG, `guest_port` forwarded from a free host port; yields
     (instance, host port or 0). The VM is killed and its run folder removed afterwards."""

@@ -35,13 +35,8 @@ def own_volumes(tmp_path_factory: pytest.TempPathFactory, kernel_pkg) -> Iterato
     h = tmp_path_factory.mktemp("daemons-home")
     for name in ("apt", "cache", "debs", "images", "kernels", "keys", "packages", "tags"):
         (h / name).symlink_to(real / name)
-    old = os.environ.get("ENGITOR_HOME")
-    os.environ["ENGITOR_HOME"] = str(h)
-    yield h
-    if old is None:
-        del os.environ["ENGITOR_HOME"]
-    else:
-        os.environ["ENGITOR_HOME"] = old
+    with support.home_env(h):
+        yield h
 
 
 def retry(argv: list[str], inst, env: dict[str, str] | None = None, timeout: float = 400) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import engitor, wait_for
+from support import engitor, home_env, wait_for
 
 from engitor.image.init import InitConfig
 from engitor.recipe import volumes as declared
@@ -126,13 +126,8 @@ def vol_home(tmp_path_factory: pytest.TempPathFactory, kernel_pkg) -> Iterator[P
     h = tmp_path_factory.mktemp("volhome")
     (h / "kernels").symlink_to(home.home() / "kernels")
     (h / "cache").symlink_to(home.home() / "cache")
-    old = os.environ.get("ENGITOR_HOME")
-    os.environ["ENGITOR_HOME"] = str(h)
-    yield h
-    if old is None:
-        del os.environ["ENGITOR_HOME"]
-    else:
-        os.environ["ENGITOR_HOME"] = old
+    with home_env(h):
+        yield h
 
 
 @pytest.fixture(scope="module")
