@@ -45,7 +45,7 @@ def lines(d: dict[str, Any], all_files: bool) -> list[str]:
            "users     " + _recorded(d["users"], lambda us: ", ".join(
                f"{u['name']}({u['uid']})" for u in us) or "none"),
            "ports     " + _recorded(d["ports"], lambda ps: ", ".join(ps) or "none"),
-           "volumes   " + _recorded(d["volumes"], lambda vs: ", ".join(vs))
+           "volumes   " + _recorded(d["volumes"], _volumes)
            if d["volumes"] is not None else "volumes   none"]
     pkgs = d["packages"]
     out.append(f"packages  {len(pkgs or [])} Debian package(s)" if pkgs is not None
@@ -69,3 +69,11 @@ def main(args: argparse.Namespace) -> int:
     else:
         print("\n".join(lines(d, args.files)))
     return 0
+
+
+def _volumes(recorded: dict[str, str] | list[str]) -> str:
+    """guest path <- source; images built before sources were recorded list the paths only."""
+    if isinstance(recorded, list):
+        return ", ".join(recorded)
+    return ", ".join(f"{guest} <- {source}" for guest, source in recorded.items())
+

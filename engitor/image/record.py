@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from engitor import home, store
 from engitor.image import licenses
+from engitor.recipe import volumes
 
 if TYPE_CHECKING:
     from engitor.packages import Tree
@@ -180,6 +181,15 @@ def annotate(files: list[dict[str, Any]], heads: dict[str, bytes]) -> None:
             f["exec"] = kind
 
 
+def _source(source: str, base_dir: Path) -> str:
+    """A volume's source as a stored image needs it: a disk file's path made absolute (the
+    recipe's folder is not where `engitor run NAME` is typed)."""
+    if volumes.kind_of(source) is not volumes.Kind.FILE:
+        return source
+    path = Path(source).expanduser()
+    return str(path if path.is_absolute() else (base_dir / path).resolve())
+
+
 def extras(*, entries: dict[str, Any], files: list[dict[str, Any]], image: Any,
            packages_seen: list[dict[str, Any]]) -> dict[str, Any]:
     """The manifest's additions; `entries` are the image's cpio entries by guest path."""
@@ -194,8 +204,8 @@ def extras(*, entries: dict[str, Any], files: list[dict[str, Any]], image: Any,
     annotate(files, heads)
     passwd = entries.get("/etc/passwd")
     run = {"ports": [str(p) for p in image.ports], "memory": image.memory, "cpus": image.cpus}
-    volumes = getattr(image, "volumes", None)
-    if volumes:
-        run["volumes"] = [str(v) for v in volumes]
+    if image.volumes:  # guest path -> source, so the stored image boots with its disks
+        run["volumes"] = {guest: _source(src, image.base_dir)
+                          for guest, src in image.volumes.items()}
     return {"format": store.MANIFEST_FORMAT, "packages": packages_seen,
             "users": users(passwd.contents()) if passwd is not None else [], "run": run}
