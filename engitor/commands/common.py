@@ -8,20 +8,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from engitor.errors import UserError
-from engitor.recipe import envfile, frontends, targets
-from engitor.recipe.model import Image, Recipe
+from engitor.recipe import envfile, targets
+from engitor.recipe.model import Recipe
 from engitor.recipe.settings import (
     SETTINGS,
     SETTINGS_BY_NAME,
     SettingTypeError,
-    make_image,
     parse_ports,
 )
-from engitor.store import StoredImage
 
 
 def add_image_flags(p: argparse.ArgumentParser) -> None:
@@ -100,29 +97,3 @@ def load(target: str, args: argparse.Namespace) -> tuple[Recipe, str | None]:
 def say(message: str) -> None:
     """engitor's own one-line messages go to stderr, out of the program's way."""
     print(f"engitor: {message}", file=sys.stderr, flush=True)
-
-
-def built_image(target: str, args: argparse.Namespace) -> tuple[Image, StoredImage]:
-    """TARGET as the verbs that hand an image on take it: an image already in the store (by
-    name or id, with the flags for its run settings), or anything `run` takes, built first."""
-    from engitor import store
-    from engitor.image import pipeline
-
-    path, _ = frontends.split_target(target)
-    if not Path(path).exists():
-        try:
-            stored = store.resolve(target)
-        except UserError:
-            stored = None
-        if stored is not None:
-            name = stored.manifest.get("name") or target
-            declared = make_image(name, {"program": stored.manifest.get("program", "/")},
-                                  where="command line", base_dir=Path.cwd())
-            return targets.apply(declared, overrides(args)), stored
-    recipe, selected = load(target, args)
-    images = targets.select(recipe, [selected] if selected else [])
-    if len(images) != 1:
-        raise UserError(f"{recipe.source} declares several images "
-                        f"({', '.join(i.name for i in images)})",
-                        hint=f"pick one: {target}:{images[0].name}")
-    return images[0], pipeline.build(images[0], log=say)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engitor import LUA_DIR
-from engitor.commands import common
+from engitor.commands import common, target
 from engitor.errors import UserError
 from engitor.export import libvirt
 from engitor.export.manifests import FIRMWARE_MIN_MEMORY, dns_label
@@ -80,7 +80,7 @@ def main(args: argparse.Namespace) -> int:
                         hint="e.g. engitor deploy libvirt web -p 8080:8080")
     rt, lv = driver(args.connect)
     _call(rt, lv.ping, args.connect)  # before building: a refused deploy writes nothing
-    image, stored = common.built_image(args.target, args)
+    image, stored = target.built(args)
     name = args.domain or f"engitor-{dns_label(image.name)}"
     boot = libvirt.Boot(args.boot)
     memory = image.memory

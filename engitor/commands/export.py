@@ -6,13 +6,10 @@ import argparse
 import time
 from pathlib import Path
 
-from engitor import store
-from engitor.commands import common
+from engitor.commands import common, target
 from engitor.errors import UserError
-from engitor.recipe import frontends, targets
 from engitor.recipe.model import MiB
 
-DEFAULT_MEMORY = 256 * MiB
 # KubeVirt's containerDisk: the qcow2 inside an OCI image (export/oci.py), not a disk format.
 CONTAINERDISK = "containerdisk"
 
@@ -37,21 +34,6 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=main)
 
 
-def _image(args: argparse.Namespace) -> tuple[store.StoredImage, int]:
-    """The stored image to export and the guest memory it will get."""
-    path, _ = frontends.split_target(args.target)
-    if not Path(path).is_file():
-        stored = store.resolve(args.target)
-        memory = common.overrides(args).get("memory", DEFAULT_MEMORY)
-        return stored, memory
-    from engitor.commands.run import pick
-    from engitor.image import pipeline
-
-    recipe, selected = common.load(args.target, args)
-    image = pick(targets.select(recipe, [selected] if selected else []), recipe.source)
-    return pipeline.build(image, log=common.say), image.memory
-
-
 def main(args: argparse.Namespace) -> int:
     from engitor import export
 
@@ -64,8 +46,8 @@ def main(args: argparse.Namespace) -> int:
         raise UserError("--sign and --cert go together", hint="--sign KEY.pem --cert CERT.pem")
     signing = export.Signing(Path(args.sign), Path(args.cert)) if args.sign else None
     began = time.monotonic()
-    stored, memory = _image(args)
-    export.export(stored, fmt, out, guest_memory=memory, signing=signing,
+    image, stored = target.built(args)
+    export.export(stored, fmt, out, guest_memory=image.memory, signing=signing,
                   log=lambda line: common.say(f"export: {line}"))
     size = out.stat().st_size
     extra = f" (+ {export.secureboot.vars_path(out).name})" if signing else ""
@@ -84,8 +66,8 @@ def _containerdisk(args: argparse.Namespace) -> int:
     if out.exists() and out.suffix != ".tar":
         raise UserError(f"{out} exists", hint="name a new folder for the OCI layout")
     began = time.monotonic()
-    stored, _ = _image(args)
-    name = stored.manifest.get("name") or args.target
+    image, stored = target.built(args)
+    name = image.name
     manifest = oci.containerdisk(stored, out, name=name,
                                  log=lambda line: common.say(f"export: {line}"))
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) if out.is_dir() \

@@ -8,7 +8,7 @@ import sys
 
 import yaml
 
-from engitor.commands import common
+from engitor.commands import common, target
 from engitor.export import manifests
 
 ENGINES = ("kubevirt", "nomad")
@@ -31,7 +31,7 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    image, stored = common.built_image(args.target, args)
+    image, stored = target.built(args)
     name = manifests.dns_label(image.name)
     disk = args.disk or (f"{name}:latest" if args.engine == "kubevirt" else f"{name}.qcow2")
     deployment = manifests.Deployment(

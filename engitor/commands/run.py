@@ -9,10 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from engitor import store
-from engitor.commands import common, stored_run
+from engitor.commands import common, target
 from engitor.errors import UserError
 from engitor.image import hosttools, kernel, pipeline
-from engitor.recipe import frontends, targets
 from engitor.recipe.model import Image
 from engitor.units import mib
 from engitor.vm import limits, qemu, ready, runner, supervisor, volumes
@@ -55,35 +54,12 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
                    help="only the program's output (no engitor lines, no exit line)")
 
 
-def pick(images: list[Image], source: str) -> Image:
-    if len(images) == 1:
-        return images[0]
-    names = ", ".join(i.name for i in images)
-    raise UserError(f"{source} declares several images ({names})",
-                    hint=f"pick one: engitor run {source}:{images[0].name}")
-
-
 def main(args: argparse.Namespace) -> int:
     verify = Path(args.pub) if args.pub else True if args.verify else None
     how = {"detach": args.detach, "quiet": args.quiet, "wait": not args.no_wait,
            "restart": args.restart, "verify": verify}
-    found = stored_target(args.target)
-    if found is not None:
-        return boot(stored_run.image_for(found, args), stored=found, **how)
-    recipe, selected = common.load(args.target, args)
-    image = pick(targets.select(recipe, [selected] if selected else []), recipe.source)
-    return boot(image, **how)
-
-
-def stored_target(target: str) -> store.StoredImage | None:
-    """A target that is no file but names an image in the store (a name, an id or a prefix)."""
-    if Path(target).is_file() or "/" in target or frontends.split_target(target)[1] \
-            or frontends.kind_of(target) != "program":
-        return None
-    try:
-        return store.resolve(target)
-    except UserError:
-        return None
+    image, stored = target.resolve(args, build=False)  # building is boot's, after its checks
+    return boot(image, stored=stored, **how)
 
 
 def boot(image: Image, *, detach: bool, quiet: bool = False, wait: bool = True,
