@@ -1,9 +1,11 @@
-"""Build steps for what a daemon expects of a Debian system: its packages whole, its users, its
-owned directories, a /bin/sh when it runs shell commands.
+"""Layout steps for what a daemon expects of a Debian system: its users, its owned directories,
+a /bin/sh when it runs shell commands. (Its packages' tree and users are resolved in plan.py.)
 
-    resolve_debian(ctx)   image.debian: the packages' tree as the image's root (as a runtime's)
+    add_file_libraries(ctx)  `files` that are dynamically linked bring their libraries
     add_shell(ctx)        Debian's dash as /bin/sh when the program's closure imports popen/system
     add_users(ctx)        /etc/passwd, group, shadow; the `user` setting; owned folders at boot
+
+    add_locale_and_zone(ctx) C.UTF-8 and the TZ zone file when the environment asks for them
 
 Each takes the pipeline's context; they sit between the closure and the init.
 """
@@ -15,8 +17,7 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engitor.errors import UserError
-from engitor.image import cpio, elf
+from engitor.image import elf
 from engitor.image.cpio import Entry
 
 if TYPE_CHECKING:
@@ -27,38 +28,6 @@ if TYPE_CHECKING:
 SHELL_FUNCTIONS = frozenset({"popen", "system", "posix_spawnp_sh", "wordexp"})
 SH = "/bin/sh"
 HOST_DASH = "/usr/bin/dash"
-
-
-def resolve_debian(ctx: Context) -> bool:
-    """The image's Debian packages (and its runtime's, if it names one) as its root.
-    Returns False when the image has none (the runtime step then does its usual work)."""
-    if not ctx.image.debian:
-        return False
-    from engitor.packages import debian  # heavier imports, only for such images
-
-    deb = debian.prepare(ctx.image, log=ctx.log)
-    tree = deb.tree
-    ctx.watched.append(str(_resolution_path(tree.recipe.name)))
-    ctx.roots = [tree.root]
-    ctx.image = tree.image
-    for guest, host in sorted(tree.files.items()):
-        ctx.add(cpio.entry_for(guest, host), "package")
-    for entry in debian.extra_entries(tree.root, deb.actions):
-        ctx.add(entry, "package")
-    ctx.actions = deb.actions
-    program = ctx.image.program or ""
-    if not (tree.root / program.lstrip("/")).exists():
-        raise UserError(f"program {program} is not in the Debian packages "
-                        f"{', '.join(ctx.image.debian)}",
-                        hint="name a file the packages install ('dpkg -L PKG' where it is "
-                             "installed, or 'apt-file list PKG')", where=ctx.where())
-    return True
-
-
-def _resolution_path(name: str) -> Path:
-    from engitor.packages import cache
-
-    return cache.resolved_path(name)
 
 
 def imports_shell(paths: list[Path]) -> bool:
@@ -86,9 +55,10 @@ def imports_shell(paths: list[Path]) -> bool:
 def add_shell(ctx: Context) -> None:
     """A /bin/sh for programs that run shell commands: Debian's dash (it needs only libc,
     which the program's closure has)."""
-    if SH in ctx.entries or ctx.program_host is None:
+    if SH in ctx.entries:
         return
-    closure = elf.closure(ctx.program_guest, ctx.program_host, roots=ctx.roots)
+    program = ctx.plan.program
+    closure = elf.closure(program.guest, program.host, roots=list(ctx.roots))
     if not imports_shell(sorted(set(closure.objects.values()))):
         return
     dash = Path(HOST_DASH)
@@ -114,21 +84,10 @@ def add_file_libraries(ctx: Context) -> None:
         with e.source.open("rb") as f:
             if f.read(4) != b"\x7fELF":
                 continue
-        closure = elf.closure(path, e.source, roots=ctx.roots)
+        closure = elf.closure(path, e.source, roots=list(ctx.roots))
         for guest, host in closure.objects.items():
             if guest not in ctx.entries:
                 ctx.add(Entry.file(guest, source=host.resolve(), mode=0o755), "libraries")
-
-
-def resolve_users(ctx: Context) -> None:
-    """Every image's user database, and who runs the program: checked before the program's
-    closure, so that a misspelt user is the first and only thing said."""
-    from engitor.packages import debian, maintscripts, users
-
-    accounts = debian.base_accounts(ctx.log, from_archive=bool(ctx.image.debian))
-    ctx.accounts = users.add(accounts, ctx.actions or maintscripts.Actions())
-    if ctx.image.user:
-        ctx.run_as = users.run_as(ctx.accounts, ctx.image.user, where=ctx.where())
 
 
 LOCALE_VARS = ("LC_ALL", "LC_CTYPE", "LANG")
@@ -164,13 +123,13 @@ def add_users(ctx: Context) -> None:
     image's own tmpfiles.d files count too)."""
     from engitor.packages import maintscripts, users
 
-    actions = _with_image_tmpfiles(ctx, ctx.actions or maintscripts.Actions())
-    accounts = users.add(ctx.accounts, actions)
+    actions = _with_image_tmpfiles(ctx, ctx.plan.source.actions or maintscripts.Actions())
+    accounts = users.add(ctx.plan.accounts, actions)
     for path, (text, mode) in users.render(accounts).items():
         if path not in ctx.entries:  # the user's own files win
             ctx.add(Entry.file(path, data=text.encode(), mode=mode), "etc")
     extra = ctx.init_extra
-    who = ctx.run_as
+    who = ctx.plan.run_as
     if who is not None:
         extra["run_as"] = (who.uid, who.gid, who.groups)
         extra["volume_owner"] = (who.uid, who.gid)  # what volumes hold belongs to the user
