@@ -39,8 +39,8 @@ def synthesise(n: int, names: int, programs: Path) -> tuple[float, list[str]]:
     """A store of n images; returns the seconds it took and the names."""
     import zstandard
 
-    from engitor import store
-    from engitor.image import cpio, pipeline
+    from engitor import cpio, store
+    from engitor.image import pipeline
     from engitor.recipe.settings import make_image
 
     site = programs / "site"

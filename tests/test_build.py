@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from engitor import home, store
+from engitor import cpio, home, store
 from engitor.errors import UserError
-from engitor.image import cpio, elf, kmod, pipeline
+from engitor.image import elf, kmod, pipeline
 from engitor.image import init as guest_init
 from engitor.recipe.settings import make_image
 

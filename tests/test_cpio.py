@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from engitor.image import cpio
-from engitor.image.cpio import Entry
+from engitor import cpio
+from engitor.cpio import Entry
 
 
 def sample(tmp_path: Path) -> dict[str, Entry]:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engitor import home
-from engitor.image import cpio, pipeline
+from engitor import cpio, home
+from engitor.image import pipeline
 from engitor.image.init import CONFIG_PATH
 from engitor.recipe.settings import make_image
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from support import engitor
 
-from engitor import home, reflog, store
+from engitor import cpio, home, reflog, store
 from engitor.catalog import diff, index, sign
-from engitor.image import cpio, licenses, record
+from engitor.image import licenses, record
 
 RECIPE = """
 image "site" {

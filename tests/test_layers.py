@@ -25,11 +25,12 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ffi", ("engitor.ffi",)),                  # headers -> cdef text, pycparser index
     ("lua", ("engitor.lua",)),                  # the sandboxed LuaJIT runtime, fs/log/sh/c
     ("recipe", ("engitor.recipe",)),            # settings table -> model; front ends; targets
-    ("store", ("engitor.store", "engitor.reflog")),  # images, names and their logs              # content-addressed images
-    # cpio is a plain archive format: Debian packages' trees are laid out as its entries too.
-    ("archive", ("engitor.image.cpio",)),
+    ("store", ("engitor.store", "engitor.reflog")),  # content-addressed images, names' logs
+    # cpio is a plain archive format: Debian packages' trees are laid out as its entries too,
+    # and vm/ seeds a new volume from an image's initramfs with it.
+    ("archive", ("engitor.cpio",)),
     ("packages", ("engitor.packages",)),        # Debian packages as runtimes
-    ("image", ("engitor.image",)),              # closure, kernel, init, cpio, pipeline
+    ("image", ("engitor.image",)),              # plan, closure, kernel, init, pipeline
     ("vm", ("engitor.vm",)),                    # QEMU argv, accel probe, instances
     ("catalog", ("engitor.catalog",)),          # what images hold: inspect, diff, prune, SBOM
     ("export", ("engitor.export",)),            # disks, UKI, OCI, engines' descriptions

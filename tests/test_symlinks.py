@@ -14,9 +14,9 @@ import pytest
 import zstandard
 from test_pkg_cache import build_deb
 
-from engitor import paths
+from engitor import cpio, paths
 from engitor.errors import UserError
-from engitor.image import cpio, kernel, pipeline
+from engitor.image import kernel, pipeline
 from engitor.packages import cache
 from engitor.packages.apt import Deb
 from engitor.recipe.settings import make_image

@@ -12,8 +12,8 @@ import stat
 from dataclasses import dataclass
 from typing import Any
 
-from engitor import store
-from engitor.image import cpio, record
+from engitor import cpio, store
+from engitor.image import record
 
 MiB = 2**20
 SHELLS = ("/bin/sh", "/bin/bash", "/usr/bin/sh", "/usr/bin/bash", "/bin/dash", "/usr/bin/dash",

@@ -16,9 +16,8 @@ import stat
 import time
 from typing import Any
 
-from engitor import __version__, store
+from engitor import __version__, cpio, store
 from engitor.catalog import index
-from engitor.image import cpio
 
 OWN_KINDS = ("program", "libraries", "files", "init", "")  # files no package brought
 

@@ -17,12 +17,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from engitor import store
+from engitor import cpio, store
 from engitor.errors import UserError, did_you_mean
 from engitor.export import disk, formats, guest, memory, secureboot, uki
 from engitor.export.formats import Format
 from engitor.export.secureboot import Signing
-from engitor.image import cpio
 
 __all__ = ["Format", "Signing", "check_output", "export", "parse_format"]
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engitor import cpio
+from engitor.cpio import Entry
 from engitor.errors import UserError
-from engitor.image import cpio, kernel, kmod
-from engitor.image.cpio import Entry
+from engitor.image import kernel, kmod
 
 # virtio over PCI (q35, i440fx, KubeVirt, OpenStack, GCE), its disks, and the NICs of AWS (ena),
 # GCE (gve) and Azure (hv_netvsc over VMBus) that Debian's cloud kernel builds as modules.

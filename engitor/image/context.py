@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engitor.cpio import Entry
 from engitor.image import kmod
-from engitor.image.cpio import Entry
 from engitor.image.plan import Plan
 from engitor.recipe.model import Image
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engitor import protocol
-from engitor.image import cc, cpio
+from engitor import cpio, protocol
+from engitor.image import cc
 from engitor.image import init as guest_init
 
 # The line the probe guest's init prints when it came up, read by vm.accel.

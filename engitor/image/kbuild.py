@@ -38,9 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engitor import RECIPES_DIR, home
+from engitor import RECIPES_DIR, cpio, home
 from engitor.errors import UserError, did_you_mean
-from engitor.image import cpio, kconfig, kernel
+from engitor.image import kconfig, kernel
 from engitor.lua.api import sh
 
 SHIPPED_DIR = RECIPES_DIR / "kernels"

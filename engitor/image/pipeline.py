@@ -19,12 +19,12 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from engitor import __version__, faults, home, paths, reflog, store
+from engitor import __version__, cpio, faults, home, paths, reflog, store
+from engitor.cpio import Entry
 from engitor.errors import UserError
-from engitor.image import cpio, elf, kmod, plan, quick, record, system
+from engitor.image import elf, kmod, plan, quick, record, system
 from engitor.image import init as guest_init
 from engitor.image.context import Context
-from engitor.image.cpio import Entry
 from engitor.recipe import volumes
 from engitor.recipe.model import Image
 from engitor.units import mib

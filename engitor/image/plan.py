@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from engitor import paths
+from engitor import cpio, paths
+from engitor.cpio import Entry
 from engitor.errors import UserError
-from engitor.image import cpio, elf, kernel
-from engitor.image.cpio import Entry
+from engitor.image import elf, kernel
 from engitor.recipe import settings
 from engitor.recipe.model import Image
 

@@ -17,8 +17,8 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engitor.cpio import Entry
 from engitor.image import elf
-from engitor.image.cpio import Entry
 
 if TYPE_CHECKING:
     from engitor.image.context import Context

@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from engitor import packages
+from engitor.cpio import Entry
 from engitor.errors import UserError
-from engitor.image.cpio import Entry
 from engitor.packages import apt, cache, maintscripts, users
 from engitor.packages.maintscripts import Actions
 from engitor.packages.recipes import DEB_NAME_RE, PackageRecipe

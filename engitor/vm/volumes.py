@@ -115,7 +115,7 @@ def seed_from_initrd(initrd: Path, guest: str, into: Path) -> bool:
     """Unpack the image's files under `guest` into `into`; False when it holds none there."""
     import zstandard
 
-    from engitor.image import cpio
+    from engitor import cpio
 
     with initrd.open("rb") as f:
         raw = zstandard.ZstdDecompressor().stream_reader(f).read()
