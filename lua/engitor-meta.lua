@@ -13,7 +13,7 @@
 ---@class engitor.Image
 ---@field program? string The program to run: a host path to an ELF executable (relative to the recipe's folder), or a path inside the package.
 ---@field package? string A runtime package (recipes/packages/NAME.lua) that provides the program.
----@field debian? (string|number)[] Debian packages installed whole (with their dependencies, users, directories and configuration); the program may be a path inside them: {'postgresql-15'}; a trailing '-' leaves a package out.
+---@field debian? (string|number)[] Debian packages installed whole (with their dependencies, users, directories and configuration); the program may be a path inside them, or your own program beside them: {'postgresql-15'}; a trailing '-' leaves a package out.
 ---@field args? (string|number)[] Arguments passed to the program (argv[1:]).
 ---@field env? table<string, string|number> Environment of the program.
 ---@field files? (string|number)[]|fun(ctx: engitor.BuildContext): (string|number)[] Host files copied in at the same relative path (absolute paths keep theirs).

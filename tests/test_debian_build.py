@@ -108,3 +108,17 @@ def test_lang_and_tz_bring_c_utf8_and_the_zone(programs, kernel_pkg):
     files = files_of(pipeline.build(image))
     assert "/usr/lib/locale/C.utf8/LC_CTYPE" in files
     assert files["/usr/share/zoneinfo/Europe/Paris"][1].startswith(b"TZif")
+
+
+def test_your_own_program_beside_debian_packages(kernel_pkg, programs: Path, tmp_path: Path):
+    """`--deb PKG ./app`: the packages whole (their files, users, config) and a program of the
+    host's, its libraries from the packages first. A packaged path still means the package's."""
+    (tmp_path / "app").write_bytes((programs / "exit3").read_bytes())
+    (tmp_path / "app").chmod(0o755)
+    image = make_image("own", {"debian": ["memcached"], "program": "./app", "user": "memcache"},
+                       where="test", base_dir=tmp_path)
+    files = files_of(pipeline.build(image))
+    assert files["/app"][1] == (programs / "exit3").read_bytes()
+    assert "/usr/bin/memcached" in files and "/etc/memcached.conf" in files
+    assert any(p.endswith("/libc.so.6") for p in files)
+    assert files[CONFIG_PATH][1].decode().startswith("arg /app\n")

@@ -120,15 +120,24 @@ def debian_source(image: Image, log: Callable[[str], None]) -> Source | None:
     deb = debian.prepare(image, log=log)
     tree = deb.tree
     program = tree.image.program or ""
-    if not (tree.root / program.lstrip("/")).exists():
-        raise UserError(f"program {program} is not in the Debian packages "
-                        f"{', '.join(image.debian)}",
-                        hint="name a file the packages install ('dpkg -L PKG' where it is "
-                             "installed, or 'apt-file list PKG')", where=image.where or None)
+    roots: tuple[Path, ...] = (tree.root,)
+    if not _in_tree(tree.root, program):
+        if not host_path(tree.image, program).is_file():
+            raise UserError(f"program {program} is not in the Debian packages "
+                            f"{', '.join(image.debian)}, nor a file on this host",
+                            hint="name a file the packages install ('dpkg -L PKG' where it is "
+                                 "installed, or 'apt-file list PKG'), or your own program's path",
+                            where=image.where or None)
+        # Your own program beside the packages: its libraries from them first, then the host's.
+        roots = (tree.root, Path("/"))
     entries = [(cpio.entry_for(guest, host), "package") for guest, host in sorted(tree.files.items())]
     entries += [(entry, "package") for entry in debian.extra_entries(tree.root, deb.actions)]
-    return Source(tree.image, (tree.root,), tuple(entries), actions=deb.actions,
+    return Source(tree.image, roots, tuple(entries), actions=deb.actions,
                   watched=(str(cache.resolved_path(tree.recipe.name)),))
+
+
+def _in_tree(root: Path, program: str) -> bool:
+    return program.startswith("/") and (root / program.lstrip("/")).exists()
 
 
 def package_source(image: Image, log: Callable[[str], None]) -> Source | None:
@@ -197,12 +206,14 @@ def host_path(image: Image, spec: str) -> Path:
 
 
 def locate_program(image: Image, roots: tuple[Path, ...]) -> Program:
+    """A package's program (a path inside its tree), or a program on the host — beside Debian
+    packages too, when they do not hold that path."""
     assert image.program is not None
-    if image.package or image.debian:
+    packaged = image.package or (image.debian and _in_tree(roots[0], image.program))
+    if packaged:
         guest = cpio.normalize(image.program)
-        host = next((r / guest.lstrip("/") for r in roots if (r / guest.lstrip("/")).exists()),
-                    None)
-        if host is None:
+        host = roots[0] / guest.lstrip("/")
+        if not host.exists():
             raise UserError(f"program {image.program} is not in package {image.package}",
                             hint="check the package recipe's program", where=image.where or None)
     else:

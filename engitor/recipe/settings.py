@@ -414,8 +414,8 @@ SETTINGS: tuple[Setting, ...] = (
       "A runtime package (recipes/packages/NAME.lua) that provides the program."),
     S("debian", StrList("list of Debian package names"), (),
       "Debian packages installed whole (with their dependencies, users, directories and "
-      "configuration); the program may be a path inside them: {'postgresql-15'}; a trailing "
-      "'-' leaves a package out.",
+      "configuration); the program may be a path inside them, or your own program beside "
+      "them: {'postgresql-15'}; a trailing '-' leaves a package out.",
       flag=flag("--deb", metavar="PKG", repeat=True,
                 help="install a Debian package whole, with its dependencies; repeatable")),
     S("args", StrList("list of strings"), (), "Arguments passed to the program (argv[1:]).",
