@@ -3,6 +3,7 @@
     python bench/bench_kernel.py [--rounds 6] [--density 16] [--json out.json]
     python bench/bench_kernel.py --only memory,size      # the cheap parts
     python bench/bench_kernel.py --rebuild               # also a second full build: identical?
+    python bench/bench_kernel.py --kernel trial          # another built kernel in its place
 
 Same declarations, built once per kernel (Debian's initramfs carries the virtio modules, the
 minimal kernel's has none): a static C program that prints and exits, and the C web server.
@@ -11,13 +12,15 @@ runner.host_cmdline), so engitor's start-up is not in the numbers. Variants:
   debian        Debian's bzImage, engitor's defaults
   minimal       the minimal kernel's bzImage, no tuning
   minimal-pvh   its vmlinux entered through PVH (no decompression)
-  tuned         PVH + microvm pic=off: what `engitor run` does with it (noapictimer, measured
-                here earlier, stops the guest's timers and is no longer used)
+  tuned-bzimage its bzImage + microvm pic=off (PVH or not: QEMU keeps a copy of what it loaded)
+  tuned         PVH + microvm pic=off (noapictimer, measured here earlier, stops the guest's
+                timers and is no longer used)
 1. run to exit (QEMU spawn -> QEMU exit) and port-ready (spawn -> first HTTP answer through
    the forward), each round running every variant once, the order rotating.
 2. least memory: the static program run to exit at decreasing -m, each kernel.
 3. density: N idle web-server VMs on the tuned minimal kernel, all spawned at once; time until
-   every one answered, then each QEMU's host RSS, at a few TCG tb-size values.
+   every one answered, then each QEMU's host memory (RSS, PSS, private), at a few TCG tb-size
+   values.
 4. sizes: bzImage + initramfs of the static program.
 """
 
@@ -59,7 +62,9 @@ class Variant:
 
 
 VARIANTS = (Variant("debian", "debian", False, False), Variant("minimal", "minimal", False, False),
-            Variant("minimal-pvh", "minimal", True, False), Variant("tuned", "minimal", True, True))
+            Variant("minimal-pvh", "minimal", True, False),
+            Variant("tuned-bzimage", "minimal", False, True),
+            Variant("tuned", "minimal", True, True))
 
 
 def spec_for(stored: store.StoredImage, v: Variant, tmp: Path, *, memory: int = 128 * MiB,
@@ -101,14 +106,14 @@ def port_ready(stored: store.StoredImage, v: Variant, tmp: Path) -> float:
         spec.console.unlink(missing_ok=True)
 
 
-def images(tmp: Path) -> dict[str, dict[str, store.StoredImage]]:
+def images(tmp: Path, minimal: str = "minimal") -> dict[str, dict[str, store.StoredImage]]:
     static = tmp / "hello"
     subprocess.run(["cc", "-O2", "-static", "-o", str(static), str(ROOT / "tests/programs/exit3.c")],
                    check=True)
     server = tmp / "server"
     subprocess.run(["cc", "-O2", "-o", str(server), str(ROOT / "recipes/web/server.c")], check=True)
     out: dict[str, dict[str, store.StoredImage]] = {}
-    for which, spec in (("debian", kernel.DEFAULT_KERNEL), ("minimal", "minimal")):
+    for which, spec in (("debian", kernel.DEFAULT_KERNEL), ("minimal", minimal)):
         out[which] = {
             "static": pipeline.build(make_image("kbench-static", {"program": str(static),
                                                                   "kernel": spec})),
@@ -162,16 +167,20 @@ def least_memory(stored: store.StoredImage, v: Variant, sizes: list[int], tmp: P
     return {"least_MiB": least, "tried": tried}
 
 
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+def host_memory(pid: int) -> dict[str, float]:
+    """A QEMU's resident memory three ways (/proc/PID/smaps_rollup): RSS counts the QEMU binary
+    and libraries in every VM, PSS shares them out among the processes that map them, private
+    is what this VM alone holds (guest pages it touched, translation cache, heap)."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        key, value = line.split(":", 1)
+        fields[key] = int(value.split()[0]) / 1024
+    return {"rss": fields.get("Rss", 0.0), "pss": fields.get("Pss", 0.0),
+            "private": fields.get("Private_Clean", 0.0) + fields.get("Private_Dirty", 0.0)}
 
 
 def density(stored: store.StoredImage, n: int, memory_mib: int, tb_size: int | None,
-            tmp: Path) -> dict:
-    v = VARIANTS[-1]
+            tmp: Path, v: Variant = VARIANTS[-1]) -> dict:
     procs, urls = [], []
     t0 = time.monotonic()
     for _ in range(n):
@@ -192,14 +201,16 @@ def density(stored: store.StoredImage, n: int, memory_mib: int, tb_size: int | N
                 failed.append(f"{e}: {why[-1] if why else ''}")
         all_ready = max(done) - t0 if done else float("nan")
         time.sleep(3)  # idle
-        rss = [rss_mib(p.pid) for p in procs if p.poll() is None]
+        mem = [host_memory(p.pid) for p in procs if p.poll() is None]
     finally:
         for p in procs:
             stop(p)
-    return {"vms": n, "memory_MiB": memory_mib, "tb_size_MiB": tb_size, "serving": len(done),
+    return {"vms": n, "variant": v.name, "memory_MiB": memory_mib, "tb_size_MiB": tb_size,
+            "serving": len(done),
             "failed": failed, "all_serving_s": round(all_ready, 2),
-            "rss_MiB_median": round(statistics.median(rss), 1) if rss else None,
-            "rss_MiB_max": round(max(rss), 1) if rss else None}
+            **{f"{k}_MiB_median": round(statistics.median(m[k] for m in mem), 1) if mem else None
+               for k in ("rss", "pss", "private")},
+            "rss_MiB_max": round(max(m["rss"] for m in mem), 1) if mem else None}
 
 
 def sizes(imgs: dict) -> dict:
@@ -231,6 +242,8 @@ def main() -> int:
     p.add_argument("--only", default="boots,memory,density,size")
     p.add_argument("--rebuild", action="store_true")
     p.add_argument("--json", type=Path)
+    p.add_argument("--kernel", default="minimal",
+                   help="the built kernel to compare with Debian's (engitor kernel list)")
     args = p.parse_args()
     parts = set(args.only.split(","))
     result: dict = {"date": time.strftime("%Y-%m-%d %H:%M"),
@@ -238,7 +251,7 @@ def main() -> int:
                     "load_before": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        imgs = images(tmp)
+        imgs = images(tmp, args.kernel)
         if "size" in parts:
             result["sizes"] = sizes(imgs)
         if "boots" in parts:
@@ -252,8 +265,10 @@ def main() -> int:
                                        [96, 88, 80, 76, 72, 64], tmp)}
         if "density" in parts:
             print(json.dumps(result), flush=True)
-            result["density"] = [density(imgs["minimal"]["server"], args.density, mem, tb, tmp)
-                                 for mem, tb in ((32, None), (32, runner.tcg_tb_size(32 * MiB)))]
+            pvh, bz = VARIANTS[-1], VARIANTS[-2]
+            result["density"] = [density(imgs["minimal"]["server"], args.density, mem, tb, tmp, v)
+                                 for mem, tb, v in ((32, None, pvh), (32, 16, pvh), (32, 16, bz),
+                                                    (32, 8, bz))]
         if args.rebuild:
             result["rebuild"] = rebuild()
     text = json.dumps(result, indent=2)

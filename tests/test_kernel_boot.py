@@ -98,3 +98,21 @@ def test_smp_on_the_one_cpu_kernel_runs_and_says_it_uses_one(minimal_kernel, sta
     proc = engitor("run", "--kernel", "minimal", "--smp", "2", str(static_exit3), cwd=tmp_path)
     assert proc.returncode == 3, proc.stderr
     assert "the kernel uses 1 of the 2 CPUs (built for one)" in proc.stderr
+
+
+def test_a_named_volume_keeps_its_data_and_a_stored_image_boots_with_it(kernel_name: str,
+                                                                        programs: Path,
+                                                                        tmp_path: Path):
+    """virtio-blk and ext4 on each kernel (built in on the minimal one, modules on Debian's);
+    then the image again from the store by its name, no recipe, the same volume attached."""
+    volume, name = f"counts-{uuid.uuid4().hex[:6]}", f"counter-{uuid.uuid4().hex[:6]}"
+    run = ("run", "-q", "--kernel", kernel_name, "-n", name, "-v", f"{volume}:/data",
+           str(programs / "counter"), "--", "/data")
+    for expected in ("count=1", "count=2"):
+        proc = engitor(*run, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip().splitlines()[-1] == expected
+    stored = engitor("run", "-q", name, cwd=tmp_path)
+    assert stored.returncode == 0, stored.stderr
+    assert stored.stdout.strip().splitlines()[-1] == "count=3"
+    engitor("volume", "rm", volume, check=True)
