@@ -24,7 +24,8 @@ def add(sub: argparse._SubParsersAction) -> None:
                    help="a config fragment instead of the recipe's own")
     b.add_argument("--name", help="the name to select it by (default: the recipe's)")
     b.add_argument("-j", "--jobs", type=int, help="parallel make jobs (default: every CPU)")
-    b.add_argument("--force", action="store_true", help="build again even if it is cached")
+    b.add_argument("--force", action="store_true",
+                   help="build again even if it is cached, and say whether the bytes are the same")
     b.set_defaults(func=build)
     ls = ks.add_parser("list", help="list cached kernels")
     ls.set_defaults(func=listing)

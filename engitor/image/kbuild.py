@@ -9,9 +9,14 @@ A kernel recipe, recipes/kernels/NAME.lua, returns a table (see recipes/kernels/
       build = function(k) … end,      -- script scope: sh, fs (the build folder), log, and k
     }
 
+A recipe may take another's source and build function and add fragments to its own:
+`base = "minimal", config = {"engitor-min.config", "smp.config"}` (a later fragment's value of
+an option wins, as merge_config.sh has it).
+
 `build(k)` configures and compiles out of tree (make O=) from a pristine, cached unpacking of the
 source, and returns the paths of its bzImage, vmlinux and .config. `k` carries what it works on
-(k.source, k.out, k.fragment, k.jobs) and what needs engitor: `k.make(target…)` runs make
+(k.source, k.out, k.fragment — the recipe's fragments as one, each option once —, k.jobs) and
+what needs engitor: `k.make(target…)` runs make
 with the values that make builds reproducible and shows a summary instead of make's 20,000
 lines; `k.check_config()` checks that every option of the fragment took effect.
 
@@ -77,19 +82,24 @@ def find_recipe(spec: str) -> Path:
     return known[spec]
 
 
+RECIPE_FIELDS = ("description", "source", "config", "build", "base")
+
+
 @dataclass(frozen=True)
 class Recipe:
     name: str
     path: Path
     description: str
     source: str       # Debian package name
-    fragment: Path
+    fragments: tuple[Path, ...]  # merged in order: a later one's value of an option wins
     build: Any        # the Lua function
+    base_text: str = ""  # the recipe it takes source and build from (`base`), if any
+
+    def fragments_text(self) -> str:
+        return "".join(f.read_text() for f in self.fragments)
 
 
-def load_recipe(rt: Any, env: Any, path: Path, fragment: Path | None) -> Recipe:
-    from engitor.lua.api import is_function
-
+def _fields(rt: Any, env: Any, path: Path) -> dict[str, Any]:
     display = str(path)
     results = rt.eval(path.read_text(), env, display)
     table = results[0] if results else None
@@ -99,10 +109,36 @@ def load_recipe(rt: Any, env: Any, path: Path, fragment: Path | None) -> Recipe:
                         where=where)
     fields = {str(k): v for k, v in table.items()}
     for key in fields:
-        if key not in ("description", "source", "config", "build"):
+        if key not in RECIPE_FIELDS:
             raise UserError(f"unknown field {key!r} in kernel recipe",
-                            hint=did_you_mean(key, ("description", "source", "config", "build"))
-                            or "the fields are description, source, config, build", where=where)
+                            hint=did_you_mean(key, RECIPE_FIELDS)
+                            or "the fields are " + ", ".join(RECIPE_FIELDS), where=where)
+    base = fields.get("base")
+    if base is None:
+        return fields
+    if not isinstance(base, str) or base == path.stem:
+        raise UserError("base names another kernel recipe", hint='base = "minimal"', where=where)
+    inherited = _fields(rt, env, find_recipe(base))
+    return {**{k: v for k, v in inherited.items() if k != "base"}, **fields,
+            "base_text": inherited.get("base_text", "") + find_recipe(base).read_text()}
+
+
+def _configs(config: Any, where: str) -> list[str]:
+    """config = "a.config" or {"a.config", "b.config"}."""
+    names = [config] if isinstance(config, str) else \
+        [v for _, v in sorted(config.items())] if hasattr(config, "items") else []
+    if not names or not all(isinstance(n, str) and n for n in names):
+        raise UserError("kernel recipe has no config fragment",
+                        hint='config = "NAME.config" (or a list of them) beside the recipe, '
+                             "or --config FILE", where=where)
+    return names
+
+
+def load_recipe(rt: Any, env: Any, path: Path, fragment: Path | None) -> Recipe:
+    from engitor.lua.api import is_function
+
+    fields = _fields(rt, env, path)
+    where = f"{path}:1"
     source, config = fields.get("source"), fields.get("config")
     if not isinstance(source, str) or not source:
         raise UserError("kernel recipe has no source",
@@ -110,17 +146,15 @@ def load_recipe(rt: Any, env: Any, path: Path, fragment: Path | None) -> Recipe:
     if not is_function(fields.get("build")):
         raise UserError("kernel recipe has no build function", hint="build = function(k) … end",
                         where=where)
-    if fragment is None:
-        if not isinstance(config, str) or not config:
-            raise UserError("kernel recipe has no config fragment",
-                            hint='config = "NAME.config" beside the recipe, or --config FILE',
-                            where=where)
-        fragment = path.parent / config
-    if not fragment.is_file():
-        raise UserError(f"config fragment {fragment}: no such file", hint="check the path",
-                        where=where if fragment.parent == path.parent else None)
+    fragments = [fragment] if fragment is not None else \
+        [path.parent / name for name in _configs(config, where)]
+    for f in fragments:
+        if not f.is_file():
+            raise UserError(f"config fragment {f}: no such file", hint="check the path",
+                            where=where if f.parent == path.parent else None)
     return Recipe(path.stem, path, str(fields.get("description") or ""), source,
-                  fragment.resolve(), fields["build"])
+                  tuple(f.resolve() for f in fragments), fields["build"],
+                  fields.get("base_text", ""))
 
 
 # -- the source -------------------------------------------------------------------------------
@@ -269,12 +303,31 @@ class Make:
             self.log(f"{what}: done, {compiled} steps in {time.monotonic() - began:.0f} s")
 
 
-def check_known(source: Source, fragment: Path) -> None:
-    """Every option of the fragment is one the source declares."""
+def wanted(fragments: tuple[Path, ...]) -> dict[str, tuple[kconfig.Option, Path]]:
+    """Each option the fragments set, with the fragment that has the last word on it."""
+    out: dict[str, tuple[kconfig.Option, Path]] = {}
+    for fragment in fragments:
+        for option in kconfig.parse(fragment.read_text()):
+            out.pop(option.name, None)  # re-inserted: the merged order follows the last word
+            out[option.name] = (option, fragment)
+    return out
+
+
+def merged_fragment(fragments: tuple[Path, ...]) -> str:
+    """The fragments as one, each option once, as the recipe's make sees them (k.fragment)."""
+    lines = [f"# CONFIG_{o.name} is not set" if o.value == "n" else f"CONFIG_{o.name}={o.value}"
+             for o, _ in wanted(fragments).values()]
+    return "\n".join(lines) + "\n"
+
+
+def check_known(source: Source, fragments: tuple[Path, ...]) -> None:
+    """Every option of the fragments is one the source declares."""
     known = source.symbols()
-    unknown = [o for o in kconfig.parse(fragment.read_text()) if o.name not in known]
+    unknown = [(o, f) for f in fragments for o in kconfig.parse(f.read_text())
+               if o.name not in known]
     if unknown:
-        bad = kconfig.Mismatch(unknown[0], None, known=False)
+        option, fragment = unknown[0]
+        bad = kconfig.Mismatch(option, None, known=False)
         more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
         raise UserError(bad.describe() + more,
                         hint=did_you_mean(bad.option.name, known) or
@@ -282,15 +335,16 @@ def check_known(source: Source, fragment: Path) -> None:
                         where=f"{fragment}:{bad.option.line}")
 
 
-def check_config(source: Source, fragment: Path, out: Path) -> None:
-    """Every option of the fragment as asked in the final .config, or one error naming one."""
+def check_config(source: Source, fragments: tuple[Path, ...], out: Path) -> None:
+    """Every option of the fragments as asked in the final .config, or one error naming one."""
     config_file = out / ".config"
     if not config_file.is_file():
         raise UserError(f"no .config in {out}", hint="run k.make(\"tinyconfig\") or another "
                                                       "config target before k.check_config()")
-    wanted = kconfig.parse(fragment.read_text())
+    asked = wanted(fragments)
     known = source.symbols()
-    bad = kconfig.check(wanted, kconfig.values(config_file.read_text()), known)
+    bad = kconfig.check([o for o, _ in asked.values()],
+                        kconfig.values(config_file.read_text()), known)
     if not bad:
         return
     first = bad[0]
@@ -301,7 +355,8 @@ def check_config(source: Source, fragment: Path, out: Path) -> None:
     else:
         hint = did_you_mean(first.option.name, known) or \
             f"options are named as in {source.package}'s Kconfig files"
-    raise UserError(first.describe() + more, hint=hint, where=f"{fragment}:{first.option.line}")
+    raise UserError(first.describe() + more, hint=hint,
+                    where=f"{asked[first.option.name][1]}:{first.option.line}")
 
 
 # -- the build --------------------------------------------------------------------------------
@@ -309,8 +364,8 @@ def check_config(source: Source, fragment: Path, out: Path) -> None:
 
 def input_key(recipe: Recipe, source: Source) -> str:
     return hashlib.sha256(json.dumps([
-        BUILD_FORMAT, source.package, source.version, recipe.path.read_text(),
-        recipe.fragment.read_text(), reproducible_env()]).encode()).hexdigest()
+        BUILD_FORMAT, source.package, source.version, recipe.path.read_text() + recipe.base_text,
+        recipe.fragments_text(), reproducible_env()]).encode()).hexdigest()
 
 
 def build(spec: str = "minimal", *, fragment: Path | None = None, name: str | None = None,
@@ -331,13 +386,16 @@ def build(spec: str = "minimal", *, fragment: Path | None = None, name: str | No
     if found is None:
         check_tools()
         source = prepare_source(recipe.source, log)
-        check_known(source, recipe.fragment)  # before minutes of work, not after
+        check_known(source, recipe.fragments)  # before minutes of work, not after
         entry = _entry(recipe, source)
         key = input_key(recipe, source)
         with tempfile.TemporaryDirectory(prefix="engitor-kbuild-") as tmp:
             outputs = _run_recipe(rt, env, recipe, source, Path(tmp), jobs or os.cpu_count() or 1,
                                   log)
-            _store(entry, recipe, source, key, outputs)
+            if entry.is_dir():  # --force over a cached build: a check that it is reproducible
+                log(compare_with_cached(entry, outputs, name))
+            else:
+                _store(entry, recipe, source, key, outputs)
         found = kernel.load_entry(entry)
         assert found is not None
         log(f"built kernel {name}: {found.release}, bzImage "
@@ -372,12 +430,14 @@ def _run_recipe(rt: Any, env: Any, recipe: Recipe, source: Source, work: Path, j
                 raise
         return call
 
+    fragment = work / "fragment.config"
+    fragment.write_text(merged_fragment(recipe.fragments))
     k = rt.lua.table_from({"source": str(source.tree), "out": str(out),
-                           "fragment": str(recipe.fragment), "jobs": jobs,
+                           "fragment": str(fragment), "jobs": jobs,
                            "version": source.version})
     kept_log = home.subdir("cache") / "kernel-logs" / f"{recipe.name}.log"
     k.make = expose(rt.lua, keep(Make(source, out, jobs, log, make_log, kept_log)))
-    k.check_config = expose(rt.lua, keep(lambda: check_config(source, recipe.fragment, out)))
+    k.check_config = expose(rt.lua, keep(lambda: check_config(source, recipe.fragments, out)))
     rt.script_env(work, env=env, label=f"kernel {recipe.name}")
     try:
         results = rt.call(recipe.build, k, chunk=str(recipe.path))
@@ -404,6 +464,25 @@ def _run_recipe(rt: Any, env: Any, recipe: Recipe, source: Source, work: Path, j
     return paths
 
 
+def compare_with_cached(entry: Path, outputs: dict[str, Path], name: str) -> str:
+    """What a forced rebuild says: whether its bzImage and vmlinux are the cached build's bytes
+    (the cached one is kept either way: it is what images were built with)."""
+    cached = kernel.load_entry(entry)
+    assert cached is not None
+    differ = [what for what, new, old in (("bzImage", outputs["bzimage"], cached.vmlinuz),
+                                          ("vmlinux", outputs["vmlinux"], cached.vmlinux))
+              if _sha256(new) != _sha256(old)]
+    if not differ:
+        return f"rebuilt kernel {name}: bzImage and vmlinux identical to the cached build"
+    return (f"rebuilt kernel {name} differs from the cached build ({', '.join(differ)}): the "
+            "build is not reproducible here; the cached one is kept")
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 def _store(entry: Path, recipe: Recipe, source: Source, key: str,
            outputs: dict[str, Path]) -> None:
     release = outputs["release"].read_text().strip() if outputs["release"].is_file() else \
@@ -414,12 +493,12 @@ def _store(entry: Path, recipe: Recipe, source: Source, key: str,
         shutil.copyfile(outputs["bzimage"], boot / f"vmlinuz-{release}")
         shutil.copyfile(outputs["vmlinux"], boot / f"vmlinux-{release}")
         shutil.copyfile(outputs["config"], boot / f"config-{release}")
-        shutil.copyfile(recipe.fragment, tmp / "fragment.config")
+        (tmp / "fragment.config").write_text(recipe.fragments_text())
         bz = (boot / f"vmlinuz-{release}").read_bytes()
         meta = {"package": recipe.name, "version": source.version,
                 "sha256": hashlib.sha256(bz).hexdigest(), "release": release,
                 "built": {"recipe": str(recipe.path), "source": source.package,
-                          "fragment": str(recipe.fragment), "key": key,
+                          "fragments": [str(f) for f in recipe.fragments], "key": key,
                           "config_sha256": hashlib.sha256(
                               outputs["config"].read_bytes()).hexdigest()}}
         (tmp / "kernel.json").write_text(json.dumps(meta, indent=2) + "\n")

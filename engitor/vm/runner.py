@@ -117,7 +117,9 @@ def _start(stored: store.StoredImage, image: Image, choice: accel_mod.Choice,
     tuning, pic = kernel_tuning(traits, image.cpus)
     if traits.usable_cpus(image.cpus) < image.cpus:
         log(f"the kernel uses {traits.usable_cpus(image.cpus)} of the {image.cpus} CPUs "
-            f"(built for {'one' if not traits.smp else traits.max_cpus})")
+            f"(built for {'one' if not traits.smp else traits.max_cpus}"
+            + ("; engitor kernel build minimal-smp, then --kernel minimal-smp, for more)"
+               if not traits.smp else ")"))
     spec = qemu.VMSpec(
         kernel=stored.vmlinux if traits.pvh and stored.vmlinux else stored.kernel,
         initrd=stored.initrd, cmdline=stored.cmdline,
