@@ -152,3 +152,17 @@ def test_a_recipe_on_a_base_takes_its_build_and_merges_fragments_in_order():
     # a single fragment merges to itself: minimal's key and build are what they were
     assert kbuild.wanted(base.fragments).keys() == \
         {o.name for o in kconfig.parse(SHIPPED_FRAGMENT.read_text())}
+
+
+def test_an_image_on_the_minimal_kernel_is_not_exported_as_a_disk(minimal_kernel, programs: Path,
+                                                                  tmp_path: Path):
+    """Exported disks boot on PC machines and clouds (virtio-pci, drivers as modules): the
+    microvm-only kernel is refused in one line that says which kernel to build with."""
+    out = tmp_path / "x.raw"
+    proc = engitor("export", "--kernel", "minimal", "-f", "raw", "-o", str(out),
+                   str(programs / "exit3"), cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    line = proc.stderr.rstrip().splitlines()[-1]  # after the build's own progress lines
+    assert line.startswith("engitor: image's kernel minimal is built for engitor's microvm")
+    assert "Debian's kernel, the default" in line
+    assert not out.exists()

@@ -17,6 +17,7 @@ from engitor import cpio
 from engitor.cpio import Entry
 from engitor.errors import UserError
 from engitor.image import kernel, kmod
+from engitor.kernel_traits import KernelTraits
 
 # virtio over PCI (q35, i440fx, KubeVirt, OpenStack, GCE), its disks, and the NICs of AWS (ena),
 # GCE (gve) and Azure (hv_netvsc over VMBus) that Debian's cloud kernel builds as modules.
@@ -32,6 +33,13 @@ def modules_dir(manifest: dict) -> tuple[Path, str]:
     """The module tree of the kernel the image was built with, and its release: found in the
     kernel cache by the .deb's sha256 the manifest records (entries are named after it)."""
     meta = manifest.get("kernel", {})
+    if not KernelTraits.from_json(meta.get("traits")).modules:
+        # Built for microvm: virtio-mmio only, no module loader for the PCI and cloud drivers.
+        raise UserError(f"image's kernel {meta.get('package', '?')} is built for engitor's "
+                        "microvm (virtio-mmio, no modules); an exported disk boots on PC "
+                        "machines and clouds, which need virtio-pci and their drivers",
+                        hint="build the image for export with Debian's kernel, the default "
+                             "(leave out --kernel / kernel =)")
     sha, release = str(meta.get("sha256", "")), str(meta.get("release", ""))
     cache = kernel.kernels_dir()
     named = cache / f"{meta.get('package')}_{meta.get('version')}_{sha[:16]}"
