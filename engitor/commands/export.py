@@ -8,7 +8,8 @@ from pathlib import Path
 
 from engitor.commands import common, target
 from engitor.errors import UserError
-from engitor.recipe.model import MiB
+from engitor.recipe.model import Image, MiB
+from engitor.store import StoredImage
 
 # KubeVirt's containerDisk: the qcow2 inside an OCI image (export/oci.py), not a disk format.
 CONTAINERDISK = "containerdisk"
@@ -46,7 +47,7 @@ def main(args: argparse.Namespace) -> int:
         raise UserError("--sign and --cert go together", hint="--sign KEY.pem --cert CERT.pem")
     signing = export.Signing(Path(args.sign), Path(args.cert)) if args.sign else None
     began = time.monotonic()
-    image, stored = target.built(args)
+    image, stored = _for_export(args)
     export.export(stored, fmt, out, guest_memory=image.memory, signing=signing,
                   log=lambda line: common.say(f"export: {line}"))
     size = out.stat().st_size
@@ -54,6 +55,21 @@ def main(args: argparse.Namespace) -> int:
     common.say(f"exported {stored.short} as {fmt.value} to {out}{extra}: "
                f"{size / MiB:.1f} MiB in {time.monotonic() - began:.1f} s")
     return 0
+
+
+def _for_export(args: argparse.Namespace) -> tuple[Image, StoredImage]:
+    """The target built, unless it names a kernel already known to be one an exported disk
+    cannot boot: that is said before minutes of building, not after."""
+    from engitor.export import guest
+    from engitor.image import kernel
+
+    image, found = target.resolve(args, build=False)
+    if found is not None:
+        return image, found
+    known = kernel.pinned(image.kernel)
+    if known is not None:
+        guest.check_kernel(known.traits(), known.package)
+    return image, target.build_image(image)
 
 
 def _containerdisk(args: argparse.Namespace) -> int:
@@ -66,7 +82,7 @@ def _containerdisk(args: argparse.Namespace) -> int:
     if out.exists() and out.suffix != ".tar":
         raise UserError(f"{out} exists", hint="name a new folder for the OCI layout")
     began = time.monotonic()
-    image, stored = target.built(args)
+    image, stored = _for_export(args)
     name = image.name
     manifest = oci.containerdisk(stored, out, name=name,
                                  log=lambda line: common.say(f"export: {line}"))

@@ -35,11 +35,14 @@ def resolve(args: argparse.Namespace, *, build: bool = True) -> tuple[Image, sto
         return image_for(found, args), found
     recipe, selected = common.load(args.target, args)
     image = pick(targets.select(recipe, [selected] if selected else []), recipe.source)
-    if not build:
-        return image, None
+    return image, (build_image(image) if build else None)
+
+
+def build_image(image: Image) -> store.StoredImage:
+    """The image built now, its progress said on stderr."""
     from engitor.image import pipeline  # lazily: a stored image needs no build machinery
 
-    return image, pipeline.build(image, log=common.say)
+    return pipeline.build(image, log=common.say)
 
 
 def built(args: argparse.Namespace) -> tuple[Image, store.StoredImage]:

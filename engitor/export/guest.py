@@ -29,17 +29,23 @@ DEPLOY_CONFIG = "/.engitor/deploy"
 CONSOLE = "console=tty0"
 
 
+def check_kernel(traits: KernelTraits, package: str) -> None:
+    """An exported disk boots on PC machines and clouds: its kernel must load the PCI and cloud
+    drivers as modules. A kernel built for engitor's microvm (virtio-mmio, no module loader)
+    cannot."""
+    if not traits.modules:
+        raise UserError(f"image's kernel {package} is built for engitor's microvm (virtio-mmio, "
+                        "no modules); an exported disk boots on PC machines and clouds, which "
+                        "need virtio-pci and their drivers",
+                        hint="build the image for export with Debian's kernel, the default "
+                             "(leave out --kernel / kernel =)")
+
+
 def modules_dir(manifest: dict) -> tuple[Path, str]:
     """The module tree of the kernel the image was built with, and its release: found in the
     kernel cache by the .deb's sha256 the manifest records (entries are named after it)."""
     meta = manifest.get("kernel", {})
-    if not KernelTraits.from_json(meta.get("traits")).modules:
-        # Built for microvm: virtio-mmio only, no module loader for the PCI and cloud drivers.
-        raise UserError(f"image's kernel {meta.get('package', '?')} is built for engitor's "
-                        "microvm (virtio-mmio, no modules); an exported disk boots on PC "
-                        "machines and clouds, which need virtio-pci and their drivers",
-                        hint="build the image for export with Debian's kernel, the default "
-                             "(leave out --kernel / kernel =)")
+    check_kernel(KernelTraits.from_json(meta.get("traits")), str(meta.get("package", "?")))
     sha, release = str(meta.get("sha256", "")), str(meta.get("release", ""))
     cache = kernel.kernels_dir()
     named = cache / f"{meta.get('package')}_{meta.get('version')}_{sha[:16]}"
