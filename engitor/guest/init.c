@@ -98,6 +98,21 @@ static double uptime(void) {
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* The first line of a small file (a sysfs attribute), without its newline; -1 if unreadable
+ * or empty. For the parts below: modalias, the report channel's name, a disk's serial. */
+static int read_small(const char *path, char *buf, size_t size) {
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, size - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	return 0;
+}
+
 #include "modalias.c"
 
 static char *unescape(char *s) {

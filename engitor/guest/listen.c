@@ -21,16 +21,9 @@ static void open_report_channel(void) {
 	DIR *d = opendir("/sys/class/virtio-ports");
 	struct dirent *e;
 	while (d && report_fd < 0 && (e = readdir(d))) {
-		char path[300], name[64] = "";
+		char path[300], name[64];
 		snprintf(path, sizeof path, "/sys/class/virtio-ports/%s/name", e->d_name);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		ssize_t n = read(fd, name, sizeof name - 1);
-		close(fd);
-		name[n > 0 ? n : 0] = 0;
-		name[strcspn(name, "\n")] = 0;
-		if (strcmp(name, CHANNEL_NAME))
+		if (read_small(path, name, sizeof name) < 0 || strcmp(name, CHANNEL_NAME))
 			continue;
 		snprintf(path, sizeof path, "/dev/%s", e->d_name);
 		report_fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);

@@ -51,19 +51,6 @@ static int load_for_device(const char *modalias) {
 	return fresh;
 }
 
-static int read_small(const char *path, char *buf, size_t size) {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = read(fd, buf, size - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	buf[strcspn(buf, "\n")] = 0;
-	return 0;
-}
-
 /* One pass over /sys/bus/ * /devices/ * /modalias; returns how many modules it loaded. */
 static int scan_devices(void) {
 	int fresh = 0;

@@ -71,16 +71,9 @@ static int find_disk(const char *serial, char *dev, size_t size) {
 		while (d && (e = readdir(d))) {
 			if (strncmp(e->d_name, "vd", 2))
 				continue;
-			char path[300], text[64] = "";
+			char path[300], text[64];
 			snprintf(path, sizeof path, "/sys/block/%s/serial", e->d_name);
-			int fd = open(path, O_RDONLY | O_CLOEXEC);
-			if (fd < 0)
-				continue;
-			ssize_t n = read(fd, text, sizeof text - 1);
-			close(fd);
-			text[n > 0 ? n : 0] = 0;
-			text[strcspn(text, "\n")] = 0;
-			if (!strcmp(text, serial)) {
+			if (read_small(path, text, sizeof text) == 0 && !strcmp(text, serial)) {
 				snprintf(dev, size, "/dev/%s", e->d_name);
 				closedir(d);
 				return 0;
