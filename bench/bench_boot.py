@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchlib import as_installed  # noqa: E402
+from benchlib import as_installed, report  # noqa: E402
 
 from engitor import home  # noqa: E402
 from engitor.image import hosttools, pipeline  # noqa: E402
@@ -216,10 +216,7 @@ def main() -> int:
             "boot": bench_boot(args.rounds, Path(tmp)),
             "redis_build": bench_redis_build(Path(tmp)),
         }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
+    report(result, args.json)
     return 0
 
 

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import socket
@@ -31,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchlib import cpu  # noqa: E402
+from benchlib import cpu, report  # noqa: E402
 
 from engitor import home  # noqa: E402
 
@@ -176,9 +175,7 @@ def main() -> None:
         tmp = Path(t)
         result["volume"] = bench_volume(args.rounds, args.mib, tmp)
         result["ready"] = bench_ready(args.rounds, tmp)
-    print(json.dumps(result, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+    report(result, args.json)
 
 
 if __name__ == "__main__":

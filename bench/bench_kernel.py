@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_boot import free_port, stop, wait_ready  # noqa: E402
+from benchlib import report  # noqa: E402
 
 from engitor import store  # noqa: E402
 from engitor.image import hosttools, kbuild, kernel, pipeline  # noqa: E402
@@ -268,10 +269,7 @@ def main() -> int:
                                                     (32, 8, bz))]
         if args.rebuild:
             result["rebuild"] = rebuild()
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
+    report(result, args.json)
     return 0
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_kernel import VARIANTS, run_to_exit, spec_for, summary  # noqa: E402
+from benchlib import report  # noqa: E402
 
 from engitor.image import pipeline  # noqa: E402
 from engitor.recipe.settings import make_image  # noqa: E402
@@ -65,10 +65,7 @@ def main() -> int:
     result = {"date": time.strftime("%Y-%m-%d %H:%M"),
               "run_to_exit": {k: summary(v) | {"ratio": round(statistics.median(v) / base, 3)}
                               for k, v in times.items() if v}}
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
+    report(result, args.json)
     return 0
 
 

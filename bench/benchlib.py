@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
@@ -57,3 +58,11 @@ def as_installed() -> None:
     set on some CI machines) would make every command compile engitor from source."""
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "engitor")], check=True)
+
+
+def report(result: dict, path: Path | None) -> None:
+    """The result as indented JSON on stdout, and in `path` (--json) when one is given."""
+    text = json.dumps(result, indent=2)
+    print(text)
+    if path:
+        path.write_text(text + "\n")

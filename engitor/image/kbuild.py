@@ -118,9 +118,10 @@ def _fields(rt: Any, env: Any, path: Path) -> dict[str, Any]:
         return fields
     if not isinstance(base, str) or base == path.stem:
         raise UserError("base names another kernel recipe", hint='base = "minimal"', where=where)
-    inherited = _fields(rt, env, find_recipe(base))
+    base_path = find_recipe(base)
+    inherited = _fields(rt, env, base_path)
     return {**{k: v for k, v in inherited.items() if k != "base"}, **fields,
-            "base_text": inherited.get("base_text", "") + find_recipe(base).read_text()}
+            "base_text": inherited.get("base_text", "") + base_path.read_text()}
 
 
 def _configs(config: Any, where: str) -> list[str]:
