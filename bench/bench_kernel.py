@@ -50,6 +50,7 @@ from engitor.image import hosttools, kbuild, kernel, pipeline  # noqa: E402
 from engitor.kernel_traits import KernelTraits  # noqa: E402
 from engitor.recipe.model import Accel, MiB  # noqa: E402
 from engitor.recipe.settings import make_image, parse_port  # noqa: E402
+from engitor.vm import initrd as initrd_choice  # noqa: E402
 from engitor.vm import qemu, runner  # noqa: E402
 
 
@@ -72,7 +73,9 @@ def spec_for(stored: store.StoredImage, v: Variant, tmp: Path, *, memory: int = 
     traits = stored.kernel_traits
     args, pic = runner.kernel_tuning(traits, 1) if v.tuned else ((), True)
     kern = stored.vmlinux if v.pvh and stored.vmlinux else stored.kernel
-    return qemu.VMSpec(kernel=kern, initrd=stored.initrd, cmdline=stored.cmdline,
+    # The initramfs the runner would hand QEMU for this memory (unpacked under TCG when it fits).
+    initrd = initrd_choice.for_boot(stored, memory, Accel.TCG, lambda _: None)
+    return qemu.VMSpec(kernel=kern, initrd=initrd, cmdline=stored.cmdline,
                        console=tmp / f"console-{time.monotonic_ns()}.log", accel=Accel.TCG,
                        memory=memory, ports=ports, pic=pic, tb_size=tb_size,
                        host_cmdline=args + runner.host_cmdline(hosttools))

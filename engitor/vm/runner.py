@@ -21,7 +21,7 @@ from engitor.kernel_traits import KernelTraits
 from engitor.proc import exit_words
 from engitor.recipe.model import Accel, Image, MiB
 from engitor.vm import accel as accel_mod
-from engitor.vm import host, limits, qemu, ready, volumes
+from engitor.vm import host, initrd, limits, qemu, ready, volumes
 from engitor.vm.instance import (
     Instance,
     Meta,
@@ -122,7 +122,7 @@ def _start(stored: store.StoredImage, image: Image, choice: accel_mod.Choice,
                if not traits.smp else ")"))
     spec = qemu.VMSpec(
         kernel=stored.vmlinux if traits.pvh and stored.vmlinux else stored.kernel,
-        initrd=stored.initrd, cmdline=stored.cmdline,
+        initrd=initrd.for_boot(stored, image.memory, choice.accel, log), cmdline=stored.cmdline,
         console=directory / "console.log", memory=image.memory, cpus=image.cpus,
         accel=choice.accel, ports=image.ports, qmp=qmp_socket(directory), name=vm_name,
         host_cmdline=tuning + (host_cmdline(tools) if choice.accel is Accel.TCG else ()),
