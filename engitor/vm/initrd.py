@@ -1,13 +1,13 @@
 """Which initramfs file QEMU loads: the stored zstd one, or the same archive unpacked.
 
 Under TCG the guest kernel's zstd decompressor runs emulated, at a few tens of MiB a second,
-while the host unpacks the same stream at ~350 MiB/s. Measured (BENCHMARKS.md, "Initramfs
-handed over unpacked"): a Java image (76 MiB compressed, 230 unpacked) reached its program in
-15.0 s with the compressed initramfs and 4.5 s with it unpacked (plus 0.64 s of host unpacking,
-once per image); a static program on the minimal kernel 0.90 -> 0.80 s. So a TCG boot gets the
-unpacked archive, made once beside the image in the store (shared by every VM of it; removed
-with it) — when the guest has the memory: the kernel then holds the archive and its unpacked
-files at once, the whole unpacked size twice. Under KVM the guest decompresses at native speed
+while the host unpacks the same stream at ~300 MiB/s. Measured (bench/bench_initrd.py,
+BENCHMARKS.md): a Java image (76 MiB compressed, 231 unpacked) reached its program in 6.3 s
+instead of 11.2 s on Debian's kernel and 4.9 s instead of 16.5 s on the minimal one (plus 0.8 s
+of host unpacking, once per image); a static program on the minimal kernel 0.90 -> 0.80 s.
+So a TCG boot gets the unpacked archive, made once beside the image in the store (shared by
+every VM of it; removed with it) — when the guest has the memory: the kernel then holds the
+archive and its unpacked files at once, the whole unpacked size twice. Under KVM the guest decompresses at native speed
 and the smaller file wins, so it keeps the compressed one.
 """
 

@@ -74,9 +74,9 @@ def kernel_tuning(traits: KernelTraits, cpus: int) -> tuple[tuple[str, ...], boo
     """(kernel arguments, keep the 8259 PIC) for a kernel with these traits.
 
     pic=off (microvm) suits a kernel that routes interrupts through the IO-APIC (measured
-    faster in bench/bench_kernel.py). No kernel argument is added: `noapictimer`, which also
-    measured faster, leaves the guest without a working timer on microvm — a poll() timeout
-    never fires, so the init's readiness reports stopped (tests/test_kernel_boot.py).
+    faster in bench/bench_kernel.py). No kernel argument is added: `noapictimer`, which would skip
+    the LAPIC timer's 0.1 s calibration, leaves the PIT as the tick, and microvm's ACPI tables
+    route no IRQ0 to it: a sleep never returns (recipes/kernels/README.md).
     """
     del cpus  # the same for any CPU count today; kept for the SMP kernel to come
     return (), not (traits.io_apic and not traits.modules)
