@@ -21,6 +21,8 @@ from support import engitor
 from engitor import cpio, home, reflog, store
 from engitor.catalog import diff, index, sign
 from engitor.image import licenses, record
+from engitor.recipe.model import Accel, MiB
+from engitor.vm import initrd
 
 RECIPE = """
 image "site" {
@@ -195,6 +197,16 @@ def test_a_tampered_image_fails_verify(site: Path, tmp_path: Path):
     assert engitor("sign", "site", "--key", str(tmp_path / "m.key"), check=True)
     assert engitor("verify", "site", "--pub", str(tmp_path / "m.pub"), check=True)
     one_line_error(engitor("verify", "site"), "signed by another key")
+    # The unpacked copy a TCG boot loads is held to the signed initrd too.
+    copy = initrd.for_boot(store.get(iid), 512 * MiB, Accel.TCG, print)
+    assert copy == folder / initrd.UNPACKED_NAME
+    assert engitor("verify", "site", "--pub", str(tmp_path / "m.pub"), check=True)
+    unpacked = bytearray(copy.read_bytes())
+    unpacked[len(unpacked) // 2] ^= 1
+    copy.write_bytes(bytes(unpacked))
+    one_line_error(engitor("run", "--verify", "--pub", str(tmp_path / "m.pub"), "site"),
+                   "is not its signed initrd unpacked")
+    copy.unlink()
 
     raw = bytearray((folder / "initrd").read_bytes())
     raw[len(raw) // 2] ^= 1

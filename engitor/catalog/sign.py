@@ -23,8 +23,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from engitor import home, store
+from engitor import cpio, home, store
 from engitor.errors import UserError
+from engitor.vm import initrd as unpacked_initrd
 
 SIGNED = ("kernel", "initrd", "cmdline", "manifest.json")
 SUMS = "SHA256SUMS"
@@ -161,4 +162,31 @@ def verify(image: store.StoredImage, key: Key) -> str:
     except InvalidSignature:
         raise UserError(f"image {image.short} does not match its signature: it was changed "
                         "after signing", hint="rebuild it, or do not run it") from None
+    _check_unpacked(image)
     return trusted
+
+
+class _Digest:
+    """A file-like sink that only hashes what is written to it."""
+
+    def __init__(self) -> None:
+        self.hash = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.hash.update(data)
+        return len(data)
+
+
+def _check_unpacked(image: store.StoredImage) -> None:
+    """A TCG boot loads the initramfs unpacked (engitor/vm/initrd.py): that copy is not signed
+    itself, so it must be the signed initrd unpacked, byte for byte."""
+    copy = image.path / unpacked_initrd.UNPACKED_NAME
+    if not copy.is_file():
+        return
+    signed = _Digest()
+    with image.initrd.open("rb") as src:
+        cpio.unpack_stream(src, signed)  # type: ignore[arg-type]
+    with copy.open("rb") as f:
+        if hashlib.file_digest(f, "sha256").digest() != signed.hash.digest():
+            raise UserError(f"image {image.short}: {copy} is not its signed initrd unpacked",
+                            hint=f"remove it (engitor unpacks the signed one again): rm {copy}")

@@ -7,8 +7,10 @@ instead of 11.2 s on Debian's kernel and 4.9 s instead of 16.5 s on the minimal 
 of host unpacking, once per image); a static program on the minimal kernel 0.90 -> 0.80 s.
 So a TCG boot gets the unpacked archive, made once beside the image in the store (shared by
 every VM of it; removed with it) — when the guest has the memory: the kernel then holds the
-archive and its unpacked files at once, the whole unpacked size twice. Under KVM the guest decompresses at native speed
-and the smaller file wins, so it keeps the compressed one.
+archive and its unpacked files at once, the whole unpacked size twice. Under KVM the guest
+decompresses at native speed and the smaller file wins, so it keeps the compressed one. The
+copy is not signed itself: `engitor verify` (and `run --verify`) check it is the signed initrd
+unpacked (engitor/catalog/sign.py).
 """
 
 from __future__ import annotations
