@@ -33,3 +33,15 @@ def test_streamed_in_any_pieces_gives_the_same_lines():
 
 def test_a_trailing_blank_line_of_the_program_is_kept_at_the_end():
     assert program_lines(["a", ""]) == ["a", ""]
+
+
+def test_an_initramfs_the_guest_could_not_unpack_is_said():
+    status = Status()
+    for line in ("[    1.476743] Initramfs unpacking failed: write error",
+                 "@@engitor:start pid=80 uptime=2.127",
+                 "/usr/bin/php8.2: error while loading shared libraries: libxml2.so.2",
+                 "@@engitor:exit code=127"):
+        status.feed(line)
+    assert status.code == 127
+    assert status.errors == ["the guest's memory was too small to unpack its initramfs "
+                             "(raise --memory)"]

@@ -49,10 +49,12 @@ def test_kvm_and_too_little_memory_keep_the_compressed_archive(fresh_home: Path,
     image, raw = stored_image(tmp_path)
     size = image.initrd.stat().st_size
     enough_packed = limits.image_floor(image.kernel, size, len(raw))
-    assert enough_packed < limits.image_floor(image.kernel, len(raw), len(raw))
+    enough_unpacked = initrd.unpacked_floor(image.kernel, len(raw))
+    assert enough_packed < enough_unpacked
     assert initrd.for_boot(image, 512 * MiB, Accel.KVM, print) == image.initrd
-    assert initrd.for_boot(image, enough_packed, Accel.TCG, print) == image.initrd
+    assert initrd.for_boot(image, enough_unpacked - 4 * MiB, Accel.TCG, print) == image.initrd
     assert not (image.path / initrd.UNPACKED_NAME).exists()
+    assert initrd.for_boot(image, enough_unpacked, Accel.TCG, print).name == initrd.UNPACKED_NAME
 
 
 @needs_root

@@ -78,6 +78,11 @@ class Status:
         """Update from one console line; True when the line is ours (not the program's)."""
         if "Kernel panic - not syncing" in line:
             self.panic = line.strip()
+        if "Initramfs unpacking failed" in line:
+            # The kernel goes on without the files it could not write: say why the program
+            # then fails (a missing library, say).
+            self.errors.append("the guest's memory was too small to unpack its initramfs "
+                               "(raise --memory)")
         at = line.find(MARKER)
         if at < 0:
             return any(n in line for n in NOISE)
