@@ -20,6 +20,7 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from engitor.errors import UserError
 
@@ -76,13 +77,20 @@ def subdir(name: str) -> Path:
 
 def atomic_write(path: Path, data: bytes | str, mode: int = 0o644) -> None:
     """Write a file so readers see the old content or the new, never a part."""
+    with atomic_file(path, mode) as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
+    """A file opened for writing beside `path`, renamed onto it when the block ends well and
+    removed when it does not: for content written in pieces (atomic_write for one buffer)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    raw = data.encode() if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.",
                                suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(raw)
+            yield f
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -67,17 +66,8 @@ def _unpack(stored: store.StoredImage, target: Path, size: int) -> None:
         if target.is_file() and target.stat().st_size == size:
             return
         home.sweep(stored.path)
-        fd, tmp = tempfile.mkstemp(dir=stored.path, prefix=f".{target.name}.{os.getpid()}.",
-                                   suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as out, stored.initrd.open("rb") as src:
-                unpack_stream(src, out)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        with home.atomic_file(target) as out, stored.initrd.open("rb") as src:
+            unpack_stream(src, out)
 
 
 @contextlib.contextmanager
