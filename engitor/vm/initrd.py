@@ -8,8 +8,8 @@ of host unpacking, once per image); a static program on the minimal kernel 0.90 
 So a TCG boot gets the unpacked archive, made once beside the image in the store (shared by
 every VM of it; removed with it) — when the guest has the memory (`unpacked_floor`). Under KVM
 the guest decompresses at native speed and the smaller file wins, so it keeps the compressed
-one. The copy is not signed itself: `engitor verify` (and `run --verify`) check it is the signed initrd
-unpacked (engitor/catalog/sign.py).
+one. The copy is not signed itself: `engitor verify` (and `run --verify`) check it is the
+signed initrd unpacked (engitor/catalog/sign.py).
 """
 
 from __future__ import annotations
