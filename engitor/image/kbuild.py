@@ -11,17 +11,18 @@ A kernel recipe, recipes/kernels/NAME.lua, returns a table (see recipes/kernels/
 
 A recipe may take another's source and build function and add fragments to its own:
 `base = "minimal", config = {"engitor-min.config", "smp.config"}` (a later fragment's value of
-an option wins, as merge_config.sh has it).
+an option wins, as merge_config.sh has it). `patches = {"x.patch"}` (unified diffs beside the
+recipe, `patch -p1`) are applied, in order, to a copy of the source kept for that set of patches.
 
-`build(k)` configures and compiles out of tree (make O=) from a pristine, cached unpacking of the
-source, and returns the paths of its bzImage, vmlinux and .config. `k` carries what it works on
+`build(k)` configures and compiles out of tree (make O=) from a cached unpacking of the
+source (pristine, or with the recipe's patches), and returns the paths of its bzImage, vmlinux and .config. `k` carries what it works on
 (k.source, k.out, k.fragment — the recipe's fragments as one, each option once —, k.jobs) and
 what needs engitor: `k.make(target…)` runs make
 with the values that make builds reproducible and shows a summary instead of make's 20,000
 lines; `k.check_config()` checks that every option of the fragment took effect.
 
 The result goes to the kernel cache (engitor/image/kernel.py) as NAME_VERSION_KEY, KEY hashing
-the source version, the recipe and the fragment; the name is pinned to it there, so
+the source version, the recipe, its patches and the fragment; the name is pinned to it there, so
 `--kernel NAME` finds it. Everything is written into a temporary folder first and renamed into
 place: a failed or interrupted build leaves nothing in the cache.
 """
@@ -82,7 +83,7 @@ def find_recipe(spec: str) -> Path:
     return known[spec]
 
 
-RECIPE_FIELDS = ("description", "source", "config", "build", "base")
+RECIPE_FIELDS = ("description", "source", "config", "build", "base", "patches")
 
 
 @dataclass(frozen=True)
@@ -94,9 +95,13 @@ class Recipe:
     fragments: tuple[Path, ...]  # merged in order: a later one's value of an option wins
     build: Any        # the Lua function
     base_text: str = ""  # the recipe it takes source and build from (`base`), if any
+    patches: tuple[Path, ...] = ()  # applied to the source in order, before configuring
 
     def fragments_text(self) -> str:
         return "".join(f.read_text() for f in self.fragments)
+
+    def patches_text(self) -> str:
+        return "".join(p.read_text() for p in self.patches)
 
 
 def _fields(rt: Any, env: Any, path: Path) -> dict[str, Any]:
@@ -113,6 +118,9 @@ def _fields(rt: Any, env: Any, path: Path) -> dict[str, Any]:
             raise UserError(f"unknown field {key!r} in kernel recipe",
                             hint=did_you_mean(key, RECIPE_FIELDS)
                             or "the fields are " + ", ".join(RECIPE_FIELDS), where=where)
+    if "patches" in fields:
+        fields["patches"] = [str(path.parent / name)
+                             for name in _names(fields["patches"], "patches", where)]
     base = fields.get("base")
     if base is None:
         return fields
@@ -122,6 +130,15 @@ def _fields(rt: Any, env: Any, path: Path) -> dict[str, Any]:
     inherited = _fields(rt, env, base_path)
     return {**{k: v for k, v in inherited.items() if k != "base"}, **fields,
             "base_text": inherited.get("base_text", "") + base_path.read_text()}
+
+
+def _names(value: Any, field: str, where: str) -> list[str]:
+    """A list of file names: {"a.patch", "b.patch"} (a Lua sequence)."""
+    names = [v for _, v in sorted(value.items())] if hasattr(value, "items") else None
+    if names is None or not all(isinstance(n, str) and n for n in names):
+        raise UserError(f"kernel recipe's {field} is not a list of file names",
+                        hint=f'{field} = {{"NAME.patch"}} (files beside the recipe)', where=where)
+    return names
 
 
 def _configs(config: Any, where: str) -> list[str]:
@@ -153,9 +170,14 @@ def load_recipe(rt: Any, env: Any, path: Path, fragment: Path | None) -> Recipe:
         if not f.is_file():
             raise UserError(f"config fragment {f}: no such file", hint="check the path",
                             where=where if f.parent == path.parent else None)
+    patches = [Path(p) for p in fields.get("patches", ())]
+    for p in patches:
+        if not p.is_file():
+            raise UserError(f"kernel patch {p}: no such file",
+                            hint="patches name unified diffs beside the recipe", where=where)
     return Recipe(path.stem, path, str(fields.get("description") or ""), source,
                   tuple(f.resolve() for f in fragments), fields["build"],
-                  fields.get("base_text", ""))
+                  fields.get("base_text", ""), tuple(p.resolve() for p in patches))
 
 
 # -- the source -------------------------------------------------------------------------------
@@ -236,6 +258,55 @@ def prepare_source(package: str, log: Log) -> Source:
             with home.atomic_dir(tree) as dest:
                 sh.run(["tar", "-xf", str(tarball), "-C", str(dest), "--strip-components=1"])
     return Source(package, version, tree)
+
+
+PATCHED_FILE = re.compile(r"^\+\+\+ [^/\s]+/(\S+)", re.MULTILINE)  # "+++ b/arch/x86/Kconfig"
+
+
+def patched_files(patch_text: str) -> list[str]:
+    """The files a unified diff (applied with -p1) writes, relative to the tree."""
+    return PATCHED_FILE.findall(patch_text)  # "+++ /dev/null" (a deletion) does not match
+
+
+def patched_source(source: Source, patches: tuple[Path, ...], log: Log) -> Source:
+    """`source` with `patches` applied: a tree of its own, kept for that set of patches.
+
+    The copy is hard links to the pristine tree (seconds, not the minutes of unpacking again);
+    a file a patch writes is first made a file of its own, so the pristine tree stays pristine.
+    Made in a temporary folder and renamed: a patch that does not apply leaves nothing.
+    """
+    if not patches:
+        return source
+    digest = hashlib.sha256("".join(p.read_text() for p in patches).encode()).hexdigest()
+    tree = source.tree.with_name(f"{source.tree.name}+{digest[:12]}")
+    if not (tree / "Makefile").is_file():
+        log(f"applying {len(patches)} patch{'es' if len(patches) > 1 else ''} to "
+            f"{source.package} {source.version}")
+        with home.atomic_dir(tree) as dest:
+            dest.rmdir()  # cp makes it
+            sh.run(["cp", "-al", str(source.tree), str(dest)])
+            for patch in patches:
+                _apply(patch, dest, source)
+    return Source(source.package, source.version, tree)
+
+
+def _apply(patch: Path, tree: Path, source: Source) -> None:
+    for name in patched_files(patch.read_text()):
+        target = tree / name
+        if target.is_file():  # a hard link to the pristine file: write a copy instead
+            data = target.read_bytes()
+            target.unlink()
+            target.write_bytes(data)
+    res = sh.run(["patch", "-p1", "--batch", "--forward", "--no-backup-if-mismatch", "-r", "-",
+                  "-d", str(tree), "-i", str(patch)], check=False)
+    if res.code != 0:
+        said = (res.stdout + res.stderr).decode(errors="replace").splitlines()
+        why = next((line for line in said if "FAILED" in line or "No file to patch" in line),
+                   said[-1] if said else f"patch exited with {res.code}")
+        raise UserError(f"kernel patch {patch.name} does not apply to {source.package} "
+                        f"{source.version}: {why.strip()}",
+                        hint="make the patch against this source (diff -u from its top folder)",
+                        where=f"{patch}:1")
 
 
 def installed_source(package: str) -> Source | None:
@@ -366,7 +437,8 @@ def check_config(source: Source, fragments: tuple[Path, ...], out: Path) -> None
 def input_key(recipe: Recipe, source: Source) -> str:
     return hashlib.sha256(json.dumps([
         BUILD_FORMAT, source.package, source.version, recipe.path.read_text() + recipe.base_text,
-        recipe.fragments_text(), reproducible_env()]).encode()).hexdigest()
+        recipe.fragments_text(), reproducible_env()]
+        + ([recipe.patches_text()] if recipe.patches else [])).encode()).hexdigest()
 
 
 def build(spec: str = "minimal", *, fragment: Path | None = None, name: str | None = None,
@@ -386,7 +458,7 @@ def build(spec: str = "minimal", *, fragment: Path | None = None, name: str | No
         found = kernel.load_entry(_entry(recipe, source))
     if found is None:
         check_tools()
-        source = prepare_source(recipe.source, log)
+        source = patched_source(prepare_source(recipe.source, log), recipe.patches, log)
         check_known(source, recipe.fragments)  # before minutes of work, not after
         entry = _entry(recipe, source)
         key = input_key(recipe, source)
