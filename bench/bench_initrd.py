@@ -35,7 +35,7 @@ def to_start(stored: store.StoredImage, initrd: Path, memory: int, tmp: Path,
     """Seconds from spawn to the init's start line; None if it never came."""
     console = tmp / f"console-{time.monotonic_ns()}.log"
     traits = stored.kernel_traits
-    args, pic = runner.kernel_tuning(traits, 1)
+    args, pic = runner.kernel_tuning(traits, 1, Accel.TCG)
     spec = qemu.VMSpec(kernel=stored.vmlinux if traits.pvh and stored.vmlinux else stored.kernel,
                        initrd=initrd, cmdline=stored.cmdline, console=console, accel=Accel.TCG,
                        memory=memory, pic=pic, tb_size=runner.tcg_tb_size(memory),

@@ -12,9 +12,10 @@ runner.host_cmdline), so engitor's start-up is not in the numbers. Variants:
   debian        Debian's bzImage, engitor's defaults
   minimal       the minimal kernel's bzImage, no tuning
   minimal-pvh   its vmlinux entered through PVH (no decompression)
-  tuned-bzimage its bzImage + microvm pic=off (PVH or not: QEMU keeps a copy of what it loaded)
-  tuned         PVH + microvm pic=off (noapictimer, measured here earlier, stops the guest's
-                timers and is no longer used)
+  tuned-bzimage its bzImage, tuned the same (PVH or not: QEMU keeps a copy of what it loaded)
+  tuned         PVH + microvm pic=off + lapic_timer_period= (the APIC timer's rate given, its
+                100 ms calibration skipped: recipes/kernels/lapic-timer-period.patch); what
+                `engitor run` does under TCG
 1. run to exit (QEMU spawn -> QEMU exit) and port-ready (spawn -> first HTTP answer through
    the forward), each round running every variant once, the order rotating.
 2. least memory: the static program run to exit at decreasing -m, each kernel.
@@ -71,7 +72,7 @@ VARIANTS = (Variant("debian", "debian", False, False), Variant("minimal", "minim
 def spec_for(stored: store.StoredImage, v: Variant, tmp: Path, *, memory: int = 128 * MiB,
              ports: tuple = (), tb_size: int | None = None) -> qemu.VMSpec:
     traits = stored.kernel_traits
-    args, pic = runner.kernel_tuning(traits, 1) if v.tuned else ((), True)
+    args, pic = runner.kernel_tuning(traits, 1, Accel.TCG) if v.tuned else ((), True)
     kern = stored.vmlinux if v.pvh and stored.vmlinux else stored.kernel
     # The initramfs the runner would hand QEMU for this memory (unpacked under TCG when it fits).
     initrd = initrd_choice.for_boot(stored, memory, Accel.TCG, lambda _: None)

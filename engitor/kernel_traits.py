@@ -25,6 +25,10 @@ class KernelTraits:
     size: int = 0          # bytes of the bzImage file QEMU loads
     init_size: int = 0     # bytes of memory the kernel needs to decompress and start (boot header)
     vmlinux_size: int = 0  # bytes of the PVH vmlinux, when there is one
+    hz: int = 0            # CONFIG_HZ: jiffies a second (0: not known)
+    # CONFIG_X86_LAPIC_TIMER_PERIOD (recipes/kernels/lapic-timer-period.patch): the kernel takes
+    # its local APIC timer's count per jiffy from the command line instead of measuring it.
+    lapic_timer_period: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,6 +1,7 @@
 """Kernel configs and traits: parsing, checking a fragment against a final .config, reading
 a kernel's sizes and capabilities; the runner's choices from them."""
 
+import dataclasses
 from pathlib import Path
 
 from engitor.image import kconfig
@@ -78,10 +79,31 @@ def test_traits_round_trip_through_json_and_default_to_debians():
 
 def test_runner_tunes_a_single_cpu_kernel_and_leaves_debians_alone():
     small = KernelTraits(modules=False, smp=False, max_cpus=1, io_apic=True, pvh=True)
-    assert runner.kernel_tuning(small, 1) == ((), False)  # noapictimer stops the guest's timers
-    assert runner.kernel_tuning(KernelTraits(), 1) == ((), True)
+    assert runner.kernel_tuning(small, 1, Accel.TCG) == ((), False)  # noapictimer: never
+    assert runner.kernel_tuning(KernelTraits(), 1, Accel.TCG) == ((), True)
     assert small.usable_cpus(4) == 1
     assert KernelTraits(smp=True, max_cpus=2).usable_cpus(4) == 2
+
+
+def test_the_apic_timer_rate_is_given_under_tcg_to_a_kernel_that_takes_it():
+    patched = KernelTraits(modules=False, io_apic=True, hz=100, lapic_timer_period=True)
+    # QEMU's emulated APIC timer counts at 1 GHz: 10,000,000 a jiffy at HZ=100
+    assert runner.kernel_tuning(patched, 1, Accel.TCG) == (("lapic_timer_period=10000000",), False)
+    assert runner.kernel_tuning(dataclasses.replace(patched, hz=250), 1, Accel.TCG)[0] == \
+        ("lapic_timer_period=4000000",)
+    # KVM: the host kernel's APIC rate is not assumed; a kernel without the patch is never given it
+    assert runner.kernel_tuning(patched, 1, Accel.KVM) == ((), False)
+    unpatched = dataclasses.replace(patched, lapic_timer_period=False)
+    assert runner.kernel_tuning(unpatched, 1, Accel.TCG) == ((), False)
+    assert runner.kernel_tuning(dataclasses.replace(patched, hz=0), 1, Accel.TCG) == ((), False)
+
+
+def test_traits_read_the_tick_rate_and_the_apic_timer_option(tmp_path: Path):
+    bz = tmp_path / "bzImage"
+    bz.write_bytes(b"\0" * 4096)
+    t = kconfig.traits({"HZ": "100", "X86_LAPIC_TIMER_PERIOD": "y"}, bz)
+    assert (t.hz, t.lapic_timer_period) == (100, True)
+    assert (kconfig.traits({}, bz).hz, kconfig.traits({}, bz).lapic_timer_period) == (0, False)
 
 
 def test_qemu_argv_turns_the_pic_off_on_request(tmp_path: Path):

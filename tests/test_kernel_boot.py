@@ -8,15 +8,20 @@ exit 0), and the Lua VM API drives a recipe that says `kernel = "minimal"`."""
 from __future__ import annotations
 
 import io
+import re
 import signal
+import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
 from support import compile_c, engitor, free_port, http_get, spawn, wait_for
 
-from engitor.image import kernel
+from engitor.image import hosttools, kernel, pipeline
+from engitor.recipe.model import Accel, MiB
+from engitor.recipe.settings import make_image
 from engitor.shell.session import Session
+from engitor.vm import qemu, runner
 
 # The first test to ask for the minimal kernel builds it when the cache lacks it (minutes).
 pytestmark = [pytest.mark.vm, pytest.mark.timeout(1800)]
@@ -117,3 +122,31 @@ def test_a_named_volume_keeps_its_data_and_a_stored_image_boots_with_it(kernel_n
     assert stored.returncode == 0, stored.stderr
     assert stored.stdout.strip().splitlines()[-1] == "count=3"
     engitor("volume", "rm", volume, check=True)
+
+
+def test_the_apic_timer_rate_given_under_tcg_is_the_one_the_guest_measures(minimal_kernel,
+                                                                          static_exit3: Path,
+                                                                          tmp_path: Path):
+    """lapic_timer_period= spares the guest the 100 ms loop that measures its APIC timer; the
+    count engitor gives (QEMU's emulated timer at 1 GHz) must be what that loop would find."""
+    stored = pipeline.build(make_image("apic-rate", {"program": str(static_exit3),
+                                                     "kernel": "minimal"}))
+    given, _ = runner.kernel_tuning(stored.kernel_traits, 1, Accel.TCG)
+    assert len(given) == 1 and given[0].startswith("lapic_timer_period=")
+    period = int(given[0].split("=")[1])
+
+    def boot(args: tuple[str, ...]) -> str:
+        spec = qemu.VMSpec(kernel=stored.vmlinux or stored.kernel, initrd=stored.initrd,
+                           cmdline=stored.cmdline.replace("quiet", "apic=verbose"),
+                           host_cmdline=args + runner.host_cmdline(hosttools),
+                           console=tmp_path / f"console{len(args)}.log",
+                           accel=Accel.TCG, memory=64 * MiB, pic=False)
+        subprocess.run(qemu.argv(spec), timeout=120, capture_output=True)
+        return spec.console.read_text(errors="replace")
+
+    measured = re.search(r"calibration result: (\d+)", boot(()))
+    assert measured, "the guest did not calibrate its APIC timer"
+    assert abs(int(measured.group(1)) - period) < period / 100
+    taken = boot(given)
+    assert f"lapic timer already calibrated {period}" in taken and "calibration result" not in taken
+    assert "argc=1" in taken  # and the program ran (the other tests here boot with it too)

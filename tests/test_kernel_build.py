@@ -144,6 +144,7 @@ def test_a_recipe_on_a_base_takes_its_build_and_merges_fragments_in_order():
     assert smp.source == base.source and smp.description == "minimal + SMP (up to 8 CPUs)"
     assert [f.name for f in smp.fragments] == ["engitor-min.config", "smp.config"]
     assert smp.base_text == base.path.read_text()  # its build function is part of its key
+    assert smp.patches == base.patches  # taken from the base, found beside the base's recipe
     merged = kbuild.merged_fragment(smp.fragments).splitlines()
     assert "CONFIG_SMP=y" in merged and "# CONFIG_SMP is not set" not in merged
     assert merged.count("CONFIG_ACPI_PROCESSOR=y") == 1
@@ -152,6 +153,71 @@ def test_a_recipe_on_a_base_takes_its_build_and_merges_fragments_in_order():
     # a single fragment merges to itself: minimal's key and build are what they were
     assert kbuild.wanted(base.fragments).keys() == \
         {o.name for o in kconfig.parse(SHIPPED_FRAGMENT.read_text())}
+
+
+def test_patches_go_to_a_copy_of_the_source_and_the_pristine_tree_stays(minimal_kernel):
+    """minimal.lua's patch (lapic_timer_period=) is in the tree its build used, not in the
+    unpacked source other recipes build from; the option it adds is one the copy declares."""
+    from engitor.image import kbuild
+
+    pristine = kbuild.installed_source("linux-source-6.1")
+    assert pristine is not None
+    recipe = _load(kbuild.find_recipe("minimal"))
+    assert [p.name for p in recipe.patches] == ["lapic-timer-period.patch"]
+    patched = kbuild.patched_source(pristine, recipe.patches, log=lambda _: None)  # kept: found
+    assert patched.tree != pristine.tree and patched.version == pristine.version
+    apic = Path("arch/x86/kernel/apic/apic.c")
+    assert 'early_param("lapic_timer_period"' in (patched.tree / apic).read_text()
+    assert "lapic_timer_period\"" not in (pristine.tree / apic).read_text()
+    assert (patched.tree / apic).stat().st_ino != (pristine.tree / apic).stat().st_ino
+    # files no patch touches are shared with the pristine tree, not copied
+    assert (patched.tree / "Makefile").stat().st_ino == (pristine.tree / "Makefile").stat().st_ino
+    assert "X86_LAPIC_TIMER_PERIOD" in patched.symbols()
+    assert "X86_LAPIC_TIMER_PERIOD" not in pristine.symbols()
+    assert minimal_kernel.traits().lapic_timer_period and minimal_kernel.traits().hz == 100
+
+
+def test_a_patch_that_does_not_apply_is_named_and_leaves_nothing(minimal_kernel, tmp_path: Path):
+    from engitor.image import kbuild
+
+    (tmp_path / "k.config").write_text("CONFIG_64BIT=y\n")
+    (tmp_path / "stale.patch").write_text(
+        "--- a/arch/x86/kernel/apic/apic.c\n+++ b/arch/x86/kernel/apic/apic.c\n"
+        "@@ -1,3 +1,3 @@\n-no such line\n+a new line\n context\n context\n")
+    recipe = tmp_path / "stale.lua"
+    recipe.write_text('return {source = "linux-source-6.1", config = "k.config",\n'
+                      '        patches = {"stale.patch"}, build = function(k) end}\n')
+    sources = sorted(os.listdir(kbuild.source_dir()))
+    before = cache_state()
+    proc = engitor("kernel", "build", str(recipe))
+    assert proc.returncode == 2, proc.stderr
+    line = one_error_line(proc.stderr)
+    assert f"{tmp_path / 'stale.patch'}:1: kernel patch stale.patch does not apply to " \
+        "linux-source-6.1" in line
+    assert "Hunk #1 FAILED" in line and "hint: make the patch against this source" in line
+    assert cache_state() == before
+    assert sorted(os.listdir(kbuild.source_dir())) == sources  # no half-patched tree
+    (tmp_path / "stale.patch").unlink()
+    proc = engitor("kernel", "build", str(recipe))
+    assert proc.returncode == 2
+    assert f"kernel patch {tmp_path / 'stale.patch'}: no such file" in one_error_line(proc.stderr)
+
+
+def test_patched_files_are_read_from_the_diff():
+    from engitor.image import kbuild
+
+    diff = ("--- a/arch/x86/Kconfig\t2026-01-01\n+++ b/arch/x86/Kconfig\t2026-01-01\n@@ -1 +1 @@\n"
+            "--- /dev/null\n+++ b/drivers/new.c\n@@ -0,0 +1 @@\n+int x;\n"
+            "--- a/gone.c\n+++ /dev/null\n")
+    assert kbuild.patched_files(diff) == ["arch/x86/Kconfig", "drivers/new.c"]
+
+
+def _load(path: Path):
+    from engitor.image import kbuild
+    from engitor.lua.runtime import Runtime
+
+    rt = Runtime(base_dir=path.parent, time_limit=None, memory_limit=None)
+    return kbuild.load_recipe(rt, rt.script_env(fs_root=path.parent), path, None)
 
 
 def test_an_image_on_the_minimal_kernel_is_not_exported_as_a_disk(minimal_kernel, programs: Path,

@@ -119,7 +119,7 @@ def has_pvh_note(vmlinux: Path) -> bool:
 def traits(config: dict[str, str], bzimage: Path, vmlinux: Path | None = None) -> KernelTraits:
     """A kernel's traits from its config and its files (a vmlinux only counts with PVH)."""
     pvh = vmlinux is not None and vmlinux.is_file() and has_pvh_note(vmlinux)
-    nr_cpus = config.get("NR_CPUS", "0")
+    nr_cpus, hz = config.get("NR_CPUS", "0"), config.get("HZ", "0")
     return KernelTraits(
         modules=config.get("MODULES") == "y",
         smp=config.get("SMP") == "y",
@@ -129,4 +129,6 @@ def traits(config: dict[str, str], bzimage: Path, vmlinux: Path | None = None) -
         size=bzimage.stat().st_size,
         init_size=bzimage_init_size(bzimage),
         vmlinux_size=vmlinux.stat().st_size if pvh and vmlinux is not None else 0,
+        hz=int(hz) if hz.isdigit() else 0,
+        lapic_timer_period=config.get("X86_LAPIC_TIMER_PERIOD") == "y",
     )

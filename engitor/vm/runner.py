@@ -70,16 +70,22 @@ def host_cmdline(tools: host.Tools) -> tuple[str, ...]:
     return (f"tsc_early_khz={khz}", "tsc=reliable") if khz else ()
 
 
-def kernel_tuning(traits: KernelTraits, cpus: int) -> tuple[tuple[str, ...], bool]:
+def kernel_tuning(traits: KernelTraits, cpus: int, accel: Accel) -> tuple[tuple[str, ...], bool]:
     """(kernel arguments, keep the 8259 PIC) for a kernel with these traits.
 
     pic=off (microvm) suits a kernel that routes interrupts through the IO-APIC (measured
-    faster in bench/bench_kernel.py). No kernel argument is added: `noapictimer`, which would skip
-    the LAPIC timer's 0.1 s calibration, leaves the PIT as the tick, and microvm's ACPI tables
-    route no IRQ0 to it: a sleep never returns (recipes/kernels/README.md).
+    faster in bench/bench_kernel.py). Under TCG a kernel that takes lapic_timer_period= is
+    given the emulated APIC timer's count per jiffy, and skips the 100 ms loop that would
+    measure it (KVM guests mostly have a TSC-deadline timer, which needs no calibration; their
+    APIC rate is the host kernel's to choose, so it is not assumed). `noapictimer`, the other
+    way to skip that loop, leaves the PIT as the tick, and microvm's ACPI tables route no IRQ0 to
+    it: a sleep never returns (recipes/kernels/README.md).
     """
     del cpus  # the same for any CPU count today; kept for the SMP kernel to come
-    return (), not (traits.io_apic and not traits.modules)
+    args: tuple[str, ...] = ()
+    if accel is Accel.TCG and traits.lapic_timer_period and traits.hz:
+        args = (f"lapic_timer_period={qemu.TCG_APIC_TIMER_HZ // traits.hz}",)
+    return args, not (traits.io_apic and not traits.modules)
 
 
 def tcg_tb_size(memory: int) -> int:
@@ -114,7 +120,7 @@ def _start(stored: store.StoredImage, image: Image, choice: accel_mod.Choice,
     directory = run_dir() / vm_name
     directory.mkdir(parents=True)
     traits = stored.kernel_traits
-    tuning, pic = kernel_tuning(traits, image.cpus)
+    tuning, pic = kernel_tuning(traits, image.cpus, choice.accel)
     if traits.usable_cpus(image.cpus) < image.cpus:
         log(f"the kernel uses {traits.usable_cpus(image.cpus)} of the {image.cpus} CPUs "
             f"(built for {'one' if not traits.smp else traits.max_cpus}"

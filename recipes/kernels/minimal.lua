@@ -1,13 +1,16 @@
 -- engitor's kernel for one-app VMs: Debian's linux-source-6.1 configured with `make tinyconfig`
 -- and the fragment beside this file (what it holds and why: its comments and README.md here).
 -- `engitor kernel build` runs it in the script scope (sh, fs on the build folder, log) with `k`:
--- k.source (the unpacked source, never written), k.out (the build folder, make O=), k.fragment,
--- k.jobs, k.make(targets...) (make with reproducible KBUILD_* values, shown as a summary) and
--- k.check_config() (every option of the fragment took effect).
+-- k.source (the unpacked source, with `patches` applied, never written), k.out (the build
+-- folder, make O=), k.fragment, k.jobs, k.make(targets...) (make with reproducible KBUILD_*
+-- values, shown as a summary) and k.check_config() (every option of the fragment took effect).
 return {
   description = "tinyconfig + engitor-min.config: no modules, virtio-mmio built in, PVH",
   source = "linux-source-6.1",
   config = "engitor-min.config",
+  -- A boot parameter for the APIC timer's rate, which QEMU knows and the kernel would measure
+  -- for 100 ms of every boot (the patch's header says why).
+  patches = {"lapic-timer-period.patch"},
   build = function(k)
     local config = k.out .. "/.config"
     k.make("tinyconfig")
