@@ -31,8 +31,9 @@ from engitor.vm import qemu, runner  # noqa: E402
 
 
 def to_start(stored: store.StoredImage, initrd: Path, memory: int, tmp: Path,
-             limit: float = 300) -> float | None:
-    """Seconds from spawn to the init's start line; None if it never came."""
+             limit: float = 300, cpu: str | None = None) -> float | None:
+    """Seconds from spawn to the init's start line; None if it never came. `cpu` replaces
+    engitor's `-cpu` value."""
     console = tmp / f"console-{time.monotonic_ns()}.log"
     traits = stored.kernel_traits
     args, pic = runner.kernel_tuning(traits, 1, Accel.TCG)
@@ -40,8 +41,11 @@ def to_start(stored: store.StoredImage, initrd: Path, memory: int, tmp: Path,
                        initrd=initrd, cmdline=stored.cmdline, console=console, accel=Accel.TCG,
                        memory=memory, pic=pic, tb_size=runner.tcg_tb_size(memory),
                        host_cmdline=args + runner.host_cmdline(hosttools))
+    argv = qemu.argv(spec)
+    if cpu:
+        argv[argv.index("-cpu") + 1] = cpu
     t0 = time.monotonic()
-    proc = subprocess.Popen(qemu.argv(spec), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         while time.monotonic() - t0 < limit and proc.poll() is None:
             if console.exists() and b"@@engitor:start" in console.read_bytes():

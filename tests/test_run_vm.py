@@ -129,6 +129,17 @@ def test_tcg_guest_keeps_the_tsc_clocksource_and_the_wall_clock(programs: Path, 
     assert year == f"year={time.gmtime().tm_year}"
 
 
+def test_tcg_guest_cpu_has_every_feature_but_byte_wise_string_copies(programs: Path,
+                                                                     tmp_path: Path):
+    """QEMU's `max` CPU without ERMS (qemu.TCG_CPU): TCG runs `rep movsb` a byte an iteration,
+    and the guest's kernel and glibc copy with it only when the CPU has ERMS."""
+    proc = engitor("run", "-q", "--accel", "tcg", str(programs / "cpuflags"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    flags = set(proc.stdout.split())
+    assert "erms" not in flags
+    assert {"rdrand", "avx2", "smap", "rep_good"} <= flags, flags  # the rest of `max` is there
+
+
 def test_a_program_with_its_own_origin_relative_libraries_runs(tmp_path: Path):
     """Bundled libraries next to the program ($ORIGIN/lib) come along and load in the guest."""
     (tmp_path / "lib").mkdir()
