@@ -158,13 +158,13 @@ def test_a_recipe_on_a_base_takes_its_build_and_merges_fragments_in_order():
 def test_patches_go_to_a_copy_of_the_source_and_the_pristine_tree_stays(minimal_kernel):
     """minimal.lua's patch (lapic_timer_period=) is in the tree its build used, not in the
     unpacked source other recipes build from; the option it adds is one the copy declares."""
-    from engitor.image import kbuild
+    from engitor.image import kbuild, ksource
 
-    pristine = kbuild.installed_source("linux-source-6.1")
+    pristine = ksource.installed_source("linux-source-6.1")
     assert pristine is not None
     recipe = _load(kbuild.find_recipe("minimal"))
     assert [p.name for p in recipe.patches] == ["lapic-timer-period.patch"]
-    patched = kbuild.patched_source(pristine, recipe.patches, log=lambda _: None)  # kept: found
+    patched = ksource.patched_source(pristine, recipe.patches, log=lambda _: None)  # kept: found
     assert patched.tree != pristine.tree and patched.version == pristine.version
     apic = Path("arch/x86/kernel/apic/apic.c")
     assert 'early_param("lapic_timer_period"' in (patched.tree / apic).read_text()
@@ -178,7 +178,7 @@ def test_patches_go_to_a_copy_of_the_source_and_the_pristine_tree_stays(minimal_
 
 
 def test_a_patch_that_does_not_apply_is_named_and_leaves_nothing(minimal_kernel, tmp_path: Path):
-    from engitor.image import kbuild
+    from engitor.image import ksource
 
     (tmp_path / "k.config").write_text("CONFIG_64BIT=y\n")
     (tmp_path / "stale.patch").write_text(
@@ -187,7 +187,7 @@ def test_a_patch_that_does_not_apply_is_named_and_leaves_nothing(minimal_kernel,
     recipe = tmp_path / "stale.lua"
     recipe.write_text('return {source = "linux-source-6.1", config = "k.config",\n'
                       '        patches = {"stale.patch"}, build = function(k) end}\n')
-    sources = sorted(os.listdir(kbuild.source_dir()))
+    sources = sorted(os.listdir(ksource.source_dir()))
     before = cache_state()
     proc = engitor("kernel", "build", str(recipe))
     assert proc.returncode == 2, proc.stderr
@@ -196,7 +196,7 @@ def test_a_patch_that_does_not_apply_is_named_and_leaves_nothing(minimal_kernel,
         "linux-source-6.1" in line
     assert "Hunk #1 FAILED" in line and "hint: make the patch against this source" in line
     assert cache_state() == before
-    assert sorted(os.listdir(kbuild.source_dir())) == sources  # no half-patched tree
+    assert sorted(os.listdir(ksource.source_dir())) == sources  # no half-patched tree
     (tmp_path / "stale.patch").unlink()
     proc = engitor("kernel", "build", str(recipe))
     assert proc.returncode == 2
@@ -204,12 +204,12 @@ def test_a_patch_that_does_not_apply_is_named_and_leaves_nothing(minimal_kernel,
 
 
 def test_patched_files_are_read_from_the_diff():
-    from engitor.image import kbuild
+    from engitor.image import ksource
 
     diff = ("--- a/arch/x86/Kconfig\t2026-01-01\n+++ b/arch/x86/Kconfig\t2026-01-01\n@@ -1 +1 @@\n"
             "--- /dev/null\n+++ b/drivers/new.c\n@@ -0,0 +1 @@\n+int x;\n"
             "--- a/gone.c\n+++ /dev/null\n")
-    assert kbuild.patched_files(diff) == ["arch/x86/Kconfig", "drivers/new.c"]
+    assert ksource.patched_files(diff) == ["arch/x86/Kconfig", "drivers/new.c"]
 
 
 def _load(path: Path):
