@@ -212,6 +212,30 @@ def test_patched_files_are_read_from_the_diff():
     assert ksource.patched_files(diff) == ["arch/x86/Kconfig", "drivers/new.c"]
 
 
+def test_a_patched_copy_shares_what_no_patch_writes(tmp_path: Path):
+    """On a small tree: the patched file is a file of its own, the rest are the pristine tree's
+    hard links, and a patch whose text is not UTF-8 (a Latin-1 name in its header) applies."""
+    from engitor.image import ksource
+
+    tree = tmp_path / "src_1.0"
+    (tree / "lib").mkdir(parents=True)
+    (tree / "Makefile").write_text("all:\n")
+    (tree / "lib" / "a.c").write_text("int a = 1;\nint b = 2;\n")
+    patch = tmp_path / "a.patch"
+    patch.write_bytes("From: Ren\xe9\n".encode("latin-1") +
+                      b"--- a/lib/a.c\n+++ b/lib/a.c\n@@ -1,2 +1,2 @@\n-int a = 1;\n+int a = 3;\n"
+                      b" int b = 2;\n")
+    pristine = ksource.Source("src", "1.0", tree)
+    said: list[str] = []
+    patched = ksource.patched_source(pristine, (patch,), said.append)
+    assert said == ["applying 1 patch to src 1.0"]
+    assert (patched.tree / "lib" / "a.c").read_text() == "int a = 3;\nint b = 2;\n"
+    assert (tree / "lib" / "a.c").read_text() == "int a = 1;\nint b = 2;\n"
+    assert (patched.tree / "Makefile").stat().st_ino == (tree / "Makefile").stat().st_ino
+    assert ksource.patched_source(pristine, (patch,), said.append) == patched  # kept: found
+    assert len(said) == 1
+
+
 def _load(path: Path):
     from engitor.image import kbuild
     from engitor.lua.runtime import Runtime

@@ -14,12 +14,12 @@ A recipe may take another's source and build function and add fragments to its o
 an option wins, as merge_config.sh has it). `patches = {"x.patch"}` (unified diffs beside the
 recipe, `patch -p1`) are applied, in order, to a copy of the source kept for that set of patches.
 
-`build(k)` configures and compiles out of tree (make O=) from a cached unpacking of the
-source (pristine, or with the recipe's patches), and returns the paths of its bzImage, vmlinux and .config. `k` carries what it works on
-(k.source, k.out, k.fragment — the recipe's fragments as one, each option once —, k.jobs) and
-what needs engitor: `k.make(target…)` runs make
-with the values that make builds reproducible and shows a summary instead of make's 20,000
-lines; `k.check_config()` checks that every option of the fragment took effect.
+`build(k)` configures and compiles out of tree (make O=) from a cached unpacking of the source
+(pristine, or with the recipe's patches), and returns the paths of its bzImage, vmlinux and
+.config. `k` carries what it works on (k.source, k.out, k.fragment — the recipe's fragments as
+one, each option once —, k.jobs) and what needs engitor: `k.make(target…)` runs make with the
+values that make builds reproducible and shows a summary instead of make's 20,000 lines;
+`k.check_config()` checks that every option of the fragment took effect.
 
 The result goes to the kernel cache (engitor/image/kernel.py) as NAME_VERSION_KEY, KEY hashing
 the source version, the recipe, its patches and the fragment; the name is pinned to it there, so
@@ -101,7 +101,8 @@ class Recipe:
         return "".join(f.read_text() for f in self.fragments)
 
     def patches_text(self) -> str:
-        return "".join(p.read_text() for p in self.patches)
+        # surrogateescape: a patch may carry bytes that are not UTF-8 (an author's name)
+        return "".join(p.read_text(errors="surrogateescape") for p in self.patches)
 
 
 def _fields(rt: Any, env: Any, path: Path) -> dict[str, Any]:

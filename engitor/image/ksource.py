@@ -105,7 +105,7 @@ def patched_source(source: Source, patches: tuple[Path, ...], log: Log) -> Sourc
     """
     if not patches:
         return source
-    digest = hashlib.sha256("".join(p.read_text() for p in patches).encode()).hexdigest()
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in patches)).hexdigest()
     tree = source.tree.with_name(f"{source.tree.name}+{digest[:12]}")
     if not (tree / "Makefile").is_file():
         log(f"applying {len(patches)} patch{'es' if len(patches) > 1 else ''} to "
@@ -119,9 +119,10 @@ def patched_source(source: Source, patches: tuple[Path, ...], log: Log) -> Sourc
 
 
 def _apply(patch: Path, tree: Path, source: Source) -> None:
-    for name in patched_files(patch.read_text()):
+    for name in patched_files(patch.read_text(errors="replace")):
         target = tree / name
-        if target.is_file():  # a hard link to the pristine file: write a copy instead
+        if target.is_file() and not target.is_symlink():
+            # a hard link to the pristine file: made a file of its own before patch writes it
             data = target.read_bytes()
             target.unlink()
             target.write_bytes(data)

@@ -16,7 +16,7 @@ from engitor.recipe.model import DEFAULT_MEMORY, Accel, MiB, Port
 
 QEMU = "qemu-system-x86_64"
 # The rate of the local APIC timer QEMU emulates under TCG (hw/intc/apic.c counts in 1 ns bus
-# cycles); the minimal kernel's own calibration measures 999.9 MHz (tests/test_kernel_build.py).
+# cycles); the minimal kernel's own calibration measures 999.9 MHz (tests/test_kernel_boot.py).
 TCG_APIC_TIMER_HZ = 1_000_000_000
 # The CPU TCG emulates: every feature it has (RDRAND seeds the guest's RNG at once) but ERMS.
 # With ERMS the guest's kernel copies and clears memory with `rep movsb`/`stosb`, and glibc its
