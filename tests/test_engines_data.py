@@ -42,6 +42,8 @@ def test_domain_for_direct_kernel_boot(tmp_path: Path):
     assert root.find("memory").text == "128" and root.find("memory").get("unit") == "MiB"
     assert root.findtext("vcpu") == "2"
     assert root.find("features/acpi") is not None  # graceful stop through the power button
+    assert root.find("cpu").get("mode") == "maximum"  # TCG's max CPU, but no byte-wise copies
+    assert root.find("cpu/feature[@name='erms']").get("policy") == "disable"
     assert root.find("devices/controller[@type='usb']").get("model") == "none"
     assert root.find("devices/memballoon").get("model") == "none"
     assert root.find("devices/disk") is None

@@ -9,6 +9,8 @@ import enum
 from dataclasses import dataclass
 from pathlib import Path
 
+from engitor.vm.qemu import TCG_CPU
+
 OVMF = Path("/usr/share/ovmf/OVMF.fd")
 OVMF_CODE_SECBOOT = Path("/usr/share/OVMF/OVMF_CODE_4M.secboot.fd")
 # A network QEMU's default 10.0.2.15 is not in: only a DHCP guest is reachable there.
@@ -62,7 +64,7 @@ def argv(b: PCBoot, qemu: str = "qemu-system-x86_64") -> list[str]:
     if b.host_port:
         netdev += f",hostfwd=tcp:127.0.0.1:{b.host_port}-:{b.guest_port}"
     return [
-        qemu, "-M", b.firmware.machine(), "-cpu", "max", "-m", f"{b.memory_mib}M",
+        qemu, "-M", b.firmware.machine(), "-cpu", TCG_CPU, "-m", f"{b.memory_mib}M",
         "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
         *firmware_args(b),
         *disk_args(b),

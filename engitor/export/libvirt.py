@@ -116,7 +116,10 @@ def domain_xml(d: Domain) -> str:
     _os(root, d)
     features = _sub(root, "features")
     _sub(features, "acpi")  # the power button: how a graceful shutdown reaches the init
-    _sub(root, "cpu", mode="maximum")  # TCG's `-cpu max`; KVM hosts get host-model features
+    # TCG's `-cpu max` (the domain type is "qemu"), without ERMS as engitor's own TCG runs:
+    # with it the guest copies memory with `rep movsb`, which TCG runs a byte an iteration.
+    cpu = _sub(root, "cpu", mode="maximum")
+    _sub(cpu, "feature", policy="disable", name="erms")
     for event in ("on_poweroff", "on_reboot", "on_crash"):
         _sub(root, event, "destroy")  # a one-app VM ends when its program does
     _devices(root, d)
