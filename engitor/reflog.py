@@ -44,19 +44,9 @@ def _lock_file(name: str) -> int:
     return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
 
 
-@contextlib.contextmanager
-def _flock(name: str, how: int) -> Iterator[None]:
-    fd = _lock_file(name)
-    try:
-        fcntl.flock(fd, how)
-        yield
-    finally:
-        os.close(fd)  # closing the last descriptor releases the lock
-
-
 def building() -> contextlib.AbstractContextManager[None]:
     """Held (shared) by a build from its first step to its tag: many builds at once."""
-    return _flock("store.lock", fcntl.LOCK_SH)
+    return home.locked(home.home() / "store.lock", shared=True)
 
 
 @contextlib.contextmanager
@@ -88,7 +78,7 @@ def names_locked() -> Iterator[None]:
         finally:
             _names_depth -= 1
         return
-    with _flock("names.lock", fcntl.LOCK_EX):
+    with home.locked(home.home() / "names.lock"):
         _names_depth = 1
         try:
             yield

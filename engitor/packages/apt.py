@@ -16,7 +16,6 @@ apt's own $APT_CONFIG is honoured as well.
 from __future__ import annotations
 
 import difflib
-import fcntl
 import hashlib
 import os
 import re
@@ -235,7 +234,8 @@ def download(debs: list[Deb]) -> dict[Deb, Path]:
     if not missing:
         return out
     target = debs_dir()
-    with _lock(target / ".lock"), tempfile.TemporaryDirectory(dir=target, prefix=".dl-") as tmp:
+    # one downloader per cache at a time
+    with home.locked(target / ".lock"), tempfile.TemporaryDirectory(dir=target, prefix=".dl-") as tmp:
         still = [d for d in missing if not cached_deb(d)]  # another process may have fetched
         if still:
             opts = ["-o", "APT::Sandbox::User=root"] if os.geteuid() == 0 else []
@@ -262,21 +262,6 @@ class DownloadError(UserError):
         super().__init__(f"cannot download {count} Debian package{'s' * (count != 1)} "
                          f"({apt_message[:300]})")
         self.apt_message = apt_message
-
-
-class _lock:
-    """An exclusive flock on a file: one downloader per cache at a time."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def __enter__(self) -> None:
-        self.fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-
-    def __exit__(self, *exc: object) -> None:
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
-        os.close(self.fd)
 
 
 def deb_fields(path: Path) -> dict[str, str]:

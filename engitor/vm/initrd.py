@@ -14,10 +14,8 @@ signed initrd unpacked (engitor/catalog/sign.py).
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from engitor import faults, home, store
@@ -62,19 +60,10 @@ def _unpack(stored: store.StoredImage, target: Path, size: int) -> None:
     free = faults.free_bytes(stored.path)
     if free is not None and free < size + 64 * MiB:
         raise OSError(28, os.strerror(28))  # ENOSPC before writing, not halfway through it
-    with _locked(stored.path):  # VMs of one image started at once unpack it once
+    with home.locked(stored.path):  # VMs of one image started at once unpack it once
         if target.is_file() and target.stat().st_size == size:
             return
         home.sweep(stored.path)
         with home.atomic_file(target) as out, stored.initrd.open("rb") as src:
             unpack_stream(src, out)
 
-
-@contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
