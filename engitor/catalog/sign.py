@@ -166,27 +166,15 @@ def verify(image: store.StoredImage, key: Key) -> str:
     return trusted
 
 
-class _Digest:
-    """A file-like sink that only hashes what is written to it."""
-
-    def __init__(self) -> None:
-        self.hash = hashlib.sha256()
-
-    def write(self, data: bytes) -> int:
-        self.hash.update(data)
-        return len(data)
-
-
 def _check_unpacked(image: store.StoredImage) -> None:
     """A TCG boot loads the initramfs unpacked (engitor/vm/initrd.py): that copy is not signed
     itself, so it must be the signed initrd unpacked, byte for byte."""
     copy = image.path / unpacked_initrd.UNPACKED_NAME
     if not copy.is_file():
         return
-    signed = _Digest()
     with image.initrd.open("rb") as src:
-        cpio.unpack_stream(src, signed)  # type: ignore[arg-type]
+        signed = hashlib.file_digest(cpio.unpacked_reader(src), "sha256").digest()
     with copy.open("rb") as f:
-        if hashlib.file_digest(f, "sha256").digest() != signed.hash.digest():
+        if hashlib.file_digest(f, "sha256").digest() != signed:
             raise UserError(f"image {image.short}: {copy} is not its signed initrd unpacked",
                             hint=f"remove it (engitor unpacks the signed one again): rm {copy}")
