@@ -203,6 +203,20 @@ def test_a_patch_that_does_not_apply_is_named_and_leaves_nothing(minimal_kernel,
     assert f"kernel patch {tmp_path / 'stale.patch'}: no such file" in one_error_line(proc.stderr)
 
 
+def test_patches_that_are_not_a_list_of_files(tmp_path: Path):
+    (tmp_path / "k.config").write_text("CONFIG_64BIT=y\n")
+    recipe = tmp_path / "onepatch.lua"
+    recipe.write_text('return {source = "linux-source-6.1", config = "k.config",\n'
+                      '        patches = "x.patch", build = function(k) end}\n')
+    before = cache_state()
+    proc = engitor("kernel", "build", str(recipe))
+    assert proc.returncode == 2, proc.stderr
+    line = one_error_line(proc.stderr)
+    assert f"{recipe}:1: kernel recipe's patches is not a list of file names" in line
+    assert 'hint: patches = {"NAME.patch"}' in line
+    assert cache_state() == before
+
+
 def test_patched_files_are_read_from_the_diff():
     from engitor.image import ksource
 
