@@ -51,7 +51,7 @@ from engitor.image.ksource import Source, installed_source, patched_source, prep
 
 SHIPPED_DIR = RECIPES_DIR / "kernels"
 BUILD_FORMAT = 1  # bump when the way kernels are built changes what comes out
-TOOLS = ("make", "gcc", "flex", "bison", "bc", "perl")
+TOOLS = ("make", "gcc", "flex", "bison", "bc", "perl", "patch")  # patch: a recipe's patches
 HEADERS = {"libelf-dev": "/usr/include/libelf.h", "libssl-dev": "/usr/include/openssl/ssl.h"}
 BUILD_DEPS = "build-essential flex bison bc libelf-dev libssl-dev"
 LAST_LINES = 20
