@@ -10,7 +10,7 @@ return {
   config = "engitor-min.config",
   -- A boot parameter for the APIC timer's rate, which QEMU knows and the kernel would measure
   -- for 100 ms of every boot (the patch's header says why).
-  patches = {"lapic-timer-period.patch"},
+  patches = {"lapic-timer-period.patch", "virtio-console-rx-buffers.patch"},
   build = function(k)
     local config = k.out .. "/.config"
     k.make("tinyconfig")
