@@ -48,6 +48,12 @@ class StoredImage:
         return path if path.is_file() else None
 
     @property
+    def snapshots(self) -> Path:
+        """Saved VMs of snapshot starts (vm/snapshot.py), one a set of run settings: caches,
+        made again when missing."""
+        return self.path / "snapshots"
+
+    @property
     def kernel_traits(self) -> KernelTraits:
         return KernelTraits.from_json(self.manifest.get("kernel", {}).get("traits"))
 

@@ -17,6 +17,14 @@
  *   @@engitor:warning MESSAGE             something failed that the program may not need
  *   @@engitor:stopping                    a shutdown request arrived; SIGTERM was sent
  *   @@engitor:probe ok uptime=S           the accelerator probe's guest came up
+ *   @@engitor:hold                        waiting on the hold port (a snapshot start)
+ *
+ * virtio-serial ports, by name: the report channel (the guest writes "listen ..." lines) and,
+ * when the kernel command line has ENGITOR_HOLD_ARG, the hold port. There, before it mounts
+ * volumes and starts the program, the init writes "hold\n" and waits for
+ *   go SECONDS NANOSECONDS SEED           the host's wall clock and 32 bytes of entropy, in hex
+ * then sets its clock, reseeds the kernel's RNG and answers "resumed\n". The host saves the VM
+ * at that point; a VM restored from the save is waiting for the same line (vm/snapshot.py).
  */
 #ifndef ENGITOR_INIT_H
 #define ENGITOR_INIT_H
@@ -33,6 +41,12 @@
 #define ENGITOR_STATUS_PROBE "probe ok"
 #define ENGITOR_STATUS_DHCP "dhcp"
 #define ENGITOR_STATUS_DAEMON "daemon"
+#define ENGITOR_STATUS_HOLD "hold"
+
+/* virtio-serial port names, and the kernel argument that asks the init to hold. */
+#define ENGITOR_REPORT_PORT "org.engitor.0"
+#define ENGITOR_HOLD_PORT "org.engitor.hold"
+#define ENGITOR_HOLD_ARG "engitor.hold"
 
 /* Configuration keys. */
 #define ENGITOR_KEY_ARG "arg"

@@ -31,6 +31,16 @@ def minimal_kernel() -> kernel.Kernel:
     return kbuild.build("minimal", log=lambda line: print(f"kernel: {line}", file=sys.stderr))
 
 
+@pytest.fixture(scope="module", params=["debian", "minimal"])
+def kernel_name(request: pytest.FixtureRequest) -> str:
+    """Each kernel in turn, by the name `--kernel` takes: Debian's and engitor's minimal one."""
+    if request.param == "minimal":
+        request.getfixturevalue("minimal_kernel")
+        return "minimal"
+    request.getfixturevalue("kernel_pkg")
+    return kernel.DEFAULT_KERNEL
+
+
 @pytest.fixture(scope="session")
 def programs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tests/programs/*.c compiled (dynamically linked), and the example web server."""

@@ -142,7 +142,7 @@ def test_every_flag_sets_its_setting(tmp_path: Path):
     samples = {"ports": ["8080"], "args": ["x"], "env": ["K=V"], "files": ["f"], "dirs": ["d"],
                "memory": "64M", "cpus": "2", "accel": "tcg", "kernel": "linux-image-cloud-amd64",
                "debian": ["memcached"], "user": "memcache", "network": "dhcp",
-               "stop_timeout": "5", "volumes": ["tmpfs:/cache"]}
+               "stop_timeout": "5", "volumes": ["tmpfs:/cache"], "start": "snapshot"}
     from engitor.recipe.settings import SETTINGS
 
     for s in (s for s in SETTINGS if s.flag):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from support import compile_c, engitor, free_port, http_get, spawn, wait_for
 
-from engitor.image import hosttools, kernel, pipeline
+from engitor.image import hosttools, pipeline
 from engitor.recipe.model import Accel, MiB
 from engitor.recipe.settings import make_image
 from engitor.shell.session import Session
@@ -27,15 +27,6 @@ from engitor.vm import qemu, runner
 pytestmark = [pytest.mark.vm, pytest.mark.timeout(1800)]
 
 PROGRAMS = Path(__file__).resolve().parent / "programs"
-
-
-@pytest.fixture(scope="module", params=["debian", "minimal"])
-def kernel_name(request: pytest.FixtureRequest) -> str:
-    if request.param == "minimal":
-        request.getfixturevalue("minimal_kernel")
-        return "minimal"
-    request.getfixturevalue("kernel_pkg")
-    return kernel.DEFAULT_KERNEL
 
 
 @pytest.fixture(scope="module")

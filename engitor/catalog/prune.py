@@ -5,12 +5,14 @@ build is using (prune runs under the store's exclusive lock, so no build runs me
 Kept unless `all_`: images a name points to; images a name pointed to within `keep` seconds
 (its log, as git keeps reflog entries before gc expires them: rollback needs them); kernels
 those images use or the kernel names pin; unpacked packages and merged roots the runtimes'
-last resolutions use. Always collected: downloaded .debs (their unpacked trees stay), dead
-staging folders, and the input-key records of removed images.
+last resolutions use; saved VMs of snapshot starts restored within `keep`. Always collected:
+downloaded .debs (their unpacked trees stay), dead staging folders, and the input-key records
+of removed images.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -150,10 +152,25 @@ def _package_plan(plan: Plan, all_: bool) -> None:
         plan.paths.append((".deb", deb))
 
 
+def _snapshot_plan(plan: Plan, kept_images: set[str], all_: bool, keep: float) -> None:
+    """Saved VMs of snapshot starts (made again when missing) of the images that stay: every
+    one with `all_`, else those no run restored within `keep` (a restore reads the file, and
+    the access time is kept to the day at least)."""
+    cutoff = time.time() - keep
+    for iid in sorted(kept_images):
+        image = store.get(iid)
+        for save in sorted(image.snapshots.glob("*.vmstate")) if image else ():
+            with contextlib.suppress(FileNotFoundError):
+                st = save.stat()
+                if all_ or max(st.st_atime, st.st_mtime) < cutoff:
+                    plan.paths.append(("snapshot", save))
+
+
 def make_plan(*, running: set[str], all_: bool = False, keep: float = DEFAULT_KEEP) -> Plan:
     plan = Plan()
     kept = _image_plan(plan, running=running, all_=all_, keep=keep)
     _kernel_plan(plan, kept, all_)
+    _snapshot_plan(plan, kept, all_, keep)
     _package_plan(plan, all_)
     plan.paths += [("staging", p) for p in staging_dirs()]
     plan.bytes = freed_bytes([i.path for i in plan.images] + [p for _, p in plan.paths])

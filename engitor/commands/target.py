@@ -24,7 +24,7 @@ from engitor.recipe.model import Image
 from engitor.recipe.settings import make_image
 from engitor.recipe.volumes import Kind, mounts
 
-RUN_ONLY = ("ports", "memory", "cpus", "accel")
+RUN_ONLY = ("ports", "memory", "cpus", "accel", "start")
 
 
 def resolve(args: argparse.Namespace, *, build: bool = True) -> tuple[Image, store.StoredImage | None]:
@@ -82,7 +82,7 @@ def image_for(found: store.StoredImage, args: argparse.Namespace) -> Image:
     if fixed or getattr(args, "config", None):
         raise UserError(f"image {args.target} is booted as built; "
                         f"{', '.join(fixed) or 'a config'} would change it",
-                        hint="use the recipe instead, or give only -p, -m, --smp, --accel, -v")
+                        hint="use the recipe instead, or give only -p, -m, --smp, --accel, --start, -v")
     tags = store.tags()
     names = sorted(n for n, i in tags.items() if i == found.id)
     name = getattr(args, "name", None) or (args.target if args.target in tags else None) or \

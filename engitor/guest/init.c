@@ -23,6 +23,9 @@
  *   @@engitor:daemon left=N               the program exited 0 leaving N processes; the VM
  *                                         keeps running until they end (they get the SIGTERM)
  *
+ * Asked to hold (engitor.hold on the kernel command line: a snapshot start), init waits before
+ * it mounts volumes and starts the program, for the host's clock and entropy (hold.c).
+ *
  * A shutdown request is the ACPI power button (QMP system_powerdown; read from evdev, which is
  * how a full system's logind sees it) or SIGTERM/SIGINT sent to init itself.
  */
@@ -133,7 +136,9 @@ static char *unescape(char *s) {
 }
 
 #include "devlog.c"
+#include "ports.c"
 #include "listen.c"
+#include "hold.c"
 #include "volumes.c"
 
 static int read_config(const char *path) {
@@ -515,6 +520,7 @@ int main(void) {
 	read_config(DEPLOY_PATH); /* only in exported images */
 	load_modules();
 	load_device_modules();
+	hold_for_host(); /* a snapshot start saves or resumes the VM here */
 	if (mount_volumes() < 0)
 		finish(127 << 8);
 	make_owned_dirs(); /* after the volumes: a tmpfiles.d folder may be on one */

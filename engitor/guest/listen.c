@@ -11,26 +11,9 @@
  */
 #include <arpa/inet.h>
 
-#define CHANNEL_NAME "org.engitor.0"
-
 static int report_fd = -1;
 static char reported[8192];
 static int reported_once;
-
-static void open_report_channel(void) {
-	DIR *d = opendir("/sys/class/virtio-ports");
-	struct dirent *e;
-	while (d && report_fd < 0 && (e = readdir(d))) {
-		char path[300], name[64];
-		snprintf(path, sizeof path, "/sys/class/virtio-ports/%s/name", e->d_name);
-		if (read_small(path, name, sizeof name) < 0 || strcmp(name, CHANNEL_NAME))
-			continue;
-		snprintf(path, sizeof path, "/dev/%s", e->d_name);
-		report_fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
-	}
-	if (d)
-		closedir(d);
-}
 
 /* Appends " ADDR:PORT" for each listening socket in one /proc/net file. */
 static void scan_listeners(const char *file, int v6, char *out, size_t size) {
@@ -69,7 +52,7 @@ static void scan_listeners(const char *file, int v6, char *out, size_t size) {
 /* Report the listening sockets if they changed since the last report. */
 static void report_listeners(void) {
 	if (report_fd < 0)
-		open_report_channel();
+		report_fd = open_virtio_port(ENGITOR_REPORT_PORT, O_WRONLY);
 	if (report_fd < 0)
 		return;
 	char now[sizeof reported] = "";

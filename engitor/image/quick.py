@@ -30,7 +30,7 @@ RACY_SECONDS = 2.0
 BUILDER_SOURCES = ("image/*.py", "guest/*.[ch]", "data/headers/*.h", "packages/*.py", "paths.py",
                    "recipe/model.py", "recipe/settings.py", "recipe/volumes.py")
 # Settings only the runner reads: a run on another port is the same image.
-RUN_ONLY = frozenset({"ports", "cpus", "accel", "boot_timeout"})
+RUN_ONLY = frozenset({"ports", "cpus", "accel", "boot_timeout", "start"})
 
 
 @cache

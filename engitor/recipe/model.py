@@ -29,6 +29,15 @@ class Accel(enum.Enum):
     TCG = "tcg"
 
 
+class Start(enum.Enum):
+    """How a VM starts: `boot` boots the kernel every time; `snapshot` restores a VM saved at the
+    point where the init is about to mount volumes and start the program (the first run boots
+    and saves it; engitor/vm/snapshot.py)."""
+
+    BOOT = "boot"
+    SNAPSHOT = "snapshot"
+
+
 class Network(enum.Enum):
     """How the guest gets its address: `auto` is static on engitor's own microvm (QEMU's user
     network accepts 10.0.2.15) and DHCP in exported disks (clouds and KubeVirt hand addresses
@@ -103,6 +112,7 @@ class Image:
     network: Network = Network.AUTO
     boot_timeout: int = DEFAULT_BOOT_TIMEOUT
     stop_timeout: int = DEFAULT_STOP_TIMEOUT
+    start: Start = Start.BOOT
     volumes: Mapping[str, str] = field(default_factory=dict)  # guest path -> source
     # Not settings: where relative paths resolve, where the image was declared, and hooks.
     base_dir: Path = field(default_factory=Path.cwd)

@@ -472,6 +472,12 @@ SETTINGS: tuple[Setting, ...] = (
       "Seconds the program gets after SIGTERM before the VM is powered off.", group="run",
       flag=flag("--stop-timeout", metavar="SECONDS", parse=_cpus_flag,
                 help="seconds the program gets after SIGTERM before the VM is powered off")),
+    S("start", Choice("boot or snapshot", model.Start), model.Start.BOOT,
+      "How each VM starts: boot the kernel, or restore the VM saved where the init is about to "
+      "start the program (the first run boots and saves it beside the image; its clock and "
+      "random seed are renewed on restore). Images with disk volumes always boot.", group="run",
+      flag=flag("--start", metavar="boot|snapshot",
+                help="boot (default), or restore the VM saved at the program's start")),
     S("volumes", VolumeMap("table of guest path = volume", volumes.guest_path_problem), {},
       "Storage mounted before the program starts: {['/var/lib/data'] = 'NAME'} (a named ext4 "
       "volume kept across runs), './disk.img' (an ext4 image file) or 'tmpfs'.",

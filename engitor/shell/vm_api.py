@@ -37,7 +37,7 @@ from engitor.vm.instance import Console, Instance, program_lines
 RUN_OPTIONS = ("name", "image", "detach", "verbose")
 RUN_SETTINGS = ("ports", "args", "env", "files", "dirs", "memory", "cpus", "accel", "kernel",
                 "kernel_args", "modules", "hostname", "workdir", "boot_timeout", "stop_timeout",
-                "volumes")
+                "start", "volumes")
 NOTHING = Multiple(())  # no results at all: the shell prints nothing for a pause()
 PROBE_WINDOW = 2.0  # seconds a probe connection waits for the guest to accept or refuse
 

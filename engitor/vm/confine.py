@@ -40,6 +40,7 @@ from engitor.vm import qemu, sockets
 
 DEFAULT_USER = "engitor-vm"
 PR_SET_PDEATHSIG = 1
+PR_SET_THP_DISABLE = 41
 
 
 @dataclass(frozen=True)
@@ -88,23 +89,33 @@ def _create_user(name: str) -> pwd.struct_passwd:
                              f"--home /nonexistent {name}") from None
 
 
-def _pdeathsig() -> None:
+def _prctl(option: int, value: int) -> None:
     with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
 
 
-def child_setup(creds: Credentials | None, *, die_with_parent: bool) -> Callable[[], None]:
+def child_setup(creds: Credentials | None, *, die_with_parent: bool,
+                small_pages: bool = False) -> Callable[[], None]:
     """What runs in the forked child before exec: umask, user, then the parent-death signal
-    (in that order: a uid change clears the parent-death signal)."""
+    (in that order: a uid change clears the parent-death signal).
+
+    `small_pages` keeps QEMU off transparent huge pages (the setting survives exec). QEMU asks
+    for them on guest RAM and the TCG translation cache, and a huge page is 2 MiB of host
+    memory for any byte written into it: an idle small VM, restored from a snapshot, held
+    74 MiB with them and 64 without (BENCHMARKS.md). Under KVM huge pages back the guest's
+    own page tables and are worth their memory; under TCG every guest access goes through
+    QEMU's software TLB anyway."""
 
     def setup() -> None:
         os.umask(0o077)
+        if small_pages:
+            _prctl(PR_SET_THP_DISABLE, 1)
         if creds is not None:
             os.setgroups(list(creds.groups))
             os.setgid(creds.gid)
             os.setuid(creds.uid)
         if die_with_parent:
-            _pdeathsig()
+            _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
     return setup
 

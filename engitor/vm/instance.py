@@ -20,6 +20,7 @@ import shutil
 import signal
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from engitor import home, paths, protocol
 from engitor.errors import UserError
 from engitor.home import pid_alive
 from engitor.proc import STDOUT, Popen, spawn
-from engitor.recipe.model import Port
+from engitor.recipe.model import Accel, Port
 from engitor.vm import confine, qemu, ready, sockets
 
 # qemu.qmp logs a refused connection (a VM that is going away) as an error; engitor reports
@@ -265,6 +266,12 @@ class Instance:
             ready.is_ready(self.listening, self.ports)
 
     def qmp(self, command: str, **arguments: Any) -> Any:
+        with self.monitor() as mon:
+            return mon.cmd(command, **arguments)
+
+    @contextlib.contextmanager
+    def monitor(self) -> Iterator[Any]:
+        """A QMP connection for several commands (and descriptors sent along with them)."""
         # Imported here: it pulls in asyncio, which a plain `engitor run` never needs to pay.
         from qemu.qmp.legacy import QEMUMonitorProtocol
 
@@ -272,9 +279,18 @@ class Instance:
         mon.settimeout(QMP_TIMEOUT)
         try:
             mon.connect()
-            return mon.cmd(command, **arguments)
+            yield mon
         finally:
             mon.close()
+
+    def qemu_error(self) -> str:
+        """QEMU's last words on stderr (qemu.log), minus its program-name prefix."""
+        try:
+            lines = (self.dir / "qemu.log").read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        last = lines[-1].strip() if lines else ""
+        return last.split(": ", 1)[1] if last.startswith("qemu-system") and ": " in last else last
 
     def owner_alive(self) -> bool:
         owner = self.meta.owner
@@ -425,7 +441,8 @@ def start(spec: qemu.VMSpec, meta: Meta, directory: Path, *, detached: bool,
     creds = confine.vm_credentials()
     # Owned VMs die with their owner (the parent-death signal): a crashed engitor never leaks
     # a VM. QEMU runs sandboxed, and not as root (vm/confine.py).
-    setup = confine.child_setup(creds, die_with_parent=not detached)
+    setup = confine.child_setup(creds, die_with_parent=not detached,
+                                small_pages=spec.accel is Accel.TCG)
     with confine.handoff(spec) as (given, fds), (directory / "qemu.log").open("wb") as log:
         proc = spawn(qemu.argv(given, binary), stdout=log, stderr=STDOUT, new_session=True,
                      pass_fds=(*fds, *keep_fds), preexec_fn=setup)

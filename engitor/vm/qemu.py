@@ -11,6 +11,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engitor import protocol
 from engitor.errors import UserError
 from engitor.recipe.model import DEFAULT_MEMORY, Accel, MiB, Port
 
@@ -54,10 +55,15 @@ class VMSpec:
     # disk, in order, and the channel's.
     disk_fds: tuple[tuple[int, int], ...] = ()
     channel_fd: int | None = None
+    # A snapshot start (vm/snapshot.py): one end of a socket pair, the guest's hold port; and
+    # the saved VM QEMU restores instead of booting, an open file.
+    hold_fd: int | None = None
+    incoming_fd: int | None = None
 
 
-# The port's name; the guest init finds its /dev/vportNpM through /sys/class/virtio-ports.
-CHANNEL_NAME = "org.engitor.0"
+# The ports' names; the guest init finds its /dev/vportNpM through /sys/class/virtio-ports.
+CHANNEL_NAME = protocol.defines()["REPORT_PORT"]
+HOLD_NAME = protocol.defines()["HOLD_PORT"]
 # QEMU fd sets (-add-fd): the console's is 1 (see console()), the channel's 2, disks' from 10.
 CHANNEL_FDSET = 2
 DISK_FDSET = 10
@@ -85,14 +91,22 @@ def devices(spec: VMSpec) -> list[str]:
             args += added
         args += ["-drive", f"file={_opt(file)},format=raw,if=none,id=disk{i}",
                  "-device", f"virtio-blk-device,drive=disk{i},serial={serial}"]
+    ports = bool(spec.channel) + (spec.hold_fd is not None)
+    if ports:
+        # As many ports as used (port 0 is kept for a console): the guest sets up queues for
+        # every port the device offers, QEMU's default 31 cost 3.7 MiB of a 64 MiB guest.
+        args += ["-device", f"virtio-serial-device,max_ports={ports + 1}"]
     if spec.channel:
         file = str(spec.channel)
         if spec.channel_fd is not None:
             added, file = _fdset((spec.channel_fd,), CHANNEL_FDSET)
             args += added
-        args += ["-device", "virtio-serial-device",
-                 "-chardev", f"file,id=report0,path={_opt(file)}",
+        args += ["-chardev", f"file,id=report0,path={_opt(file)}",
                  "-device", f"virtserialport,chardev=report0,name={CHANNEL_NAME}"]
+    if spec.hold_fd is not None:
+        # A connected socket: QEMU is the client of a pair whose other end engitor holds.
+        args += ["-chardev", f"socket,id=hold0,fd={spec.hold_fd},server=off",
+                 "-device", f"virtserialport,chardev=hold0,name={HOLD_NAME}"]
     return args
 
 
@@ -141,6 +155,8 @@ def argv(spec: VMSpec, qemu: str = QEMU) -> list[str]:
         args += ["-qmp", f"unix:{spec.qmp},server=on,wait=off"]
     if spec.pidfile:
         args += ["-pidfile", str(spec.pidfile)]
+    if spec.incoming_fd is not None:
+        args += ["-incoming", f"fd:{spec.incoming_fd}"]
     if spec.sandbox:
         args += ["-sandbox", SANDBOX]
     return args

@@ -13,15 +13,16 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TextIO
 
 from engitor import store
 from engitor.errors import UserError
 from engitor.kernel_traits import KernelTraits
 from engitor.proc import exit_words
-from engitor.recipe.model import Accel, Image, MiB
+from engitor.recipe.model import Accel, Image, MiB, Start
 from engitor.vm import accel as accel_mod
-from engitor.vm import host, initrd, limits, qemu, ready, volumes
+from engitor.vm import host, initrd, limits, qemu, ready, snapshot, volumes
 from engitor.vm.instance import (
     Instance,
     Meta,
@@ -141,7 +142,39 @@ def _start(stored: store.StoredImage, image: Image, choice: accel_mod.Choice,
                 accel=choice.accel.value, ports=[str(p) for p in image.ports],
                 argv=stored.manifest.get("argv", []), stop_timeout=image.stop_timeout,
                 boot_timeout=image.boot_timeout, volumes=[d.describe() for d in disks])
+    if image.start is Start.SNAPSHOT:
+        if not disks:
+            return _snapshot_start(stored, spec, meta, detached=detached, log=log)
+        log("the VM boots: snapshot starts do not cover disk volumes (vm/snapshot.py)")
     return start(spec, meta, directory, detached=detached, keep_fds=tuple(d.fd for d in disks))
+
+
+def _snapshot_start(stored: store.StoredImage, spec: qemu.VMSpec, meta: Meta, *,
+                    detached: bool, log: Callable[[str], None]) -> Instance:
+    """Restore the VM saved for these settings, or boot and save it (vm/snapshot.py). A save
+    that no longer restores is removed, and the VM boots and saves anew."""
+    spec = snapshot.with_hold(spec)
+    state = snapshot.state_path(stored.snapshots, spec, qemu.find_qemu())
+    try:
+        return _held(spec, state, meta, detached=detached, log=log)
+    except snapshot.Unfit as err:
+        state.unlink(missing_ok=True)
+        log(f"the saved VM did not resume ({err}); booting, and saving it again")
+        spec.console.parent.mkdir(parents=True)
+        return _held(spec, state, meta, detached=detached, log=log)
+
+
+def _held(spec: qemu.VMSpec, state: Path, meta: Meta, *, detached: bool,
+          log: Callable[[str], None]) -> Instance:
+    with snapshot.prepared(spec, state) as (given, hold, fds):
+        inst = start(given, meta, spec.console.parent, detached=detached, keep_fds=fds)
+    try:
+        snapshot.release(inst, hold, log)
+    except snapshot.Unfit:
+        inst.kill()
+        inst.remove()
+        raise
+    return inst
 
 
 def wait_started(inst: Instance) -> None:
@@ -155,7 +188,7 @@ def wait_started(inst: Instance) -> None:
         if not inst.alive():
             outcome = _outcome(inst, None)
             inst.remove()
-            raise UserError(f"VM {inst.name} failed to start: {_qemu_error(inst) or outcome.message}",
+            raise UserError(f"VM {inst.name} failed to start: {inst.qemu_error() or outcome.message}",
                             hint="see 'engitor run' without -d for the whole console")
         if time.monotonic() - began > inst.meta.boot_timeout:
             inst.kill()
@@ -164,16 +197,6 @@ def wait_started(inst: Instance) -> None:
                             f"{inst.meta.boot_timeout} s", hint="raise boot_timeout, or run "
                             "without -d to see the console")
         time.sleep(0.05)
-
-
-def _qemu_error(inst: Instance) -> str:
-    """QEMU's last words on stderr (qemu.log), minus its program-name prefix."""
-    try:
-        lines = (inst.dir / "qemu.log").read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return ""
-    last = lines[-1].strip() if lines else ""
-    return last.split(": ", 1)[1] if last.startswith("qemu-system") and ": " in last else last
 
 
 @dataclass
