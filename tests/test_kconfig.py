@@ -6,7 +6,7 @@ from pathlib import Path
 
 from engitor.image import kconfig
 from engitor.kernel_traits import KernelTraits
-from engitor.recipe.model import Accel
+from engitor.recipe.model import Accel, Start
 from engitor.vm import qemu, runner
 
 FRAGMENT = """# a comment
@@ -117,6 +117,8 @@ def test_qemu_argv_turns_the_pic_off_on_request(tmp_path: Path):
 def test_tcg_translation_cache_follows_guest_memory(tmp_path: Path):
     MiB = 2**20
     assert [runner.tcg_tb_size(m * MiB) for m in (24, 128, 256, 768, 4096)] == [16, 32, 64, 192, 256]
+    # a restored VM translates only what runs after the save
+    assert [runner.tcg_tb_size(m * MiB, Start.SNAPSHOT) for m in (24, 32, 64, 128)] == [8, 8, 16, 32]
     spec = qemu.VMSpec(kernel=tmp_path / "k", initrd=tmp_path / "i", cmdline="quiet",
                        console=tmp_path / "c", accel=Accel.TCG, tb_size=16)
     argv = qemu.argv(spec)

@@ -9,6 +9,7 @@
  * stream. The program has not run yet, so no user space holds random state of the save.
  */
 #include <linux/random.h>
+#include <sys/mman.h>
 
 #define HOLD_PORT_WAIT_MS 5000 /* the kernel adds ports as the host announces them */
 
@@ -59,6 +60,37 @@ static int read_line(int fd, char *buf, size_t size) {
 	return 0;
 }
 
+/* A field of /proc/meminfo, in KiB; -1 if missing. */
+static long meminfo_kb(const char *field) {
+	char line[128];
+	long kb = -1;
+	FILE *f = fopen("/proc/meminfo", "re");
+	while (f && kb < 0 && fgets(line, sizeof line, f))
+		if (!strncmp(line, field, strlen(field)))
+			kb = atol(line + strlen(field));
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+/*
+ * Free pages keep what they last held (the initramfs archive, the kernel's init code): a save
+ * would carry them and every restore write them into host memory. The kernel hands out zeroed
+ * pages, so taking most of the free memory and giving it back leaves it zero, which QEMU's
+ * migration skips. A reserve stays free (the kernel's watermarks, what the program needs first).
+ */
+static void zero_free_memory(void) {
+	long free_kb = meminfo_kb("MemFree:"), total_kb = meminfo_kb("MemTotal:");
+	long reserve_kb = 4096 + total_kb / 8;
+	if (free_kb < 0 || total_kb < 0 || free_kb <= reserve_kb)
+		return;
+	size_t len = (size_t)(free_kb - reserve_kb) * 1024;
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE | MAP_NORESERVE, -1, 0);
+	if (p != MAP_FAILED)
+		munmap(p, len);
+}
+
 static void hold_for_host(void) {
 	if (!hold_requested())
 		return;
@@ -70,6 +102,7 @@ static void hold_for_host(void) {
 		say("@@engitor:warning no hold port; the program starts without a snapshot");
 		return;
 	}
+	zero_free_memory();
 	say("@@engitor:hold");
 	char line[256], seed_hex[129];
 	struct timespec now;

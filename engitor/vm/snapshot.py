@@ -6,7 +6,8 @@ port (a virtio-serial port whose host end is one of a socket pair engitor keeps)
 `engitor.hold` on the kernel command line. The init, before it mounts volumes and starts the
 program, writes "hold" there and waits (engitor/guest/hold.c). The first run saves the VM at
 that point — QEMU's migration into a file handed over as a descriptor, the sandbox letting QEMU
-exec nothing — and goes on; later runs start QEMU with `-incoming` from that file. Either way
+exec nothing — ends that QEMU and goes on from the save; every later run starts QEMU with
+`-incoming` from that file too. Either way
 the host then sends "go" with its wall clock and 32 fresh random bytes, and the guest sets its
 clock and reseeds its kernel's RNG before anything random is drawn for the program. What the
 kernel drew during the boot (its hash-table and TCP secrets) is the save's in every VM
@@ -104,9 +105,10 @@ def prepared(spec: qemu.VMSpec, state: Path) -> Iterator[tuple[qemu.VMSpec, Hold
             raise
 
 
-def release(inst: Instance, hold: Hold, log: Callable[[str], None]) -> None:
-    """Let the guest go on: after restoring, at once; after booting, once it holds and is
-    saved. Raises Unfit when a restored VM does not resume."""
+def release(inst: Instance, hold: Hold, log: Callable[[str], None]) -> bool:
+    """A restored VM: let it go on at once (Unfit when it does not resume); False. A booted
+    one: wait until it holds and save it; True when saved (QEMU then quits: the run goes on
+    from the save, as every later one does), else it goes on as booted; False."""
     began = time.monotonic()
     lines = _Lines(hold.ours)
     try:
@@ -115,12 +117,14 @@ def release(inst: Instance, hold: Hold, log: Callable[[str], None]) -> None:
             if not lines.expect("resumed", inst, RESUME_TIMEOUT):
                 raise Unfit(inst.qemu_error() or "the guest did not resume")
             log(f"restored the VM saved at the program's start ({time.monotonic() - began:.2f} s)")
-            return
+            return False
         if not lines.expect("hold", inst, inst.meta.boot_timeout):
-            return  # the guest ended or never held: the console says why, as in any boot
-        _save(inst, hold.state, log)
+            return False  # the guest ended or never held: the console says why, as in any boot
+        if _save(inst, hold.state, log):
+            return True
         _go(hold.ours)
         lines.expect("resumed", inst, RESUME_TIMEOUT)
+        return False
     finally:
         hold.ours.close()
 
@@ -161,9 +165,11 @@ class _Lines:
         return False
 
 
-def _save(inst: Instance, state: Path, log: Callable[[str], None]) -> None:
-    """Migrate the held VM into `state` and let it run on; a save that fails is said, and the
-    run goes on without one."""
+def _save(inst: Instance, state: Path, log: Callable[[str], None]) -> bool:
+    """Migrate the held VM into `state`, then end this QEMU. The save is the state of every VM
+    started from it; this one ran the boot, and its host memory holds every page the boot
+    touched (the init zeroed the free ones just before: hold.c). A save that fails is said,
+    and the VM goes on (False)."""
     began = time.monotonic()
     try:
         with inst.monitor() as mon, home.atomic_file(state, 0o600) as out:
@@ -172,16 +178,17 @@ def _save(inst: Instance, state: Path, log: Callable[[str], None]) -> None:
             mon.cmd("getfd", fdname=MIGRATE_FD)
             mon.cmd("migrate", uri=f"fd:{MIGRATE_FD}")
             status = _migrated(mon)
-            if status.get("status") == "completed":
-                mon.cmd("cont")  # a completed migration leaves the VM paused ("postmigrate")
-            else:
+            if status.get("status") != "completed":
+                mon.cmd("cont")  # a failed migration may leave the VM paused
                 raise OSError(status.get("error-desc") or f"migration {status.get('status')}")
     except Exception as err:  # QMP's and the file's errors alike: the run matters more
-        log(f"could not save the VM for later snapshot starts ({err}); this run goes on")
-        return
+        log(f"could not save the VM for snapshot starts ({err}); this run goes on as booted")
+        return False
+    inst.kill()
     size = state.stat().st_size / 2**20
     log(f"saved the VM at the program's start ({size:.0f} MiB, "
-        f"{time.monotonic() - began:.2f} s); later runs of this image restore it")
+        f"{time.monotonic() - began:.2f} s)")
+    return True
 
 
 def _migrated(mon: Any) -> dict[str, Any]:
