@@ -156,14 +156,16 @@ def test_a_recipe_on_a_base_takes_its_build_and_merges_fragments_in_order():
 
 
 def test_patches_go_to_a_copy_of_the_source_and_the_pristine_tree_stays(minimal_kernel):
-    """minimal.lua's patch (lapic_timer_period=) is in the tree its build used, not in the
-    unpacked source other recipes build from; the option it adds is one the copy declares."""
+    """minimal.lua's patches (lapic_timer_period=, fewer virtio console buffers) are in the
+    tree its build used, not in the unpacked source other recipes build from; the options they
+    add are ones the copy declares, and the built kernel has them."""
     from engitor.image import kbuild, ksource
 
     pristine = ksource.installed_source("linux-source-6.1")
     assert pristine is not None
     recipe = _load(kbuild.find_recipe("minimal"))
-    assert [p.name for p in recipe.patches] == ["lapic-timer-period.patch"]
+    assert [p.name for p in recipe.patches] == ["lapic-timer-period.patch",
+                                                "virtio-console-rx-buffers.patch"]
     patched = ksource.patched_source(pristine, recipe.patches, log=lambda _: None)  # kept: found
     assert patched.tree != pristine.tree and patched.version == pristine.version
     apic = Path("arch/x86/kernel/apic/apic.c")
@@ -175,6 +177,10 @@ def test_patches_go_to_a_copy_of_the_source_and_the_pristine_tree_stays(minimal_
     assert "X86_LAPIC_TIMER_PERIOD" in patched.symbols()
     assert "X86_LAPIC_TIMER_PERIOD" not in pristine.symbols()
     assert minimal_kernel.traits().lapic_timer_period and minimal_kernel.traits().hz == 100
+    console = Path("drivers/char/virtio_console.c")
+    assert "rx_buffers_enough" in (patched.tree / console).read_text()
+    assert "rx_buffers_enough" not in (pristine.tree / console).read_text()
+    assert "VIRTIO_CONSOLE_RX_BUFFERS" in patched.symbols()
 
 
 def test_a_patch_that_does_not_apply_is_named_and_leaves_nothing(minimal_kernel, tmp_path: Path):

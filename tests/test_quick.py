@@ -98,11 +98,12 @@ def test_run_only_settings_neither_change_the_image_nor_miss_the_record(
         fresh_home: Path, tmp_path: Path, programs: Path):
     root = project(tmp_path, programs)
     first = pipeline.build(image_of(root))
-    other = image_of(root, ports=[18080, "53/udp"], cpus=2, accel="tcg", boot_timeout=5)
+    other = image_of(root, ports=[18080, "53/udp"], cpus=2, accel="tcg", boot_timeout=5,
+                     start="snapshot")
     assert quick.declaration_key(other) == quick.declaration_key(image_of(root))
     assert quick.lookup(quick.declaration_key(other)) == first
     # and the full path agrees: these settings are not in the image
-    assert quick.RUN_ONLY == {"ports", "cpus", "accel", "boot_timeout"}
+    assert quick.RUN_ONLY == {"ports", "cpus", "accel", "boot_timeout", "start"}
     (fresh_home / "keys").joinpath(f"direct-{quick.declaration_key(other)}").unlink()
     assert pipeline.build(other) == first
 

@@ -144,6 +144,7 @@ nameservers: [1.1.1.1]
 network: dhcp
 boot_timeout: 60
 stop_timeout: 3
+start: snapshot
 volumes: {/var/lib/app: appdata, /cache: tmpfs}
 """
     data = yaml.safe_load(text)

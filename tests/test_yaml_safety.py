@@ -172,6 +172,7 @@ SETTING_VALUES = {
     "network": st.sampled_from(["auto", "static", "dhcp", "DHCP"]),
     "boot_timeout": st.integers(1, 10 ** 6),
     "stop_timeout": st.integers(0, 10 ** 6),
+    "start": st.sampled_from(["boot", "snapshot", "SNAPSHOT"]),
     "volumes": st.dictionaries(st.from_regex(r"\A/[a-z][a-z0-9_/-]{0,20}[a-z0-9]\Z"),
                                st.one_of(st.just("tmpfs"),
                                          st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,15}\Z"),

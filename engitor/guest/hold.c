@@ -18,7 +18,7 @@ static int hold_requested(void) {
 	if (read_small("/proc/cmdline", cmdline, sizeof cmdline) < 0)
 		return 0;
 	for (char *arg = strtok(cmdline, " "); arg; arg = strtok(NULL, " "))
-		if (!strcmp(arg, ENGITOR_HOLD_ARG) || !strncmp(arg, ENGITOR_HOLD_ARG "=", strlen(ENGITOR_HOLD_ARG) + 1))
+		if (!strcmp(arg, ENGITOR_HOLD_ARG))
 			return 1;
 	return 0;
 }

@@ -4,11 +4,11 @@ Under TCG most of a small VM's start is QEMU translating boot code that runs onc
 ~65 % of its CPU; BENCHMARKS.md). With `start = "snapshot"` the runner gives the guest a hold
 port (a virtio-serial port whose host end is one of a socket pair engitor keeps) and
 `engitor.hold` on the kernel command line. The init, before it mounts volumes and starts the
-program, writes "hold" there and waits (engitor/guest/hold.c). The first run saves the VM at
-that point — QEMU's migration into a file handed over as a descriptor, the sandbox letting QEMU
-exec nothing — ends that QEMU and goes on from the save; every later run starts QEMU with
-`-incoming` from that file too. Either way
-the host then sends "go" with its wall clock and 32 fresh random bytes, and the guest sets its
+program, zeroes its free memory (so the save carries no stale pages), writes "hold" there and
+waits (engitor/guest/hold.c). The first run saves the VM at that point — QEMU's migration into
+a file handed over as a descriptor, the sandbox letting QEMU exec nothing — ends that QEMU and
+goes on from the save, as every later run does: QEMU started with `-incoming` from that file.
+The host then sends "go" with its wall clock and 32 fresh random bytes, and the guest sets its
 clock and reseeds its kernel's RNG before anything random is drawn for the program. What the
 kernel drew during the boot (its hash-table and TCP secrets) is the save's in every VM
 restored from it, as with any cloned VM.
