@@ -33,7 +33,7 @@
 ---@field network? "auto"|"static"|"dhcp" Guest address: static 10.0.2.15, or from DHCP (then DNS too); auto is static under engitor and DHCP in exported disks.
 ---@field boot_timeout? integer Seconds the VM may take to start the program before the watchdog reports it.
 ---@field stop_timeout? integer Seconds the program gets after SIGTERM before the VM is powered off.
----@field start? "boot"|"snapshot" How each VM starts: boot the kernel, or restore the VM saved where the init is about to start the program (the first run boots and saves it beside the image; its clock and random seed are renewed on restore). Images with disk volumes always boot.
+---@field start? "boot"|"snapshot" How each VM starts: boot the kernel, or restore the VM saved where the init is about to start the program (the first run boots and saves it beside the image; its clock and random seed are renewed on restore).
 ---@field volumes? table<string, string|number> Storage mounted before the program starts: {['/var/lib/data'] = 'NAME'} (a named ext4 volume kept across runs), './disk.img' (an ext4 image file) or 'tmpfs'.
 ---@field before_build? fun(ctx: engitor.BuildContext) Runs before the image is assembled; may write into the staging tree.
 ---@field after_build? fun(ctx: engitor.BuildContext) Runs after the image is stored; receives the image id.

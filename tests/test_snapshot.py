@@ -1,7 +1,7 @@
 """Snapshot starts (engitor/vm/snapshot.py, engitor/guest/hold.c): the first run of an image
 with `--start snapshot` boots and saves the VM where the init is about to start the program;
-later runs restore that save instead of booting, each with the host's clock and its own
-entropy. Real QEMU on both kernels; the argv and the save's key are pure functions."""
+later runs restore that save instead of booting, each with the host's clock, its own
+entropy and its volumes as they are. Real QEMU on both kernels; the argv and the save's key are pure functions."""
 
 from __future__ import annotations
 
@@ -132,16 +132,37 @@ def test_a_save_that_does_not_restore_is_replaced(minimal_kernel, programs: Path
 
 @pytest.mark.vm
 @pytest.mark.timeout(1800)
-def test_an_image_with_a_disk_volume_boots(minimal_kernel, programs: Path, tmp_path: Path):
-    volume = f"snapvol-{uuid.uuid4().hex[:6]}"
+def test_volumes_hold_what_runs_from_one_save_wrote(kernel_name: str, programs: Path,
+                                                    tmp_path: Path):
+    """The save is made before the volumes are mounted, but after the guest kernel probed the
+    disk: each restore must see the disk as it is now (the count goes on), and another volume
+    of the same size uses the same save with its own data."""
+    tag = uuid.uuid4().hex[:6]
+    first, second, small = f"snapa-{tag}", f"snapb-{tag}", f"snapc-{tag}"
+
+    def count(volume: str) -> tuple[str, str]:
+        proc = engitor("run", "--kernel", kernel_name, "--start", "snapshot", "-n", f"snapv-{tag}",
+                       "-v", f"{volume}:/data", str(programs / "counter"), "--", "/data",
+                       cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.strip().splitlines()[-1], proc.stderr
+
     try:
-        proc = engitor("run", "--kernel", "minimal", "--start", "snapshot", "-v",
-                       f"{volume}:/data", str(programs / "exit3"), cwd=tmp_path)
-        assert proc.returncode == 3, proc.stderr
-        assert "snapshot starts do not cover disk volumes" in proc.stderr
-        assert SAVED not in proc.stderr
+        out, err = count(first)
+        assert out == "count=1" and SAVED in err and RESTORED in err
+        for expected in ("count=2", "count=3"):
+            out, err = count(first)
+            assert out == expected and RESTORED in err and SAVED not in err
+        out, err = count(second)
+        assert out == "count=1" and RESTORED in err and SAVED not in err
+        assert count(first)[0] == "count=4"
+        # A disk of another size: another save.
+        engitor("volume", "create", small, "--size", "64M", check=True)
+        out, err = count(small)
+        assert out == "count=1" and SAVED in err
     finally:
-        engitor("volume", "rm", volume)
+        for volume in (first, second, small):
+            engitor("volume", "rm", volume)
 
 
 def test_prune_removes_saves_no_run_restored_lately(fresh_home: Path, programs: Path,

@@ -475,7 +475,7 @@ SETTINGS: tuple[Setting, ...] = (
     S("start", Choice("boot or snapshot", model.Start), model.Start.BOOT,
       "How each VM starts: boot the kernel, or restore the VM saved where the init is about to "
       "start the program (the first run boots and saves it beside the image; its clock and "
-      "random seed are renewed on restore). Images with disk volumes always boot.", group="run",
+      "random seed are renewed on restore).", group="run",
       flag=flag("--start", metavar="boot|snapshot",
                 help="boot (default), or restore the VM saved at the program's start")),
     S("volumes", VolumeMap("table of guest path = volume", volumes.guest_path_problem), {},

@@ -7,6 +7,7 @@ reported into an `Outcome` whose `exit_status` is what `engitor run` exits with.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -148,30 +149,32 @@ def _start(stored: store.StoredImage, image: Image, choice: accel_mod.Choice,
                 accel=choice.accel.value, ports=[str(p) for p in image.ports],
                 argv=stored.manifest.get("argv", []), stop_timeout=image.stop_timeout,
                 boot_timeout=image.boot_timeout, volumes=[d.describe() for d in disks])
+    locks = tuple(d.fd for d in disks)
     if image.start is Start.SNAPSHOT:
-        if not disks:
-            return _snapshot_start(stored, spec, meta, detached=detached, log=log)
-        log("the VM boots: snapshot starts do not cover disk volumes (vm/snapshot.py)")
-    return start(spec, meta, directory, detached=detached, keep_fds=tuple(d.fd for d in disks))
+        return _snapshot_start(stored, spec, meta, detached=detached, log=log, locks=locks)
+    return start(spec, meta, directory, detached=detached, keep_fds=locks)
 
 
 def _snapshot_start(stored: store.StoredImage, spec: qemu.VMSpec, meta: Meta, *,
-                    detached: bool, log: Callable[[str], None]) -> Instance:
+                    detached: bool, log: Callable[[str], None],
+                    locks: tuple[int, ...]) -> Instance:
     """Restore the VM saved for these settings; without a save, boot, save and restore
-    (vm/snapshot.py). A save that no longer restores is made again."""
+    (vm/snapshot.py). A save that no longer restores is made again. `locks`: the volume
+    locks each QEMU holds for its life."""
     spec = snapshot.with_hold(spec)
     state = snapshot.state_path(stored.snapshots, spec, qemu.find_qemu())
+    held = functools.partial(_held, spec, state, meta, detached=detached, log=log, locks=locks)
     if state.is_file():
         try:
-            return _held(spec, state, meta, detached=detached, log=log)[0]
+            return held()[0]
         except snapshot.Unfit as err:
             state.unlink(missing_ok=True)
             log(f"the saved VM did not resume ({err}); booting to save it again")
-    inst, saved = _held(spec, state, meta, detached=detached, log=log)
+    inst, saved = held()
     if not saved:
         return inst  # it runs on as booted
     try:
-        return _held(spec, state, meta, detached=detached, log=log)[0]
+        return held()[0]
     except snapshot.Unfit as err:
         state.unlink(missing_ok=True)
         raise UserError(f"the VM saved just now did not resume: {err}",
@@ -179,13 +182,13 @@ def _snapshot_start(stored: store.StoredImage, spec: qemu.VMSpec, meta: Meta, *,
 
 
 def _held(spec: qemu.VMSpec, state: Path, meta: Meta, *, detached: bool,
-          log: Callable[[str], None]) -> tuple[Instance, bool]:
+          log: Callable[[str], None], locks: tuple[int, ...]) -> tuple[Instance, bool]:
     """QEMU started with the hold port (and the save, when `state` exists), let go or saved:
     the instance, and whether it was saved (and so has ended, its folder gone)."""
     directory = spec.console.parent
     directory.mkdir(parents=True, exist_ok=True)
     with snapshot.prepared(spec, state) as (given, hold, fds):
-        inst = start(given, meta, directory, detached=detached, keep_fds=fds)
+        inst = start(given, meta, directory, detached=detached, keep_fds=fds + locks)
     try:
         saved = snapshot.release(inst, hold, log)
     except snapshot.Unfit:

@@ -16,8 +16,10 @@ restored from it, as with any cloned VM.
 A save fits one set of QEMU arguments as the guest sees them: its name hashes those (host-side
 paths, ports and descriptors left out), the kernel and initramfs files, and the QEMU binary.
 Saves live beside the image in the store (snapshots/KEY.vmstate) and are removed with it. Disk
-volumes are not covered: when the init holds, the guest kernel has read each disk's size and
-first blocks, and a later run may attach another disk; such images boot (the runner says so).
+volumes: when the init holds, the guest kernel has probed each disk, its size and its first
+blocks, and the VM may later be restored with another disk (another volume, or the same one
+written since). Each disk's size is part of the key instead of its path, and after the go line
+the init drops what the kernel cached of the disks before it mounts them.
 """
 
 from __future__ import annotations
@@ -61,11 +63,13 @@ class Hold:
 
 
 def key(spec: qemu.VMSpec, binary: str) -> str:
-    """What a save must match: QEMU's arguments minus what only the host sees, the files it
-    loads (by size and time: they live in the content-addressed store) and the QEMU binary."""
+    """What a save must match: QEMU's arguments minus what only the host sees (disks by their
+    size, not their path), the files it loads (by size and time: they live in the
+    content-addressed store) and the QEMU binary."""
+    disks = tuple((Path(f"disk-{path.stat().st_size}"), serial) for path, serial in spec.disks)
     shape = replace(spec, console=Path("console"), ports=(), qmp=None, pidfile=None,
                     name="engitor", channel=Path("report") if spec.channel else None,
-                    console_fd=None, qmp_fd=None, channel_fd=None, disk_fds=(),
+                    console_fd=None, qmp_fd=None, channel_fd=None, disks=disks, disk_fds=(),
                     hold_fd=0, incoming_fd=None)
     files = [(str(p), p.stat().st_size, p.stat().st_mtime_ns)
              for p in (spec.kernel, spec.initrd, Path(binary).resolve())]
