@@ -102,8 +102,8 @@ def child_setup(creds: Credentials | None, *, die_with_parent: bool,
     `small_pages` keeps QEMU off transparent huge pages (the setting survives exec). QEMU asks
     for them on guest RAM and the TCG translation cache, and a huge page is 2 MiB of host
     memory for any byte written into it: an idle small VM, restored from a snapshot, held
-    74 MiB with them and 64 without (BENCHMARKS.md). Under KVM huge pages back the guest's
-    own page tables and are worth their memory; under TCG every guest access goes through
+    74 MiB with them and 64 without (BENCHMARKS.md). Under KVM they spare the hardware's
+    nested page walks and are worth their memory; under TCG every guest access goes through
     QEMU's software TLB anyway."""
 
     def setup() -> None:
