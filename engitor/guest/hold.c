@@ -91,30 +91,6 @@ static void zero_free_memory(void) {
 		munmap(p, len);
 }
 
-/*
- * The disks attached now need not be those of the save (another volume of the same size, or
- * the same one written since): the kernel read their first blocks while it booted (the
- * partition scan), so what it cached of them goes before the init mounts them. (ext4's mount
- * drops it too today, changing the block size; this does not count on that.)
- */
-static void forget_disk_caches(void) {
-	DIR *d = opendir("/sys/block");
-	struct dirent *e;
-	while (d && (e = readdir(d))) {
-		if (strncmp(e->d_name, "vd", 2))
-			continue;
-		char path[300];
-		snprintf(path, sizeof path, "/dev/%s", e->d_name);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0 || ioctl(fd, BLKFLSBUF, 0) < 0)
-			say("@@engitor:warning forgetting the cache of %s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-	}
-	if (d)
-		closedir(d);
-}
-
 static void hold_for_host(void) {
 	if (!hold_requested())
 		return;
@@ -141,7 +117,6 @@ static void hold_for_host(void) {
 	if (clock_settime(CLOCK_REALTIME, &now) < 0)
 		say("@@engitor:warning setting the clock: %s", strerror(errno));
 	reseed(seed, sizeof seed);
-	forget_disk_caches();
 	ssize_t ignored = write(fd, "resumed\n", 8);
 	(void)ignored;
 	close(fd);

@@ -18,8 +18,8 @@ paths, ports and descriptors left out), the kernel and initramfs files, and the 
 Saves live beside the image in the store (snapshots/KEY.vmstate) and are removed with it. Disk
 volumes: when the init holds, the guest kernel has probed each disk, its size and its first
 blocks, and the VM may later be restored with another disk (another volume, or the same one
-written since). Each disk's size is part of the key instead of its path, and after the go line
-the init drops what the kernel cached of the disks before it mounts them.
+written since). Each disk's size is part of the key instead of its path, and the init drops
+what the kernel cached of a disk before it mounts it (engitor/guest/volumes.c).
 """
 
 from __future__ import annotations
