@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -44,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_boot import free_port, stop, wait_ready  # noqa: E402
-from benchlib import report  # noqa: E402
+from benchlib import header, report  # noqa: E402
 
 from engitor import store  # noqa: E402
 from engitor.image import hosttools, kbuild, kernel, pipeline  # noqa: E402
@@ -248,9 +246,7 @@ def main() -> int:
                    help="the built kernel to compare with Debian's (engitor kernel list)")
     args = p.parse_args()
     parts = set(args.only.split(","))
-    result: dict = {"date": time.strftime("%Y-%m-%d %H:%M"),
-                    "machine": f"{platform.node()} {os.cpu_count()} cpus",
-                    "load_before": os.getloadavg()[0]}
+    result = header()
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         imgs = images(tmp, args.kernel)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -31,8 +30,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_boot import free_port, wait_ready  # noqa: E402
-from bench_kernel import host_memory  # noqa: E402
-from benchlib import report  # noqa: E402
+from bench_kernel import host_memory, summary  # noqa: E402
+from benchlib import header, report  # noqa: E402
 
 from engitor import store  # noqa: E402
 from engitor.image import hosttools, kernel, pipeline  # noqa: E402
@@ -92,11 +91,6 @@ def port_ready(built: Built, start: Start) -> float:
         inst.remove()
 
 
-def summary(samples: list[float]) -> dict:
-    return {"median_s": round(statistics.median(samples), 3), "min_s": round(min(samples), 3),
-            "max_s": round(max(samples), 3), "n": len(samples)}
-
-
 def alternating(measure, built: Built, rounds: int) -> dict:
     samples: dict[str, list[float]] = {s.value: [] for s in Start}
     for i in range(rounds):
@@ -148,9 +142,7 @@ def main() -> int:
     p.add_argument("--kernel", default="minimal", help="the built kernel beside Debian's")
     args = p.parse_args()
     parts = set(args.only.split(","))
-    result: dict = {"date": time.strftime("%Y-%m-%d %H:%M"),
-                    "machine": f"{platform.node()} {os.cpu_count()} cpus",
-                    "load_before": os.getloadavg()[0]}
+    result = header()
     with tempfile.TemporaryDirectory() as tmpdir:
         imgs = images(Path(tmpdir), args.kernel)
         for which in imgs:  # the saves, made once

@@ -60,6 +60,13 @@ def as_installed() -> None:
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "engitor")], check=True)
 
 
+def header() -> dict:
+    """What every result starts with: when, on what, and how busy the machine was."""
+    return {"date": time.strftime("%Y-%m-%d %H:%M"),
+            "machine": f"{platform.node()} {os.cpu_count()} cpus",
+            "load_before": os.getloadavg()[0]}
+
+
 def report(result: dict, path: Path | None) -> None:
     """The result as indented JSON on stdout, and in `path` (--json) when one is given."""
     text = json.dumps(result, indent=2)
