@@ -71,8 +71,8 @@ def key(spec: qemu.VMSpec, binary: str) -> str:
                     name="engitor", channel=Path("report") if spec.channel else None,
                     console_fd=None, qmp_fd=None, channel_fd=None, disks=disks, disk_fds=(),
                     hold_fd=0, incoming_fd=None)
-    files = [(str(p), p.stat().st_size, p.stat().st_mtime_ns)
-             for p in (spec.kernel, spec.initrd, Path(binary).resolve())]
+    files = [(str(p), st.st_size, st.st_mtime_ns)
+             for p in (spec.kernel, spec.initrd, Path(binary).resolve()) for st in [p.stat()]]
     material = json.dumps([FORMAT, qemu.argv(shape, "qemu"), files])
     return hashlib.sha256(material.encode()).hexdigest()[:32]
 
